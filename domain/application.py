@@ -1,0 +1,336 @@
+"""The application service: the runbook's commands over the event store.
+
+Methods take and return ids and plain values. Every command loads its
+aggregate, lets it apply the rules, and saves the new events in one
+transaction; if another writer saved first (optimistic concurrency), the
+command is re-run on fresh state a bounded number of times, so no event is
+lost and no rule is checked against stale state.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
+from datetime import date, datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError, Notification, OperationalError
+
+from domain.errors import AlreadyExists, ConcurrencyError, NotFound
+from domain.flag import FeatureFlag, as_bool, flag_id, validate_flag_name
+from domain.model import Aggregate, utcnow
+from domain.persistence import MAPPER_ENV
+from domain.runbook import LIVE_FLAG, Approval, Command, Env, Role, ShiftStep
+from domain.shift import Shift, shift_id
+from domain.ticket import Outcome, Ticket, ticket_id, validate_key
+
+A = TypeVar("A", bound=Aggregate)
+R = TypeVar("R")
+
+OPENED_TOPIC = Ticket.Opened.TOPIC
+
+
+class OpsLedger(Application):
+    name = "OpsLedger"
+    env = dict(MAPPER_ENV)  # noqa: RUF012 - eventsourcing reads it as a class attribute
+
+    # Bounded retry: enough for a handful of concurrent writers on one ticket.
+    max_attempts = 12
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        super().__init__(env=env)
+
+    # --- plumbing ---------------------------------------------------------------
+
+    def _retrying(self, work: Callable[[], R]) -> R:
+        for attempt in range(self.max_attempts):
+            try:
+                return work()
+            except (IntegrityError, OperationalError) as e:
+                # IntegrityError: someone saved the same version first.
+                # OperationalError: SQLite's writer lock timed out, or the
+                # server dropped the connection; both are worth a fresh try.
+                last = e
+                time.sleep(min(0.5, 0.005 * 2**attempt) * (0.5 + random.random()))
+        raise ConcurrencyError("store", f"gave up after {self.max_attempts} attempts: {last}")
+
+    def _get(self, cls: type[A], aggregate_id: UUID, subject: str) -> A:
+        try:
+            aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise NotFound(subject, "no such record") from None
+        if not isinstance(aggregate, cls):  # pragma: no cover - ids are namespaced
+            raise NotFound(subject, "no such record")
+        return aggregate
+
+    def _update_ticket(self, key: str, change: Callable[[Ticket], R]) -> R:
+        validate_key(key)
+
+        def work() -> R:
+            ticket = self._get(Ticket, ticket_id(key), key)
+            result = change(ticket)
+            self.save(ticket)
+            return result
+
+        return self._retrying(work)
+
+    # --- tickets -------------------------------------------------------------------
+
+    def open_ticket(
+        self,
+        *,
+        key: str,
+        strategy: str,
+        env: Env,
+        artifact_digest: str,
+        actor: str,
+        role: Role | None,
+        title: str = "",
+        session_date: date | None = None,
+    ) -> UUID:
+        ticket = Ticket.open(
+            key=key,
+            strategy=strategy,
+            env=env,
+            artifact_digest=artifact_digest,
+            actor=actor,
+            role=role,
+            title=title,
+            session_date=session_date or utcnow().date(),
+        )
+        try:
+            self.save(ticket)
+        except IntegrityError:
+            raise AlreadyExists(key, "a ticket with this key is already open") from None
+        return ticket.id
+
+    def get_ticket(self, key: str) -> Ticket:
+        validate_key(key)
+        return self._get(Ticket, ticket_id(key), key)
+
+    def ticket_events(self, key: str) -> list[Ticket.Event]:
+        validate_key(key)
+        events = list(self.repository.event_store.get(ticket_id(key)))
+        if not events:
+            raise NotFound(key, "no such ticket")
+        return events
+
+    def ticket_keys(self) -> list[str]:
+        """Keys of every ticket ever opened, in the order they were opened."""
+        return [
+            self.mapper.to_domain_event(n).key for n in self.notifications(topics=[OPENED_TOPIC])
+        ]
+
+    def attach_evidence(
+        self, key: str, *, check: str, path: str, sha256: str, size: int, actor: str, role: Role
+    ) -> str:
+        return self._update_ticket(
+            key,
+            lambda t: t.attach_evidence(
+                check=check, path=path, sha256=sha256, size=size, actor=actor, role=role
+            ),
+        )
+
+    def supersede_evidence(
+        self, key: str, *, evidence_id: str, reason: str, actor: str, role: Role
+    ) -> None:
+        self._update_ticket(
+            key,
+            lambda t: t.supersede_evidence(
+                evidence_id=evidence_id, reason=reason, actor=actor, role=role
+            ),
+        )
+
+    def approve(
+        self, key: str, *, approval: Approval, reference: str, actor: str, role: Role
+    ) -> None:
+        self._update_ticket(
+            key,
+            lambda t: t.approve(approval=approval, reference=reference, actor=actor, role=role),
+        )
+
+    def evaluate_gate(self, key: str, *, actor: str, role: Role | None) -> tuple[str, list[str]]:
+        return self._update_ticket(key, lambda t: t.evaluate_gate(actor=actor, role=role))
+
+    def start_command(
+        self,
+        key: str,
+        *,
+        command: Command,
+        argv: list[str],
+        log_path: str,
+        actor: str,
+        role: Role | None,
+        reason: str = "",
+        started_at: datetime | None = None,
+    ) -> tuple[str, Env, list[str]]:
+        started = started_at or utcnow()
+        return self._update_ticket(
+            key,
+            lambda t: t.start_command(
+                command=command,
+                argv=argv,
+                log_path=log_path,
+                started_at=started,
+                actor=actor,
+                role=role,
+                reason=reason,
+            ),
+        )
+
+    def finish_command(
+        self,
+        key: str,
+        *,
+        run_id: str,
+        outcome: Outcome,
+        exit_code: int | None,
+        log_sha256: str,
+        log_bytes: int,
+        actor: str,
+        role: Role | None,
+        detail: str = "",
+        finished_at: datetime | None = None,
+    ) -> None:
+        finished = finished_at or utcnow()
+        self._update_ticket(
+            key,
+            lambda t: t.finish_command(
+                run_id=run_id,
+                outcome=outcome,
+                exit_code=exit_code,
+                finished_at=finished,
+                log_sha256=log_sha256,
+                log_bytes=log_bytes,
+                actor=actor,
+                role=role,
+                detail=detail,
+            ),
+        )
+
+    def observe_flag(
+        self, key: str, *, run_id: str, actor: str, role: Role | None
+    ) -> tuple[bool | None, bool | None, bool]:
+        """Reads `live.enabled` as recorded now and records it against the run.
+
+        Returns (expected, observed, mirrors).
+        """
+        observed = as_bool(self.flag_value(LIVE_FLAG))
+        expected, mirrors = self._update_ticket(
+            key, lambda t: t.observe_flag(run_id=run_id, observed=observed, actor=actor, role=role)
+        )
+        return expected, observed, mirrors
+
+    def record_breach(
+        self, key: str, *, breach: dict[str, Any], actor: str, role: Role | None
+    ) -> bool:
+        return self._update_ticket(
+            key, lambda t: t.record_breach(breach=breach, actor=actor, role=role)
+        )
+
+    def record_seal(self, key: str, **seal: Any) -> None:
+        self._update_ticket(key, lambda t: t.record_seal(**seal))
+
+    def record_verification(self, key: str, **verification: Any) -> None:
+        self._update_ticket(key, lambda t: t.record_verification(**verification))
+
+    def close_ticket(
+        self, key: str, *, actor: str, role: Role | None, pruned: bool = False
+    ) -> None:
+        self._update_ticket(key, lambda t: t.close(actor=actor, role=role, pruned=pruned))
+
+    # --- flags ---------------------------------------------------------------------------
+
+    def set_flag(
+        self,
+        name: str,
+        *,
+        value: str,
+        actor: str,
+        role: Role | None,
+        reason: str,
+        ticket: str | None = None,
+    ) -> tuple[str | None, str, bool]:
+        """Returns (old, new, changed)."""
+        validate_flag_name(name)
+        if ticket is not None:
+            self.get_ticket(ticket)  # a trail entry must point at a real ticket
+
+        def work() -> tuple[str | None, str, bool]:
+            try:
+                flag = self.repository.get(flag_id(name))
+            except AggregateNotFoundError:
+                flag = FeatureFlag.create(name)
+            old = flag.value
+            changed = flag.set(value=value, actor=actor, role=role, reason=reason, ticket=ticket)
+            if changed:
+                self.save(flag)
+            return old, flag.value, changed
+
+        return self._retrying(work)
+
+    def flag_value(self, name: str) -> str | None:
+        validate_flag_name(name)
+        try:
+            flag: FeatureFlag = self.repository.get(flag_id(name))
+        except AggregateNotFoundError:
+            return None
+        return flag.value
+
+    def flag_changes(self, name: str) -> list[FeatureFlag.Changed]:
+        validate_flag_name(name)
+        return [
+            e
+            for e in self.repository.event_store.get(flag_id(name))
+            if isinstance(e, FeatureFlag.Changed)
+        ]
+
+    # --- shifts --------------------------------------------------------------------------
+
+    def log_shift_step(
+        self,
+        *,
+        operator: str,
+        day: date,
+        step: ShiftStep,
+        actor: str,
+        note: str = "",
+        ticket: str | None = None,
+        attachment: tuple[str, str, int] | None = None,
+    ) -> tuple[bool, list[ShiftStep]]:
+        """Returns (accepted now, steps still missing)."""
+        if ticket is not None:
+            self.get_ticket(ticket)
+
+        def work() -> tuple[bool, list[ShiftStep]]:
+            try:
+                shift: Shift = self.repository.get(shift_id(operator, day))
+            except AggregateNotFoundError:
+                shift = Shift.start(operator, day)
+            shift.log_step(step=step, actor=actor, note=note, ticket=ticket, attachment=attachment)
+            self.save(shift)
+            return shift.accepted, shift.missing_steps()
+
+        return self._retrying(work)
+
+    def get_shift(self, operator: str, day: date) -> Shift:
+        return self._get(Shift, shift_id(operator, day), f"shift {operator}/{day.isoformat()}")
+
+    # --- the log ---------------------------------------------------------------------------
+
+    def notifications(
+        self, *, start: int = 1, topics: list[str] | None = None, batch: int = 1000
+    ) -> Iterator[Notification]:
+        """Every stored event in global order; positions may have gaps."""
+        while True:
+            page = self.recorder.select_notifications(start=start, limit=batch, topics=topics or ())
+            yield from page
+            if len(page) < batch:
+                return
+            start = page[-1].id + 1
+
+    def head(self) -> int:
+        return self.recorder.max_notification_id() or 0

@@ -1,0 +1,74 @@
+"""Mapper and transcoder that store pydantic events as canonical JSON.
+
+Canonical (sorted keys, no insignificant white space, UTF-8) so that the same
+event always has the same bytes: archives and the Merkle log hash them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent, Transcoder
+from eventsourcing.utils import get_topic, resolve_topic
+from pydantic import BaseModel, ValidationError
+
+_IDENTITY = {"originator_id", "originator_version"}
+
+
+def canonical_json(obj: Any) -> bytes:
+    return json.dumps(
+        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+class CanonicalJSONTranscoder(Transcoder):
+    def encode(self, obj: Any) -> bytes:
+        return canonical_json(obj)
+
+    def decode(self, data: bytes) -> Any:
+        return json.loads(data)
+
+
+class PydanticMapper(Mapper):
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        model: BaseModel = domain_event
+        state = self.transcoder.encode(model.model_dump(mode="json", exclude=_IDENTITY))
+        if self.compressor:
+            state = self.compressor.compress(state)
+        if self.cipher:
+            state = self.cipher.encrypt(state)
+        return StoredEvent(
+            originator_id=domain_event.originator_id,
+            originator_version=domain_event.originator_version,
+            topic=get_topic(type(domain_event)),
+            state=state,
+        )
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        state = stored_event.state
+        try:
+            if self.cipher:
+                state = self.cipher.decrypt(state)
+            if self.compressor:
+                state = self.compressor.decompress(state)
+            cls = resolve_topic(stored_event.topic)
+            return cls.model_validate(
+                {
+                    **self.transcoder.decode(state),
+                    "originator_id": stored_event.originator_id,
+                    "originator_version": stored_event.originator_version,
+                }
+            )
+        except (ValueError, ValidationError) as e:
+            msg = (
+                f"cannot decode stored event {stored_event.originator_id}"
+                f"@{stored_event.originator_version} ({stored_event.topic}): {e}"
+            )
+            raise MapperDeserialisationError(msg) from e
+
+
+MAPPER_ENV = {
+    "MAPPER_TOPIC": get_topic(PydanticMapper),
+    "TRANSCODER_TOPIC": get_topic(CanonicalJSONTranscoder),
+}

@@ -1,0 +1,148 @@
+"""The desk's runbook (shared/RUNBOOK.md) as data: roles, checks, commands, steps.
+
+Everything the rules in the aggregates refer to is named here once, so that a
+reader can hold this module next to the runbook and tick off each line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    RELEASE_MANAGER = "release-manager"
+    RISK_OFFICER = "risk-officer"
+    COMPLIANCE_OFFICER = "compliance-officer"
+    DEV_LEAD = "dev-lead"
+    SRE_CAPTAIN = "sre-captain"
+    INCIDENT_COMMANDER = "incident-commander"
+    EXECUTION_TRADER = "execution-trader"
+    OPERATOR = "operator"
+
+    @property
+    def title(self) -> str:
+        return self.value.replace("-", " ").title()
+
+
+class Env(StrEnum):
+    PROD = "prod"
+    STAGING = "staging"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One row of the pre-launch control checklist (runbook section 1)."""
+
+    name: str
+    title: str
+    owners: tuple[Role, ...]
+    evidence: str
+    # The production cutover gate is signed by Release Manager *and* Risk:
+    # every owner role must attach, each by a different person.
+    all_owners_required: bool = False
+
+
+CHECKS: tuple[Check, ...] = (
+    Check(
+        "approvals",
+        "Approvals confirmed (change ticket, risk sign-off, compliance memo)",
+        (Role.RELEASE_MANAGER,),
+        "reports/change_manifest/<ticket>.md",
+    ),
+    Check(
+        "release-readiness",
+        "Release readiness pack reviewed",
+        (Role.RELEASE_MANAGER,),
+        "reports/release_readiness.md",
+    ),
+    Check(
+        "prod-cutover",
+        "Production cutover gate signed",
+        (Role.RELEASE_MANAGER, Role.RISK_OFFICER),
+        "reports/prod_cutover_readiness_checklist.md",
+        all_owners_required=True,
+    ),
+    Check(
+        "health-gate",
+        "Health gate: CI + performance jobs green",
+        (Role.DEV_LEAD,),
+        "TESTING_SUMMARY.md exports",
+    ),
+    Check(
+        "risk-envelope",
+        "Risk envelope verified",
+        (Role.RISK_OFFICER,),
+        "configs/risk/limits.yaml diff",
+    ),
+    Check(
+        "oncall-rotation",
+        "On-call rotation confirmed",
+        (Role.SRE_CAPTAIN,),
+        "docs/reliability.md roster",
+    ),
+    Check(
+        "incident-playbooks",
+        "Incident playbooks up to date",
+        (Role.INCIDENT_COMMANDER,),
+        "docs/incident_playbooks.md review timestamp",
+    ),
+)
+CHECKS_BY_NAME = {c.name: c for c in CHECKS}
+
+
+class Approval(StrEnum):
+    CHANGE_TICKET = "change-ticket"
+    RISK_SIGNOFF = "risk-signoff"
+    COMPLIANCE_MEMO = "compliance-memo"
+
+
+APPROVERS: dict[Approval, Role] = {
+    Approval.CHANGE_TICKET: Role.RELEASE_MANAGER,
+    Approval.RISK_SIGNOFF: Role.RISK_OFFICER,
+    Approval.COMPLIANCE_MEMO: Role.COMPLIANCE_OFFICER,
+}
+
+
+class Command(StrEnum):
+    """Launch and halt scripts (runbook section 2)."""
+
+    DEPLOY = "deploy"
+    VALIDATE = "validate"
+    SETTLE = "settle"
+    KILL = "kill"
+
+    @property
+    def intended_live(self) -> bool | None:
+        """What `live.enabled` must read once the script has finished.
+
+        None means the script does not move the flag (validate is a dry-run).
+        """
+        return {"deploy": True, "settle": False, "kill": False}.get(self.value)
+
+
+LIVE_FLAG = "live.enabled"
+
+
+class ShiftStep(StrEnum):
+    """On-call start-of-shift checklist (runbook section 5), in order."""
+
+    TODO_REVIEWED = "todo-reviewed"
+    SCHEDULE_CONFIRMED = "schedule-confirmed"
+    HEARTBEAT_TESTED = "heartbeat-tested"
+    COMMS_WALKED = "comms-walked"
+
+    @property
+    def title(self) -> str:
+        return {
+            "todo-reviewed": "Reviewed open action items in todo.md",
+            "schedule-confirmed": "PagerDuty schedules match the reliability roster",
+            "heartbeat-tested": "PagerDuty heartbeat test triggered (screenshot attached)",
+            "comms-walked": "Walked through the communications plan",
+        }[self.value]
+
+
+class Severity(StrEnum):
+    WARNING = "warning"
+    CRITICAL = "critical"
+    PAGE = "page"
