@@ -1,0 +1,126 @@
+"""`opsledger evidence attach|supersede|checks` and `opsledger approve`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cli.options import actor_of, actor_option, existing_file, file_digest, json_option, role_option
+from cli.output import emit, table
+from domain.runbook import APPROVERS, CHECKS, Approval, Role
+
+
+@click.group("evidence")
+def evidence_group() -> None:
+    """Attach the pre-launch checklist's evidence (runbook section 1)."""
+
+
+@evidence_group.command("attach")
+@click.argument("key")
+@click.argument("check", type=click.Choice([c.name for c in CHECKS]))
+@click.argument("file", type=existing_file)
+@role_option(required=True)
+@actor_option
+@json_option
+@click.pass_obj
+def attach(
+    obj, key: str, check: str, file: Path, role: Role, actor_override: str | None, json_output: bool
+) -> None:
+    """Attach FILE as evidence for CHECK on ticket KEY.
+
+    The file's SHA-256 and size are taken now and recorded, so a later change
+    to the file is visible.
+    """
+    sha256, size = file_digest(file)
+    evidence_id = obj.app.attach_evidence(
+        key,
+        check=check,
+        path=str(file),
+        sha256=sha256,
+        size=size,
+        actor=actor_of(obj, actor_override),
+        role=role,
+    )
+    emit(
+        {
+            "ticket": key,
+            "check": check,
+            "evidence_id": evidence_id,
+            "path": str(file),
+            "sha256": sha256,
+            "size": size,
+        },
+        json_output=json_output,
+        human=lambda: (
+            f"{key}: {check} evidence {evidence_id} attached ({file}, sha256 {sha256[:12]}…)"
+        ),
+    )
+
+
+@evidence_group.command("supersede")
+@click.argument("key")
+@click.argument("evidence_id")
+@click.option("--reason", required=True, help="Why the earlier evidence no longer stands.")
+@role_option(required=True)
+@actor_option
+@click.pass_obj
+def supersede(
+    obj, key: str, evidence_id: str, reason: str, role: Role, actor_override: str | None
+) -> None:
+    """Mark evidence EVIDENCE_ID as superseded (nothing is deleted)."""
+    obj.app.supersede_evidence(
+        key, evidence_id=evidence_id, reason=reason, actor=actor_of(obj, actor_override), role=role
+    )
+    click.echo(f"{key}: evidence {evidence_id} superseded")
+
+
+@evidence_group.command("checks")
+@json_option
+def checks(json_output: bool) -> None:
+    """List the seven pre-launch checks, their owners and expected evidence."""
+    rows = [
+        {
+            "check": c.name,
+            "title": c.title,
+            "owners": [r.value for r in c.owners],
+            "evidence": c.evidence,
+            "distinct_signers": c.all_owners_required,
+        }
+        for c in CHECKS
+    ]
+    emit(
+        rows,
+        json_output=json_output,
+        human=lambda: table(
+            [(r["check"], " + ".join(r["owners"]), r["evidence"]) for r in rows],
+            ["CHECK", "OWNER", "EVIDENCE"],
+        ),
+    )
+
+
+@click.command("approve")
+@click.argument("key")
+@click.argument("approval", type=click.Choice([a.value for a in Approval]))
+@click.option("--reference", default="", help="Memo or sign-off reference.")
+@role_option(required=True)
+@actor_option
+@click.pass_obj
+def approve(
+    obj, key: str, approval: str, reference: str, role: Role, actor_override: str | None
+) -> None:
+    """Record APPROVAL on ticket KEY: change-ticket (Release Manager),
+    risk-signoff (Risk Officer) or compliance-memo (Compliance Officer)."""
+    obj.app.approve(
+        key,
+        approval=Approval(approval),
+        reference=reference,
+        actor=actor_of(obj, actor_override),
+        role=role,
+    )
+    click.echo(f"{key}: {approval} approved by {APPROVERS[Approval(approval)].title}")
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(evidence_group)
+    cli.add_command(approve)

@@ -1,0 +1,69 @@
+"""`opsledger flag set|get`: feature flags such as live.enabled."""
+
+from __future__ import annotations
+
+import click
+
+from cli.options import actor_of, actor_option, json_option, role_option
+from cli.output import emit
+from domain.runbook import Role
+
+
+@click.group("flag")
+def flag_group() -> None:
+    """Record and read feature flag changes (one audit trail across tickets)."""
+
+
+@flag_group.command("set")
+@click.argument("name")
+@click.argument("value")
+@click.option("--reason", required=True, help="Why the flag changes (kept in the trail).")
+@click.option("--ticket", metavar="KEY", help="The change ticket this change belongs to.")
+@actor_option
+@role_option(required=False)
+@json_option
+@click.pass_obj
+def set_flag(
+    obj,
+    name: str,
+    value: str,
+    reason: str,
+    ticket: str | None,
+    actor_override: str | None,
+    role: Role | None,
+    json_output: bool,
+) -> None:
+    """Record that flag NAME is now VALUE (true/false for live.enabled)."""
+    old, new, changed = obj.app.set_flag(
+        name,
+        value=value,
+        actor=actor_of(obj, actor_override),
+        role=role,
+        reason=reason,
+        ticket=ticket,
+    )
+    emit(
+        {"flag": name, "old": old, "new": new, "changed": changed},
+        json_output=json_output,
+        human=lambda: (
+            f"{name}: {old} -> {new}" if changed else f"{name}: already {new}, nothing recorded"
+        ),
+    )
+
+
+@flag_group.command("get")
+@click.argument("name")
+@json_option
+@click.pass_obj
+def get_flag(obj, name: str, json_output: bool) -> None:
+    """Print the recorded value of flag NAME ('unset' if it was never set)."""
+    value = obj.app.flag_value(name)
+    emit(
+        {"flag": name, "value": value},
+        json_output=json_output,
+        human=lambda: value if value is not None else "unset",
+    )
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(flag_group)

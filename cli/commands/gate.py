@@ -1,0 +1,46 @@
+"""`opsledger gate`: the Go/No-Go rule, evaluated and recorded."""
+
+from __future__ import annotations
+
+import click
+
+from cli.errors import REFUSED
+from cli.options import actor_of, actor_option, json_option, role_option
+from cli.output import emit
+from domain.runbook import Role
+
+
+@click.command("gate")
+@click.argument("key")
+@actor_option
+@role_option(required=False)
+@json_option
+@click.pass_context
+def gate(
+    ctx: click.Context, key: str, actor_override: str | None, role: Role | None, json_output: bool
+) -> None:
+    """Evaluate the Go/No-Go rule for ticket KEY and record the decision.
+
+    Exits 0 on go, 1 on no-go (a prod deploy now would be downgraded to
+    staging), listing every missing artefact.
+    """
+    obj = ctx.obj
+    decision, missing = obj.app.evaluate_gate(key, actor=actor_of(obj, actor_override), role=role)
+
+    def human() -> str:
+        if not missing:
+            return f"{key}: GO (all seven pre-launch artefacts attached)"
+        lines = [f"{key}: NO-GO, a prod deploy would be downgraded to staging; missing:"]
+        return "\n".join(lines + [f"  - {m}" for m in missing])
+
+    emit(
+        {"ticket": key, "decision": decision, "missing": missing},
+        json_output=json_output,
+        human=human,
+    )
+    if missing:
+        ctx.exit(REFUSED)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(gate)

@@ -1,0 +1,77 @@
+"""Exit codes, mapped in one place from each layer's exceptions.
+
+0 ok, 1 refused by a rule or a failed check, 2 usage or invalid input,
+3 incomplete (a store unreachable, work left unfinished), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import errno
+
+import click
+from eventsourcing.persistence import OperationalError, PersistenceError
+from pydantic import ValidationError
+
+from cli.settings import SettingsError
+from domain.errors import (
+    AlreadyExists,
+    ConcurrencyError,
+    DomainError,
+    InvalidInput,
+    NotFound,
+)
+
+OK, REFUSED, INVALID, INCOMPLETE, INTERRUPTED = 0, 1, 2, 3, 130
+
+
+class CliError(click.ClickException):
+    """A failure the command has already put into words."""
+
+    def __init__(self, message: str, code: int = REFUSED) -> None:
+        super().__init__(message)
+        self.exit_code = code
+
+
+# Adapter packages register their error types here (type -> exit code), so
+# that this module stays the one place that decides exit codes.
+EXTRA: dict[type[BaseException], int] = {}
+
+
+def exit_code_for(error: BaseException) -> int:
+    if isinstance(error, CliError):
+        return error.exit_code
+    if isinstance(error, click.UsageError | click.BadParameter):
+        return INVALID
+    if isinstance(error, InvalidInput | NotFound | SettingsError | ValidationError):
+        return INVALID
+    if isinstance(error, ConcurrencyError):
+        return INCOMPLETE
+    if isinstance(error, AlreadyExists | DomainError):
+        return REFUSED
+    for kind, code in EXTRA.items():
+        if isinstance(error, kind):
+            return code
+    if isinstance(error, OperationalError | PersistenceError):
+        return INCOMPLETE
+    if isinstance(error, OSError):
+        return INVALID if error.errno in (errno.ENOENT, errno.EISDIR, errno.ENOTDIR) else INCOMPLETE
+    return INCOMPLETE
+
+
+def message_for(error: BaseException) -> str:
+    if isinstance(error, click.ClickException):
+        return error.format_message()
+    if isinstance(error, ValidationError):
+        first = error.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "input"
+        return f"{where}: {first['msg']}"
+    if isinstance(error, OperationalError | PersistenceError):
+        return f"event store unavailable: {_one_line(error)}"
+    if isinstance(error, OSError) and error.filename:
+        return f"{error.filename}: {error.strerror or error}"
+    return _one_line(error) or type(error).__name__
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else ""

@@ -1,0 +1,76 @@
+"""`opsledger`: the command line.
+
+Global options come first (`opsledger --home DIR ticket open ...`); each names
+its environment variable. Commands live one module per command group in
+`cli/commands/`; they are registered at the bottom of this module.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from cli.context import Context
+from cli.errors import INTERRUPTED, exit_code_for, message_for
+from cli.settings import ENV_VARS, Settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    help=f"Folder of the embedded stores (SQLite files, archives, keys) [env {ENV_VARS['home']}; default ./.opsledger].",
+)
+@click.option(
+    "--database-url",
+    metavar="URL",
+    help=f"postgresql://user@host:port/db[?schema=name] to use PostgreSQL instead of SQLite [env {ENV_VARS['database_url']}].",
+)
+@click.option(
+    "--actor",
+    metavar="NAME",
+    help=f"Who is acting, as recorded on every event [env {ENV_VARS['actor']}; default the login name].",
+)
+@click.version_option(package_name="opsledger")
+@click.pass_context
+def cli(ctx: click.Context, home: Path | None, database_url: str | None, actor: str | None) -> None:
+    """opsledger: an audit trail and archive for live trading sessions.
+
+    Every approval, command, flag change and SLA breach of a session is
+    recorded as an immutable event; nothing is ever edited.
+    """
+    settings = Settings.from_env(home=home, database_url=database_url, actor=actor)
+    context = Context(settings)
+    ctx.obj = context
+    ctx.call_on_close(context.close)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: runs the CLI and maps every failure to an exit code."""
+    try:
+        code = cli.main(args=argv, prog_name="opsledger", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("opsledger: interrupted", err=True)
+        sys.exit(INTERRUPTED)
+    except KeyboardInterrupt:
+        click.echo("opsledger: interrupted", err=True)
+        sys.exit(INTERRUPTED)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except Exception as e:  # the one place that turns errors into exit codes
+        code = exit_code_for(e)
+        hint = ""
+        if isinstance(e, click.UsageError) and e.ctx is not None:
+            hint = f" (see '{e.ctx.command_path} --help')"
+        click.echo(f"opsledger: error: {message_for(e)}{hint}", err=True)
+        sys.exit(code)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+# --- command registration: one line per command module --------------------------
+from cli.commands import evidence, flag, gate, run, shift, sla, ticket  # noqa: E402
+
+for module in (ticket, evidence, gate, flag, shift, sla, run):
+    module.register(cli)

@@ -1,0 +1,84 @@
+"""Options shared by many commands, defined once."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from domain.runbook import Role
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+json_option = click.option("--json", "json_output", is_flag=True, help="Print one JSON document.")
+
+
+def role_option(*, required: bool) -> Callable[[F], F]:
+    return click.option(
+        "--role",
+        type=click.Choice([r.value for r in Role]),
+        required=required,
+        callback=lambda _c, _p, v: Role(v) if v else None,
+        help="The runbook role you act in.",
+    )
+
+
+actor_option = click.option(
+    "--actor", "actor_override", metavar="NAME", help="Who acts (overrides the global --actor)."
+)
+
+
+def actor_of(obj: Any, override: str | None) -> str:
+    actor = (override or obj.actor).strip()
+    if not actor:
+        raise click.BadParameter("an actor is needed: pass --actor or set OPSLEDGER_ACTOR")
+    if len(actor) > 128 or any(ord(c) < 32 for c in actor):
+        raise click.BadParameter("--actor must be one short line")
+    return actor
+
+
+class UtcDateTime(click.ParamType):
+    """An ISO 8601 time; a naive time is refused rather than guessed."""
+
+    name = "TIME"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO 8601 time such as 2026-11-23T14:05:00Z", param, ctx)
+        if parsed.tzinfo is None:
+            self.fail(f"{value!r} has no time zone; add Z for UTC", param, ctx)
+        return parsed.astimezone(UTC)
+
+
+class IsoDate(click.ParamType):
+    name = "DATE"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> date:
+        if isinstance(value, date):
+            return value
+        try:
+            return date.fromisoformat(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not a date such as 2026-11-23", param, ctx)
+
+
+def file_digest(path: Path) -> tuple[str, int]:
+    """SHA-256 and size of a file, read in chunks (evidence may be large)."""
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+existing_file = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
