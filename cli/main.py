@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 # --- command registration: one line per command module --------------------------
-from cli.commands import evidence, flag, gate, run, shift, sla, ticket  # noqa: E402
+from cli.commands import demo, evidence, flag, gate, run, shift, sla, ticket  # noqa: E402
 
-for module in (ticket, evidence, gate, flag, shift, sla, run):
+for module in (ticket, evidence, gate, flag, shift, sla, run, demo):
     module.register(cli)

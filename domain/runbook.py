@@ -22,7 +22,7 @@ class Role(StrEnum):
 
     @property
     def title(self) -> str:
-        return self.value.replace("-", " ").title()
+        return self.value.replace("-", " ").title().replace("Sre ", "SRE ")
 
 
 class Env(StrEnum):
@@ -111,6 +111,11 @@ class Command(StrEnum):
     VALIDATE = "validate"
     SETTLE = "settle"
     KILL = "kill"
+
+    @property
+    def log_name(self) -> str:
+        """The runbook's name for the script's log (`validation.log`, not validate)."""
+        return "validation" if self is Command.VALIDATE else self.value
 
     @property
     def intended_live(self) -> bool | None:

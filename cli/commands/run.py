@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from cli.errors import INCOMPLETE, INTERRUPTED, CliError
 from cli.options import actor_of, actor_option, role_option
 from cli.output import note
-from cli.runner import reserve_log, run_teed
+from cli.runner import RunResult, reserve_log, run_teed
 from domain.runbook import LIVE_FLAG, Command, Env, Role
+
+if TYPE_CHECKING:
+    from domain.application import OpsLedger
 
 
 def effective_argv(argv: list[str], env: Env) -> list[str]:
@@ -64,23 +69,59 @@ def run(
       opsledger run CHG-2041 deploy -- tradepulse-cli deploy --env prod \\
           --strategy momo-1 --artifact sha256:...
 
-    Output streams live to the terminal and into <session-dir>/COMMAND.log.
+    Output streams live to the terminal and into <session-dir>/COMMAND.log
+    (validation.log for validate, as the runbook names it; an existing log
+    is never overwritten: a rerun writes deploy-2.log).
     Start and finish (exit code, duration, the log's SHA-256) are recorded,
     then the observed live.enabled is checked against the intended state.
     Exits with the script's own exit code (127 if it cannot start, 130 if
     interrupted).
     """
-    app = obj.app
-    actor = actor_of(obj, actor_override)
     cmd = Command(command)
     args = list(argv)
     if args and args[0] == "--":
         args = args[1:]
     if not args:
         raise click.UsageError("give the script to run after --")
+    outcome = record_run(
+        obj.app,
+        key,
+        cmd,
+        args,
+        reason=reason,
+        session_dir=session_dir,
+        actor=actor_of(obj, actor_override),
+        role=role,
+    )
+    if outcome.result.outcome == "interrupted":
+        raise click.exceptions.Exit(INTERRUPTED)
+    raise click.exceptions.Exit(outcome.result.exit_code or 0)
+
+
+@dataclass(frozen=True)
+class RecordedRun:
+    run_id: str
+    env: Env
+    log_path: Path
+    result: RunResult
+    mirrors: bool
+
+
+def record_run(
+    app: OpsLedger,
+    key: str,
+    cmd: Command,
+    args: list[str],
+    *,
+    reason: str,
+    session_dir: Path | None,
+    actor: str,
+    role: Role | None,
+) -> RecordedRun:
+    """Records the start, runs the script, records how it ended and the flag."""
     ticket = app.get_ticket(key)
     session_dir = session_dir or default_session_dir(ticket.session_date)
-    log_path = reserve_log(session_dir, cmd.value)
+    log_path = reserve_log(session_dir, cmd.log_name)
     try:
         run_id, env, missing = app.start_command(
             key,
@@ -140,9 +181,7 @@ def run(
         )
     elif expected is not None:
         note(f"opsledger: {LIVE_FLAG} = {_word(observed)}, as intended")
-    if result.outcome == "interrupted":
-        raise click.exceptions.Exit(INTERRUPTED)
-    raise click.exceptions.Exit(result.exit_code or 0)
+    return RecordedRun(run_id, env, log_path, result, mirrors)
 
 
 def _word(value: bool | None) -> str:

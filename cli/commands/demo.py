@@ -1,0 +1,280 @@
+"""`opsledger demo`: one complete, realistic live session on the embedded stores."""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import click
+
+from cli.commands.run import record_run
+from cli.context import Context
+from cli.demo_tradepulse import session_start
+from cli.options import file_digest
+from cli.output import note
+from domain.errors import AlreadyExists, DomainError
+from domain.runbook import CHECKS, Approval, Command, Env, Role, Severity, ShiftStep
+
+PEOPLE = {
+    Role.RELEASE_MANAGER: "alice.rm",
+    Role.RISK_OFFICER: "bob.risk",
+    Role.COMPLIANCE_OFFICER: "carol.compliance",
+    Role.DEV_LEAD: "dave.dev",
+    Role.SRE_CAPTAIN: "erin.sre",
+    Role.INCIDENT_COMMANDER: "frank.ic",
+    Role.OPERATOR: "dana.ops",
+}
+STRATEGY = "momo-1"
+ARTIFACT = "sha256:" + "3f1c9a7e5b2d4c6a8e0f1b3d5c7a9e2f4b6d8c0a1e3f5b7d9c2a4e6f8b0d1c3e"
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def _standin(bin_dir: Path) -> Path:
+    """`tradepulse-cli` on disk, so the recorded argv reads like the runbook's."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    script = bin_dir / "tradepulse-cli"
+    script.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m cli.demo_tradepulse "$@"\n')
+    script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return script
+
+
+def _free_key(app, first: int = 2041) -> str:
+    for n in range(first, first + 10000):
+        key = f"CHG-{n}"
+        try:
+            app.get_ticket(key)
+        except DomainError:
+            return key
+    raise click.ClickException("no free demo ticket key")
+
+
+@click.command("demo")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("opsledger-demo"),
+    show_default=True,
+    help="Where the demo's session folder, evidence and stores go.",
+)
+@click.pass_obj
+def demo(obj: Context, directory: Path) -> None:
+    """Run a complete live session: shift, ticket, evidence, gate, launch, halt.
+
+    Uses the embedded stores inside --dir unless --home or
+    --database-url say otherwise, and prints what it did and where it is.
+    """
+    directory = directory.resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    if "home" not in obj.settings.model_fields_set and not obj.settings.database_url:
+        obj.settings = obj.settings.model_copy(update={"home": directory / ".opsledger"})
+    # The stand-in's control-plane calls run as the operator, against these stores.
+    os.environ["OPSLEDGER_HOME"] = str(obj.settings.home.resolve())
+    os.environ["OPSLEDGER_ACTOR"] = PEOPLE[Role.OPERATOR]
+    if obj.settings.database_url:
+        os.environ["OPSLEDGER_DATABASE_URL"] = obj.settings.database_url
+    app = obj.app
+    key = _free_key(app)
+    today = datetime.now(UTC).date()
+    session_dir = directory / "reports" / "live" / today.isoformat()
+    evidence_dir = directory / "evidence"
+    tradepulse = _standin(directory / "bin")
+
+    def say(step: str) -> None:
+        click.echo(f"==> {step}")
+
+    # Runbook section 5: the operator accepts the shift before anything else.
+    operator = PEOPLE[Role.OPERATOR]
+    say(f"on-call shift of {operator} ({today})")
+    _write(session_dir / "todo.md", "- [ ] confirm drift alert threshold with risk\n")
+    screenshot = _write(
+        evidence_dir / "pagerduty-heartbeat.txt",
+        "PagerDuty heartbeat test: delivered to erin.sre at 13:02Z\n",
+    )
+    for step in ShiftStep:
+        attachment = None
+        if step is ShiftStep.HEARTBEAT_TESTED:
+            sha256, size = file_digest(screenshot)
+            attachment = (str(screenshot), sha256, size)
+        accepted, missing = app.log_shift_step(
+            operator=operator,
+            day=today,
+            step=step,
+            actor=operator,
+            note=step.title,
+            ticket=None,
+            attachment=attachment,
+        )
+        click.echo(f"    {step.value}: logged" + ("; shift ACCEPTED" if accepted else ""))
+
+    # Section 1: the pre-launch checklist.
+    say(f"open change ticket {key} for {STRATEGY} to prod")
+    try:
+        app.open_ticket(
+            key=key,
+            strategy=STRATEGY,
+            env=Env.PROD,
+            artifact_digest=ARTIFACT,
+            actor=PEOPLE[Role.RELEASE_MANAGER],
+            role=Role.RELEASE_MANAGER,
+            title=f"Promote {STRATEGY} build 7f3c to prod",
+            session_date=today,
+        )
+    except AlreadyExists:  # pragma: no cover - _free_key raced with someone
+        raise click.ClickException(f"{key} was opened meanwhile; run the demo again") from None
+
+    def attach(check_name: str, role: Role) -> None:
+        spec = next(c for c in CHECKS if c.name == check_name)
+        path = _write(
+            evidence_dir / check_name / f"{role.value}.md",
+            f"# {spec.title}\n\nTicket {key}, signed by {PEOPLE[role]} ({role.title}).\n",
+        )
+        sha256, size = file_digest(path)
+        app.attach_evidence(
+            key,
+            check=check_name,
+            path=str(path),
+            sha256=sha256,
+            size=size,
+            actor=PEOPLE[role],
+            role=role,
+        )
+        click.echo(f"    {check_name}: evidence by {PEOPLE[role]} ({role.title})")
+
+    say("attach evidence (six of seven for now)")
+    for check in CHECKS:
+        if check.name == "incident-playbooks":
+            continue
+        for role in check.owners:
+            attach(check.name, role)
+    for approval, role in (
+        (Approval.CHANGE_TICKET, Role.RELEASE_MANAGER),
+        (Approval.RISK_SIGNOFF, Role.RISK_OFFICER),
+        (Approval.COMPLIANCE_MEMO, Role.COMPLIANCE_OFFICER),
+    ):
+        app.approve(
+            key,
+            approval=approval,
+            reference=f"{approval.value}/{key}",
+            actor=PEOPLE[role],
+            role=role,
+        )
+        click.echo(f"    {approval.value}: approved by {PEOPLE[role]}")
+    decision, missing = app.evaluate_gate(key, actor=operator, role=Role.OPERATOR)
+    click.echo(f"    gate: {decision.upper()} (missing: {', '.join(missing)})")
+    say("the Incident Commander attaches the playbook review; gate again")
+    attach("incident-playbooks", Role.INCIDENT_COMMANDER)
+    decision, missing = app.evaluate_gate(key, actor=operator, role=Role.OPERATOR)
+    click.echo(f"    gate: {decision.upper()}")
+
+    # Section 2: launch, SLA watch, planned stop.
+    base = [str(tradepulse)]
+    runs = [
+        (
+            Command.DEPLOY,
+            ["deploy", "--env", "prod", "--strategy", STRATEGY, "--artifact", ARTIFACT],
+        ),
+        (
+            Command.VALIDATE,
+            [
+                "validate",
+                "--env",
+                "prod",
+                "--strategy",
+                STRATEGY,
+                "--window",
+                "15m",
+                "--mode",
+                "dry-run",
+            ],
+        ),
+    ]
+    for command, args in runs:
+        say(f"run {command.value}")
+        outcome = record_run(
+            app,
+            key,
+            command,
+            base + args,
+            reason="",
+            session_dir=session_dir,
+            actor=operator,
+            role=Role.OPERATOR,
+        )
+        if outcome.result.exit_code != 0:
+            raise click.ClickException(f"demo {command.value} failed; see {outcome.log_path}")
+
+    say("record an SLA breach seen on the latency panel")
+    start = session_start(today) + timedelta(minutes=30)
+    app.record_breach(
+        key,
+        breach={
+            "breach_id": f"demo-{key}-latency",
+            "rule": "order-latency-p95",
+            "metric": "metrics.execution.latency",
+            "labels": {"strategy": STRATEGY},
+            "threshold": 120.0,
+            "unit": "ms",
+            "comparison": "p95 < 120 ms",
+            "observed": 163.4,
+            "window_start": start,
+            "window_end": start + timedelta(minutes=2),
+            "samples": 8,
+            "severity": Severity.CRITICAL,
+            "escalation": "Trigger throttling; escalate to Execution Trader",
+            "source": "manual",
+            "detail": "p95 round-trip latency above 120 ms for 2 minutes",
+            "incident_ref": "INC-7731",
+        },
+        actor=operator,
+        role=Role.OPERATOR,
+    )
+    click.echo("    order latency p95 163.4 ms > 120 ms, escalated (INC-7731)")
+
+    say("run settle (planned stop)")
+    outcome = record_run(
+        app,
+        key,
+        Command.SETTLE,
+        base + ["settle", "--strategy", STRATEGY],
+        reason="",
+        session_dir=session_dir,
+        actor=operator,
+        role=Role.OPERATOR,
+    )
+    if outcome.result.exit_code != 0:
+        raise click.ClickException(f"demo settle failed; see {outcome.log_path}")
+
+    ticket = app.get_ticket(key)
+    say("summary")
+    click.echo(
+        f"    ticket {key}: effective env {ticket.effective_env.value}, "
+        f"settled={ticket.settled}, live.enabled={app.flag_value('live.enabled')}, "
+        f"breaches={len(ticket.breaches)}, flag mismatches={len(ticket.flag_mismatches)}"
+    )
+    for change in app.flag_changes("live.enabled")[-2:]:
+        click.echo(
+            f"    live.enabled {change.old} -> {change.new} by {change.actor} "
+            f"({change.reason}, {change.ticket})"
+        )
+    try:
+        app.close_ticket(key, actor=PEOPLE[Role.RELEASE_MANAGER], role=Role.RELEASE_MANAGER)
+    except DomainError as refusal:
+        click.echo(f"    close refused, as the runbook demands: {refusal.message}")
+    click.echo(f"    session folder: {session_dir}")
+    click.echo(f"    evidence:       {evidence_dir}")
+    where = obj.settings.database_url or str(obj.settings.home)
+    click.echo(f"    event store:    {where}")
+    note(f"next: opsledger --home {obj.settings.home} ticket show {key}")
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(demo)

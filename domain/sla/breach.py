@@ -1,0 +1,77 @@
+"""The breach value object and its deterministic identity."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from domain.sla.policy import Severity
+
+BreachSource = Literal["prometheus", "alertmanager"]
+
+
+class Breach(BaseModel):
+    """One SLA breach window, ready to be recorded on a ticket.
+
+    ``observed`` is the worst value in ``unit``: the longest gap in seconds for heartbeat
+    rules, the highest (scaled, absolute where the rule says so) sample for threshold rules,
+    the alert's ``value`` annotation (NaN when absent) for Alertmanager alerts. ``samples``
+    counts the breaching samples of a threshold window, every sample from the last beat to
+    the next (both included) for a heartbeat gap, and the notifications merged for an alert.
+    """
+
+    # NaN and ±Inf serialise as "NaN"/"Infinity"/"-Infinity" so that JSON round-trips.
+    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="strings")
+
+    breach_id: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    rule: str
+    metric: str
+    labels: dict[str, str]
+    threshold: float
+    unit: str
+    comparison: str
+    observed: float
+    window_start: AwareDatetime
+    window_end: AwareDatetime
+    samples: Annotated[int, Field(ge=0)]
+    severity: Severity
+    escalation: str
+    source: BreachSource
+    detail: str
+
+
+def breach_identity(
+    source: BreachSource,
+    rule: str,
+    metric: str,
+    labels: Mapping[str, str],
+    window_start: datetime,
+) -> str:
+    """sha256 (hex) of the source, rule id, metric, series labels and window start.
+
+    It deliberately leaves out everything that can grow or be re-measured while the window
+    is the same one: window end, observed value, sample count, severity, detail and the
+    export file names. Re-reading an export, reading it merged with a later one that
+    extends the window, or receiving the "resolved" notification of an alert after its
+    "firing" one therefore yields the same id. Labels exclude ``__name__``; the window start
+    is taken in UTC to the microsecond.
+    """
+    canonical = json.dumps(
+        {
+            "v": 1,
+            "source": source,
+            "rule": rule,
+            "metric": metric,
+            "labels": dict(sorted(labels.items())),
+            "window_start": window_start.astimezone(UTC).isoformat(timespec="microseconds"),
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

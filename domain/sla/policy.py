@@ -1,0 +1,382 @@
+"""The SLA policy: which series to watch, what counts as a breach, and who to call.
+
+Defaults are the runbook's SLA Monitoring Packet (section 3). A desk adapts them with a
+small TOML or JSON document that only states what differs::
+
+    desk = "rates"
+    [rules.order_latency]
+    threshold = 150
+    matchers = ['desk="rates"', 'env=~"prod|dr"']
+
+Decisions that the runbook leaves open, made here once:
+
+* A value exactly at a threshold is compliant: "p95 < 120 ms" is breached by 120.001 ms,
+  not by 120 ms; "no gap > 1 minute" is breached by a 61 s gap, not a 60 s one.
+* Threshold rules are upper bounds; ``absolute`` compares the magnitude (drift can be
+  negative).
+* Metric names are matched with dots and underscores treated alike, because Prometheus
+  exporters turn ``metrics.execution.latency`` into ``metrics_execution_latency``.
+* The runbook names no metrics for the component heartbeats nor a risk cycle length; the
+  defaults below (``metrics.<component>.heartbeat``, a 15 s cycle, the Prometheus default
+  scrape interval) are ours and are meant to be overridden per desk.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Annotated, Any, BinaryIO, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from domain.sla.errors import PolicyError
+
+Severity = Literal["warning", "critical", "page"]
+SEVERITY_RANK: Mapping[str, int] = {"warning": 0, "critical": 1, "page": 2}
+
+_LABEL_NAME = r"[a-zA-Z_][a-zA-Z0-9_]*"
+_MATCHER_TEXT = re.compile(
+    rf'^\s*(?P<label>{_LABEL_NAME})\s*(?P<op>=~|!~|!=|=)\s*"(?P<value>(?:[^"\\]|\\.)*)"\s*$'
+)
+
+RuleId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
+MetricName = Annotated[str, Field(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:.]*$")]
+Text = Annotated[str, Field(min_length=1, max_length=500)]
+PositiveSeconds = Annotated[float, Field(ge=0.001, allow_inf_nan=False)]
+
+
+@lru_cache(maxsize=256)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    # Prometheus regex matchers are fully anchored.
+    return re.compile(f"(?:{pattern})\\Z")
+
+
+def normalise_metric(name: str) -> str:
+    """The form under which metric names are compared (dots and underscores alike)."""
+    return name.replace(".", "_")
+
+
+class Matcher(BaseModel):
+    """One Prometheus-style label matcher; an absent label matches as the empty string."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    label: Annotated[str, Field(pattern=f"^{_LABEL_NAME}$")]
+    op: Literal["=", "!=", "=~", "!~"] = "="
+    value: str
+
+    @model_validator(mode="after")
+    def _regex_compiles(self) -> Matcher:
+        if self.op in ("=~", "!~"):
+            try:
+                _compiled(self.value)
+            except re.error as exc:
+                raise ValueError(f"bad regular expression {self.value!r}: {exc}") from None
+        return self
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        actual = labels.get(self.label, "")
+        if self.op == "=":
+            return actual == self.value
+        if self.op == "!=":
+            return actual != self.value
+        found = _compiled(self.value).match(actual) is not None
+        return found if self.op == "=~" else not found
+
+    def __str__(self) -> str:
+        return f"{self.label}{self.op}{json.dumps(self.value)}"
+
+
+def _parse_matcher_text(text: str) -> dict[str, str]:
+    found = _MATCHER_TEXT.match(text)
+    if found is None:
+        raise ValueError(f'matcher {text!r} is not of the form label="value" (ops = != =~ !~)')
+    try:
+        value = json.loads(f'"{found["value"]}"')
+    except json.JSONDecodeError:
+        raise ValueError(f"matcher {text!r} has a bad escape sequence") from None
+    return {"label": found["label"], "op": found["op"], "value": value}
+
+
+class _Rule(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: RuleId
+    metric: MetricName
+    matchers: tuple[Matcher, ...] = ()
+    severity: Severity
+    escalation: Text
+    enabled: bool = True
+    # Alertmanager alerts map to this rule by alertname, or by an ``sla_rule`` label equal
+    # to the rule id.
+    alertnames: tuple[Annotated[str, Field(min_length=1)], ...] = ()
+
+    @field_validator("matchers", mode="before")
+    @classmethod
+    def _matchers_from_shorthand(cls, raw: Any) -> Any:
+        # {"desk": "rates"} means equality; 'env=~"prod|dr"' is PromQL text.
+        if isinstance(raw, Mapping):
+            return tuple({"label": k, "op": "=", "value": v} for k, v in raw.items())
+        if isinstance(raw, list | tuple):
+            return tuple(_parse_matcher_text(m) if isinstance(m, str) else m for m in raw)
+        return raw
+
+    def selects(self, metric: str | None, labels: Mapping[str, str]) -> bool:
+        if metric is None or normalise_metric(metric) != normalise_metric(self.metric):
+            return False
+        return all(m.matches(labels) for m in self.matchers)
+
+
+class HeartbeatRule(_Rule):
+    """Beats must arrive at least every ``max_gap_intervals`` × ``interval_seconds``.
+
+    A *miss* is one expected interval that elapsed with no beat: a gap of g seconds holds
+    ceil(g / interval) - 1 misses. Reaching ``page_after_misses`` consecutive misses raises
+    the severity to "page".
+    """
+
+    kind: Literal["heartbeat"]
+    interval_seconds: PositiveSeconds
+    max_gap_intervals: Annotated[int, Field(ge=1, le=10_000)] = 1
+    page_after_misses: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    # "sample": any non-NaN sample is a beat. "increase": the value must move (a stuck
+    # counter is not alive); a decrease is a counter reset and still counts as a beat.
+    beat: Literal["sample", "increase"] = "sample"
+
+    @property
+    def max_gap_seconds(self) -> float:
+        return self.max_gap_intervals * self.interval_seconds
+
+    @property
+    def unit(self) -> str:
+        return "s"
+
+    @property
+    def comparison(self) -> str:
+        if self.max_gap_intervals == 1:
+            return f"no gap > {self.interval_seconds:g} s"
+        return f"no gap > {self.max_gap_intervals} cycles of {self.interval_seconds:g} s"
+
+
+class ThresholdRule(_Rule):
+    """An upper bound on each sample (after ``scale``, and ``abs`` when ``absolute``)."""
+
+    kind: Literal["threshold"]
+    threshold: Annotated[float, Field(allow_inf_nan=False)]
+    unit: Annotated[str, Field(max_length=40)]
+    statistic: Annotated[str, Field(min_length=1, max_length=40)] = "value"
+    absolute: bool = False
+    # Multiplies raw samples into ``unit``, e.g. 1000 when latency is exported in seconds.
+    scale: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 1.0
+    # Breaching samples further apart than this are separate windows: nothing is known of
+    # the time in between.
+    split_gap_seconds: PositiveSeconds = 300.0
+
+    @property
+    def comparison(self) -> str:
+        stat = f"|{self.statistic}|" if self.absolute else self.statistic
+        return f"{stat} < {self.threshold:g} {self.unit}".rstrip()
+
+
+Rule = Annotated[HeartbeatRule | ThresholdRule, Field(discriminator="kind")]
+
+
+def _component_heartbeat(component: str) -> HeartbeatRule:
+    return HeartbeatRule(
+        kind="heartbeat",
+        id=f"heartbeat_{component}",
+        metric=f"metrics.{component}.heartbeat",
+        interval_seconds=60.0,
+        max_gap_intervals=1,
+        page_after_misses=2,
+        severity="warning",
+        escalation="Page SRE on-call after 2 consecutive misses",
+    )
+
+
+def runbook_rules() -> tuple[HeartbeatRule | ThresholdRule, ...]:
+    """The runbook's SLA Monitoring Packet, section 3."""
+    return (
+        _component_heartbeat("ingestion"),
+        _component_heartbeat("feature_store"),
+        _component_heartbeat("execution"),
+        ThresholdRule(
+            kind="threshold",
+            id="order_latency",
+            metric="metrics.execution.latency",
+            threshold=120.0,
+            unit="ms",
+            statistic="p95",
+            severity="critical",
+            escalation="Trigger throttling; escalate to Execution Trader",
+        ),
+        ThresholdRule(
+            kind="threshold",
+            id="position_drift",
+            metric="metrics.portfolio.drift",
+            threshold=0.5,
+            unit="% of notional",
+            statistic="drift",
+            absolute=True,
+            severity="critical",
+            escalation="Engage risk officer and evaluate halt",
+        ),
+        HeartbeatRule(
+            kind="heartbeat",
+            id="risk_heartbeat",
+            metric="metrics.risk.heartbeat",
+            interval_seconds=15.0,
+            max_gap_intervals=3,
+            severity="critical",
+            escalation="Initiate kill-switch preparation",
+        ),
+    )
+
+
+class Policy(BaseModel):
+    """A desk's complete, validated SLA policy. ``Policy()`` is the runbook packet."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    desk: Annotated[str, Field(min_length=1, max_length=100)] = "default"
+    rules: tuple[Rule, ...] = Field(default_factory=runbook_rules, min_length=1)
+
+    @field_validator("rules")
+    @classmethod
+    def _unique_ids(cls, rules: tuple[Rule, ...]) -> tuple[Rule, ...]:
+        seen: set[str] = set()
+        for rule in rules:
+            if rule.id in seen:
+                raise ValueError(f"rule id {rule.id!r} appears twice")
+            seen.add(rule.id)
+        return rules
+
+    def rule(self, rule_id: str) -> HeartbeatRule | ThresholdRule:
+        for rule in self.rules:
+            if rule.id == rule_id:
+                return rule
+        raise KeyError(rule_id)
+
+
+def load_policy(
+    data: bytes | BinaryIO, source: str, *, fmt: Literal["json", "toml"] | None = None
+) -> Policy:
+    """Validate a desk policy document (TOML or JSON) layered over the runbook defaults.
+
+    Document keys: ``desk``; ``defaults`` ("runbook", the default, or "none" to start
+    empty); ``rules``, a table keyed by rule id (or a list of rules with ``id``). A table
+    for an existing id overrides only the fields it names; a new id needs ``kind``.
+    ``fmt`` defaults to the source's suffix, then to sniffing the first character.
+    Raises ``PolicyError`` with a one-line message.
+    """
+    raw = data if isinstance(data, bytes | bytearray | memoryview) else _read(data, source)
+    try:
+        text = bytes(raw).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PolicyError(source, f"not UTF-8 at byte {exc.start}") from None
+    doc = _parse_document(text, source, fmt or _guess_format(source, text))
+    return _policy_from_document(doc, source)
+
+
+def _read(stream: BinaryIO, source: str) -> bytes:
+    try:
+        return stream.read()
+    except OSError as exc:
+        raise PolicyError(source, f"cannot read: {exc}") from None
+
+
+def _guess_format(source: str, text: str) -> Literal["json", "toml"]:
+    lowered = source.lower()
+    if lowered.endswith(".toml"):
+        return "toml"
+    if lowered.endswith(".json"):
+        return "json"
+    return "json" if text.lstrip().startswith("{") else "toml"
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _parse_document(text: str, source: str, fmt: str) -> Any:
+    if fmt == "toml":
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise PolicyError(source, f"TOML syntax: {exc}") from None
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise PolicyError(
+            source, f"JSON syntax at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
+    except (ValueError, RecursionError) as exc:
+        raise PolicyError(source, f"JSON: {exc}") from None
+
+
+def _policy_from_document(doc: Any, source: str) -> Policy:
+    if not isinstance(doc, dict):
+        raise PolicyError(source, "the document must be a table/object")
+    unknown = sorted(set(doc) - {"desk", "defaults", "rules"})
+    if unknown:
+        raise PolicyError(source, f"unknown key(s) {', '.join(unknown)}; expected desk, defaults, rules")
+    defaults = doc.get("defaults", "runbook")
+    if defaults not in ("runbook", "none"):
+        raise PolicyError(source, f"defaults must be 'runbook' or 'none', not {defaults!r}")
+    merged: dict[str, dict[str, Any]] = {}
+    if defaults == "runbook":
+        merged = {rule.id: rule.model_dump() for rule in runbook_rules()}
+    for rule_id, override in _rule_overrides(doc.get("rules", {}), source):
+        base = merged.get(rule_id)
+        if base is not None and override.get("kind", base["kind"]) == base["kind"]:
+            merged[rule_id] = {**base, **override, "id": rule_id}
+        else:
+            merged[rule_id] = {**override, "id": rule_id}
+    fields: dict[str, Any] = {"rules": list(merged.values())}
+    if "desk" in doc:
+        fields["desk"] = doc["desk"]
+    try:
+        return Policy.model_validate(fields)
+    except ValidationError as exc:
+        raise PolicyError(source, _describe(exc, list(merged))) from None
+
+
+def _rule_overrides(raw: Any, source: str) -> list[tuple[str, dict[str, Any]]]:
+    if isinstance(raw, dict):
+        items = list(raw.items())
+    elif isinstance(raw, list):
+        items = []
+        for index, rule in enumerate(raw):
+            if not isinstance(rule, dict) or not isinstance(rule.get("id"), str):
+                raise PolicyError(source, f"rules[{index}] must be an object with a string id")
+            items.append((rule["id"], rule))
+    else:
+        raise PolicyError(source, "rules must be a table keyed by rule id, or a list")
+    result = []
+    for rule_id, override in items:
+        if not isinstance(override, dict):
+            raise PolicyError(source, f"rules.{rule_id} must be a table/object")
+        if "id" in override and override["id"] != rule_id:
+            raise PolicyError(source, f"rules.{rule_id} has a different id {override['id']!r}")
+        result.append((str(rule_id), override))
+    return result
+
+
+def _describe(exc: ValidationError, rule_ids: list[str]) -> str:
+    parts = []
+    for error in exc.errors(include_url=False):
+        loc = list(error["loc"])
+        # Name rules by id, and drop the union tag pydantic inserts after the index.
+        if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
+            rule_id = rule_ids[loc[1]] if loc[1] < len(rule_ids) else str(loc[1])
+            rest = loc[3:] if len(loc) >= 3 and loc[2] in ("heartbeat", "threshold") else loc[2:]
+            loc = ["rules", rule_id, *rest]
+        path = ".".join(str(part) for part in loc) or "policy"
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "union_tag_not_found":
+            message = 'a new rule needs kind = "heartbeat" or "threshold"'
+        parts.append(f"{path}: {message}")
+    return "; ".join(parts)
