@@ -54,7 +54,9 @@ def _payload(payload: Any, where: str, source: str) -> Iterator[Alert]:
         raise ExportError(source, where, "expected an Alertmanager webhook object")
     if payload.get("version") != "4":
         raise ExportError(
-            source, f"{where}.version", f'expected webhook version "4", got {_short(payload.get("version"))}'
+            source,
+            f"{where}.version",
+            f'expected webhook version "4", got {_short(payload.get("version"))}',
         )
     alerts = payload.get("alerts")
     if type(alerts) is not list:
@@ -68,7 +70,9 @@ def _alert(raw: Any, where: str, source: str) -> Alert:
         raise ExportError(source, where, "expected an alert object")
     status = raw.get("status")
     if status not in ("firing", "resolved"):
-        raise ExportError(source, f"{where}.status", f'expected "firing" or "resolved", got {_short(status)}')
+        raise ExportError(
+            source, f"{where}.status", f'expected "firing" or "resolved", got {_short(status)}'
+        )
     labels = _string_map(raw.get("labels"), f"{where}.labels", source)
     annotations = _string_map(raw.get("annotations", {}), f"{where}.annotations", source)
     starts_at = _time(raw.get("startsAt"), f"{where}.startsAt", source)

@@ -38,7 +38,9 @@ def iter_json(data: Payload, source: str) -> Iterator[Any]:
         try:
             value, pos = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as exc:
-            raise ExportError(source, _at(where, text, exc.pos), f"JSON syntax: {exc.msg}") from None
+            raise ExportError(
+                source, _at(where, text, exc.pos), f"JSON syntax: {exc.msg}"
+            ) from None
         except (ValueError, RecursionError) as exc:
             raise ExportError(source, _at(where, text, pos), f"JSON: {exc}") from None
         yield value

@@ -322,7 +322,9 @@ def _policy_from_document(doc: Any, source: str) -> Policy:
         raise PolicyError(source, "the document must be a table/object")
     unknown = sorted(set(doc) - {"desk", "defaults", "rules"})
     if unknown:
-        raise PolicyError(source, f"unknown key(s) {', '.join(unknown)}; expected desk, defaults, rules")
+        raise PolicyError(
+            source, f"unknown key(s) {', '.join(unknown)}; expected desk, defaults, rules"
+        )
     defaults = doc.get("defaults", "runbook")
     if defaults not in ("runbook", "none"):
         raise PolicyError(source, f"defaults must be 'runbook' or 'none', not {defaults!r}")

@@ -78,9 +78,7 @@ def _envelope(doc: Any, source: str) -> tuple[list[Any], str]:
     return result, result_type
 
 
-def _series(
-    item: Any, index: int, result_type: str, source: str, hint: str | None
-) -> Series:
+def _series(item: Any, index: int, result_type: str, source: str, hint: str | None) -> Series:
     where = f"data.result[{index}]"
     if type(item) is not dict:
         raise ExportError(source, where, "expected a series object")
