@@ -17,7 +17,13 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError, Notification, OperationalError
+from eventsourcing.persistence import (
+    IntegrityError,
+    InternalError,
+    Notification,
+    OperationalError,
+    ProgrammingError,
+)
 
 from domain.errors import AlreadyExists, ConcurrencyError, NotFound
 from domain.flag import FeatureFlag, as_bool, flag_id, validate_flag_name
@@ -41,7 +47,16 @@ class OpsLedger(Application):
     max_attempts = 12
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
-        super().__init__(env=env)
+        # Writers that start together race to CREATE TABLE IF NOT EXISTS, and
+        # PostgreSQL can answer the loser with "tuple concurrently updated".
+        for attempt in range(5):
+            try:
+                super().__init__(env=env)
+                return
+            except (IntegrityError, InternalError, ProgrammingError):
+                if attempt == 4:
+                    raise
+                time.sleep(0.05 * (attempt + 1) * (0.5 + random.random()))
 
     # --- plumbing ---------------------------------------------------------------
 

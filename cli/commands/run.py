@@ -36,10 +36,7 @@ def default_session_dir(session_date: object) -> Path:
     return Path("reports") / "live" / str(session_date)
 
 
-@click.command(
-    "run",
-    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
-)
+@click.command("run")
 @click.argument("key")
 @click.argument("command", type=click.Choice([c.value for c in Command]))
 @click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED)
@@ -65,7 +62,7 @@ def run(
     """Run a launch/halt script for ticket KEY and record it.
 
     \b
-    Example:
+    Example (everything after -- is the script and its own options):
       opsledger run CHG-2041 deploy -- tradepulse-cli deploy --env prod \\
           --strategy momo-1 --artifact sha256:...
 

@@ -1,0 +1,41 @@
+"""Helpers that let tests read as runbook stories."""
+
+from __future__ import annotations
+
+from domain.application import OpsLedger
+from domain.runbook import CHECKS, Approval, Env, Role
+
+PEOPLE = {
+    Role.RELEASE_MANAGER: "alice.rm",
+    Role.RISK_OFFICER: "bob.risk",
+    Role.COMPLIANCE_OFFICER: "carol.compliance",
+    Role.DEV_LEAD: "dave.dev",
+    Role.SRE_CAPTAIN: "erin.sre",
+    Role.INCIDENT_COMMANDER: "frank.ic",
+    Role.OPERATOR: "dana.ops",
+}
+DIGEST = "sha256:" + "ab" * 32
+FILE_SHA = "cd" * 32
+
+
+def open_ticket(app: OpsLedger, key: str = "CHG-2041", env: Env = Env.PROD) -> str:
+    app.open_ticket(key=key, strategy="momo-1", env=env, artifact_digest=DIGEST,
+                    actor=PEOPLE[Role.RELEASE_MANAGER], role=Role.RELEASE_MANAGER)
+    return key
+
+
+def attach_all(app: OpsLedger, key: str, *, skip: set[str] = frozenset()) -> None:
+    """Attaches every check's evidence by its owners, except the ones skipped."""
+    for check in CHECKS:
+        if check.name in skip:
+            continue
+        for role in check.owners:
+            app.attach_evidence(key, check=check.name, path=f"evidence/{check.name}.md",
+                                sha256=FILE_SHA, size=10, actor=PEOPLE[role], role=role)
+
+
+def approve_all(app: OpsLedger, key: str) -> None:
+    for approval, role in ((Approval.CHANGE_TICKET, Role.RELEASE_MANAGER),
+                           (Approval.RISK_SIGNOFF, Role.RISK_OFFICER),
+                           (Approval.COMPLIANCE_MEMO, Role.COMPLIANCE_OFFICER)):
+        app.approve(key, approval=approval, reference="ref", actor=PEOPLE[role], role=role)
