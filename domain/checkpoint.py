@@ -129,7 +129,7 @@ class Checkpoint:
                 "checkpoint", "needs origin, size and root hash on non-empty lines"
             )
         origin, size, root, *extensions = lines
-        if not _DECIMAL.fullmatch(size):
+        if len(size) > 19 or not _DECIMAL.fullmatch(size):  # 19 digits hold any int64
             raise MalformedNoteError("checkpoint", f"size {size[:30]!r} is not a plain decimal")
         root_hash = _b64decode(root, "checkpoint", "root hash")
         return cls(origin, int(size), root_hash, tuple(extensions))

@@ -346,6 +346,11 @@ def test_signature_lines_round_trip(name: str, key_hash: int, signature: bytes) 
         "log\n+1\n" + base64.b64encode(ROOT).decode() + "\n",
         "log\n\u0661\n" + base64.b64encode(ROOT).decode() + "\n",  # Arabic-Indic digit one
         "log\n9223372036854775808\n" + base64.b64encode(ROOT).decode() + "\n",  # above int64
+        "log\n"
+        + "9" * 5000
+        + "\n"
+        + base64.b64encode(ROOT).decode()
+        + "\n",  # above int()'s digit limit
         "log\n1\n" + base64.b64encode(ROOT[:31]).decode() + "\n",  # 31-byte root
         "log\n1\n" + base64.b64encode(ROOT).decode().rstrip("=") + "\n",  # unpadded
         "log\n1\n" + base64.b64encode(ROOT).decode() + "\n\nextension after blank\n",
