@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 CHUNK = 1 << 16
+# A line longer than this goes to the log in pieces rather than held in memory.
+MAX_PARTIAL_LINE = 1 << 16
 
 
 class Interrupted(Exception):
@@ -64,20 +66,37 @@ class _Tee:
             self.log.write(data)
             self.digest.update(data)
             self.size += len(data)
-        if terminal is not None:
-            try:
-                terminal.write(data)
-                terminal.flush()
-            except (BrokenPipeError, ValueError):
-                pass  # a closed terminal must not stop the log
+        self.echo(data, terminal)
 
     def pump(self, source: BinaryIO, terminal: BinaryIO | None) -> None:
+        """Copies one pipe: raw and at once to the terminal, whole lines to the
+        log, so stdout and stderr interleave by line there, never mid-line."""
+        pending = b""
         try:
             fd = source.fileno()
             while chunk := os.read(fd, CHUNK):
-                self.write(chunk, terminal)
+                self.echo(chunk, terminal)
+                pending += chunk
+                cut = pending.rfind(b"\n") + 1
+                if cut == 0 and len(pending) < MAX_PARTIAL_LINE:
+                    continue
+                cut = cut or len(pending)
+                self.write(pending[:cut], None)
+                pending = pending[cut:]
+            if pending:
+                self.write(pending, None)
         except BaseException as e:  # surfaced by the caller, never lost in a thread
             self.error = e
+
+    @staticmethod
+    def echo(data: bytes, terminal: BinaryIO | None) -> None:
+        if terminal is None:
+            return
+        try:
+            terminal.write(data)
+            terminal.flush()
+        except (BrokenPipeError, ValueError):
+            pass  # a closed terminal must not stop the log
 
 
 def _terminal(stream: object) -> BinaryIO | None:
@@ -93,7 +112,8 @@ def run_teed(argv: list[str], log_path: Path, env: Mapping[str, str]) -> RunResu
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, on_term)
     try:
-        with log_path.open("wb") as log:
+        # Unbuffered: the log on disk is as live as the terminal.
+        with log_path.open("wb", buffering=0) as log:
             tee = _Tee(log)
             try:
                 child = subprocess.Popen(

@@ -1,0 +1,38 @@
+"""`opsledger demo` runs a whole session to settled on the embedded stores."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from domain.application import OpsLedger
+from domain.runbook import Env
+
+
+def test_demo_runs_a_session_to_settled_without_a_server(opsledger_exe, tmp_path: Path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPSLEDGER_")}
+    done = subprocess.run([*opsledger_exe, "demo", "--dir", str(tmp_path / "demo")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    home = tmp_path / "demo" / ".opsledger"
+    app = OpsLedger(env={"PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                         "SQLITE_DBNAME": str(home / "events.sqlite")})
+    ticket = app.get_ticket("CHG-2041")
+    assert ticket.settled and ticket.effective_env is Env.PROD
+    assert ticket.missing_checks() == [] and len(ticket.breaches) == 1
+    assert ticket.flag_mismatches == []
+    assert [c.new for c in app.flag_changes("live.enabled")] == ["true", "false"]
+    session = tmp_path / "demo" / "reports" / "live" / str(ticket.session_date)
+    for name in ("deploy.log", "validation.log", "settle.log", "risk_limits.yaml",
+                 "positions.csv", "pnl.csv", "exposure.csv"):
+        assert (session / name).is_file(), name
+    assert list(session.glob("metrics_*.json.gz")) and list(session.glob("logs_*.tar.gz"))
+    assert app.get_shift("dana.ops", ticket.session_date).accepted
+    app.close()
+
+    again = subprocess.run([*opsledger_exe, "demo", "--dir", str(tmp_path / "demo")],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "CHG-2042" in again.stdout  # a second run never collides with the first
