@@ -5,10 +5,11 @@ Rules of evaluation, beyond those stated in ``policy``:
 * Exports are merged first (``merge_series``): samples sorted, one per timestamp.
 * NaN samples are ignored everywhere (they neither beat nor breach nor end a breach
   window) and are counted per series in the report.
-* ``since``/``until`` bound the evaluated range. Heartbeat gaps are also measured from
-  ``since`` to the first beat and from the last beat to ``until``; without ``until`` a
-  rule's range ends at the latest sample of any series that rule matched, so a component
-  that falls silent while its siblings keep beating is caught.
+* ``since``/``until`` bound the evaluated range; each defaults to the earliest/latest
+  sample of any matched series in any export. Heartbeat gaps are also measured from the
+  range start to the first beat and from the last beat to the range end, so a component
+  that falls silent while other series carry on is caught. Pass both when exports of
+  different metrics cover different spans, or a short export raises edge breaches.
 * A heartbeat rule that matches no series at all breaches for the whole range when both
   ``since`` and ``until`` are given; otherwise it is listed in ``rules_without_data``.
 * Alerts map to a rule by an ``sla_rule`` label equal to the rule id, else by alertname.
@@ -89,6 +90,16 @@ def evaluate(
         if not hits:
             unmatched.append(describe(merged.metric, merged.labels))
 
+    windows = {id(m): _window(m, since_ts, until_ts) for ms in matched.values() for m in ms}
+    # Without an explicit range, the exports' own span is the range, so that a heartbeat
+    # that falls silent while other series carry on is still caught.
+    range_start = since_ts
+    if range_start is None:
+        range_start = min((ts[0] for ts, _ in windows.values() if ts), default=None)
+    range_end = until_ts
+    if range_end is None:
+        range_end = max((ts[-1] for ts, _ in windows.values() if ts), default=None)
+
     breaches: list[Breach] = []
     reports: list[SeriesReport] = []
     without_data: list[str] = []
@@ -99,13 +110,12 @@ def evaluate(
             if isinstance(rule, HeartbeatRule) and since_ts is not None and until_ts is not None:
                 breaches.extend(_silent_rule(rule, since_ts, until_ts))
             continue
-        windows = [_window(m, since_ts, until_ts) for m in found]
-        rule_end = until_ts
-        if rule_end is None:
-            rule_end = max((ts[-1] for ts, _ in windows if ts), default=None)
-        for merged, (ts, vs) in zip(found, windows, strict=True):
+        for merged in found:
+            ts, vs = windows[id(merged)]
             if isinstance(rule, HeartbeatRule):
-                found_breaches, nan, resets = _heartbeat(rule, merged, ts, vs, since_ts, rule_end)
+                found_breaches, nan, resets = _heartbeat(
+                    rule, merged, ts, vs, range_start, range_end
+                )
             else:
                 found_breaches, nan = _threshold(rule, merged, ts, vs)
                 resets = 0
@@ -237,25 +247,16 @@ def _heartbeat(
     merged: MergedSeries,
     ts: Sequence[float],
     vs: Sequence[float],
-    since_ts: float | None,
+    start_ts: float | None,
     end_ts: float | None,
 ) -> tuple[list[Breach], int, int]:
     nan = _count_nan(vs)
     numbers = [v for v in vs if v == v] if nan else vs
     resets = sum(map(lt, numbers[1:], numbers))
     beats = _beats(rule, ts, vs, nan)
-    if since_ts is not None:
-        first = since_ts
-    elif beats:
-        first = beats[0]
-    elif ts:
-        first = ts[0]
-    else:
+    if start_ts is None or end_ts is None:
         return [], nan, resets
-    if end_ts is None:
-        return [], nan, resets
-    points = [first, *beats, end_ts]
-    starts_at_beat = since_ts is None and bool(beats)
+    points = [start_ts, *beats, end_ts]
 
     limit_ms = round(rule.max_gap_seconds * 1000)
     interval_ms = max(1, round(rule.interval_seconds * 1000))
@@ -270,7 +271,7 @@ def _heartbeat(
             continue
         misses = (gap_ms - 1) // interval_ms
         edge = ""
-        if k == 0 and not starts_at_beat:
+        if k == 0:
             edge = "; silent from the start of the evaluated range"
         if k + 1 == len(points) - 1:
             edge += "; still silent at the end of the evaluated range"

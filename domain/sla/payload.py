@@ -21,7 +21,7 @@ def load_json(data: Payload, source: str) -> Any:
     """Exactly one JSON document, plain or gzip-compressed."""
     text, where = _text(data, source)
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return json.loads(text, parse_constant=BareConstant)
     except json.JSONDecodeError as exc:
         raise ExportError(source, _at(where, text, exc.pos), f"JSON syntax: {exc.msg}") from None
     except (ValueError, RecursionError) as exc:
@@ -32,7 +32,7 @@ def load_json(data: Payload, source: str) -> Any:
 def iter_json(data: Payload, source: str) -> Iterator[Any]:
     """Successive JSON documents separated by whitespace: one document, or JSON lines."""
     text, where = _text(data, source)
-    decoder = json.JSONDecoder(parse_constant=_reject_constant)
+    decoder = json.JSONDecoder(parse_constant=BareConstant)
     pos = _skip_space(text, 0)
     while pos < len(text):
         try:
@@ -96,8 +96,17 @@ def _gunzip(raw: bytes, source: str) -> bytes:
     return b"".join(out)
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+class BareConstant:
+    """Stands in for NaN/Infinity literals, which are not JSON; the shape checks then
+    refuse them at their JSON path, which says more than a byte offset would."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"{self.name} (bare JSON literal)"
 
 
 def _at(where: str, text: str, pos: int) -> str:

@@ -333,7 +333,7 @@ def _policy_from_document(doc: Any, source: str) -> Policy:
         merged = {rule.id: rule.model_dump() for rule in runbook_rules()}
     for rule_id, override in _rule_overrides(doc.get("rules", {}), source):
         base = merged.get(rule_id)
-        if base is not None and override.get("kind", base["kind"]) == base["kind"]:
+        if base is not None and override.get("kind", base.get("kind")) == base.get("kind"):
             merged[rule_id] = {**base, **override, "id": rule_id}
         else:
             merged[rule_id] = {**override, "id": rule_id}
@@ -358,7 +358,11 @@ def _rule_overrides(raw: Any, source: str) -> list[tuple[str, dict[str, Any]]]:
     else:
         raise PolicyError(source, "rules must be a table keyed by rule id, or a list")
     result = []
+    seen: set[str] = set()
     for rule_id, override in items:
+        if rule_id in seen:
+            raise PolicyError(source, f"rule id {rule_id!r} appears twice")
+        seen.add(rule_id)
         if not isinstance(override, dict):
             raise PolicyError(source, f"rules.{rule_id} must be a table/object")
         if "id" in override and override["id"] != rule_id:
@@ -378,7 +382,7 @@ def _describe(exc: ValidationError, rule_ids: list[str]) -> str:
             loc = ["rules", rule_id, *rest]
         path = ".".join(str(part) for part in loc) or "policy"
         message = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "union_tag_not_found":
-            message = 'a new rule needs kind = "heartbeat" or "threshold"'
+        if error["type"] in ("union_tag_not_found", "union_tag_invalid"):
+            message = 'kind must be "heartbeat" or "threshold" (a new rule must name it)'
         parts.append(f"{path}: {message}")
     return "; ".join(parts)
