@@ -139,6 +139,14 @@ class S3ArchiveStore(ArchiveStore):
             )
         if (access_key_id is None) != (secret_access_key is None):
             raise InvalidInput("give both access_key_id and secret_access_key, or neither")
+        if session_token is not None and access_key_id is None:
+            raise InvalidInput("session_token needs access_key_id and secret_access_key")
+        for label, seconds in (
+            ("connect_timeout", connect_timeout),
+            ("read_timeout", read_timeout),
+        ):
+            if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds <= 0:
+                raise InvalidInput(f"{label} must be a positive number of seconds, got {seconds!r}")
         if endpoint_url is not None and not (
             isinstance(endpoint_url, str) and endpoint_url.startswith(("http://", "https://"))
         ):

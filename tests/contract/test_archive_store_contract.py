@@ -514,6 +514,10 @@ class S3Contract(ArchiveStoreContract):
             {"access_key_id": "only-half", "secret_access_key": None},
             {"endpoint_url": "ftp://example"},
             {"addressing_style": "sideways"},
+            {"connect_timeout": "soon"},
+            {"read_timeout": 0},
+            {"max_attempts": 0},
+            {"access_key_id": None, "secret_access_key": None, "session_token": "t"},
         ):
             with pytest.raises(InvalidInput):
                 self.make_store(**bad)
