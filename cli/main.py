@@ -17,7 +17,34 @@ from cli.errors import INTERRUPTED, exit_code_for, message_for
 from cli.settings import ENV_VARS, Settings
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class OpsLedgerCLI(click.Group):
+    """The group whose `main` maps every failure to an exit code and one line.
+
+    Doing it here rather than in a wrapper means click's own test runner, the
+    console script and `python -m cli` all behave identically.
+    """
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except (click.exceptions.Abort, KeyboardInterrupt):
+            click.echo("opsledger: interrupted", err=True)
+            sys.exit(INTERRUPTED)
+        except click.exceptions.Exit as e:
+            sys.exit(e.exit_code)
+        except Exception as e:  # the one place that turns errors into exit codes
+            hint = ""
+            if isinstance(e, click.UsageError) and e.ctx is not None:
+                hint = f" (see '{e.ctx.command_path} --help')"
+            click.echo(f"opsledger: error: {message_for(e)}{hint}", err=True)
+            sys.exit(exit_code_for(e))
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(
+    cls=OpsLedgerCLI,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.option(
     "--home",
     type=click.Path(file_okay=False, path_type=Path),
@@ -48,25 +75,8 @@ def cli(ctx: click.Context, home: Path | None, database_url: str | None, actor: 
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: runs the CLI and maps every failure to an exit code."""
-    try:
-        code = cli.main(args=argv, prog_name="opsledger", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("opsledger: interrupted", err=True)
-        sys.exit(INTERRUPTED)
-    except KeyboardInterrupt:
-        click.echo("opsledger: interrupted", err=True)
-        sys.exit(INTERRUPTED)
-    except click.exceptions.Exit as e:
-        sys.exit(e.exit_code)
-    except Exception as e:  # the one place that turns errors into exit codes
-        code = exit_code_for(e)
-        hint = ""
-        if isinstance(e, click.UsageError) and e.ctx is not None:
-            hint = f" (see '{e.ctx.command_path} --help')"
-        click.echo(f"opsledger: error: {message_for(e)}{hint}", err=True)
-        sys.exit(code)
-    sys.exit(code if isinstance(code, int) else 0)
+    """Console entry point."""
+    cli.main(args=argv, prog_name="opsledger")
 
 
 # --- command registration: one line per command module --------------------------

@@ -1,16 +1,16 @@
-"""Runs `opsledger` in-process through its real entry point (exit-code mapping
-included) and returns what a user would see."""
+"""Runs `opsledger` through click's test runner (exit-code mapping included,
+since it lives in the group's `main`) and returns what a user would see."""
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Mapping
-from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from unittest import mock
 
-from cli.main import main
+from click.testing import CliRunner
+
+from cli.main import cli
 
 
 @dataclass
@@ -25,13 +25,9 @@ class Result:
 
 
 def invoke(argv: list[str], env: Mapping[str, str]) -> Result:
-    out, err = io.StringIO(), io.StringIO()
     clean = {k: v for k, v in os.environ.items() if not k.startswith("OPSLEDGER_")}
-    with mock.patch.dict(os.environ, {**clean, **env}, clear=True), \
-            redirect_stdout(out), redirect_stderr(err):
-        try:
-            main(argv)
-            code = 0
-        except SystemExit as e:
-            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    return Result(code, out.getvalue(), err.getvalue())
+    with mock.patch.dict(os.environ, {**clean, **env}, clear=True):
+        result = CliRunner().invoke(cli, argv, prog_name="opsledger")
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception  # a crash that escaped the mapping is a test failure
+    return Result(result.exit_code, result.stdout, result.stderr)
