@@ -18,9 +18,9 @@ from domain.sla.policy import (
     Matcher,
     Policy,
     ThresholdRule,
-    load_policy,
     runbook_rules,
 )
+from domain.sla.policy_loader import load_policy
 from domain.sla.prometheus import iter_prometheus, read_prometheus
 from domain.sla.series import MergedSeries, Series, merge_series
 

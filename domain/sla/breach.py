@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from domain.sla.policy import Severity
+from domain.sla.policy import HeartbeatRule, Severity, ThresholdRule
 
 BreachSource = Literal["prometheus", "alertmanager"]
 
@@ -75,3 +76,52 @@ def breach_identity(
         ensure_ascii=False,
     )
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def build_breach(
+    rule: HeartbeatRule | ThresholdRule,
+    source: BreachSource,
+    labels: dict[str, str],
+    start: datetime,
+    end: datetime,
+    observed: float,
+    samples: int,
+    severity: Severity,
+    detail: str,
+) -> Breach:
+    """A breach of ``rule``, with its identity, threshold and wording taken from the rule."""
+    threshold = rule.max_gap_seconds if isinstance(rule, HeartbeatRule) else rule.threshold
+    return Breach(
+        breach_id=breach_identity(source, rule.id, rule.metric, labels, start),
+        rule=rule.id,
+        metric=rule.metric,
+        labels=labels,
+        threshold=threshold,
+        unit=rule.unit,
+        comparison=rule.comparison,
+        observed=observed,
+        window_start=start,
+        window_end=end,
+        samples=samples,
+        severity=severity,
+        escalation=rule.escalation,
+        source=source,
+        detail=detail,
+    )
+
+
+def moment(ts: float) -> datetime:
+    """A Unix time from an export as an aware UTC datetime."""
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def number_text(value: float) -> str:
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return f"{value:g}"
+
+
+def nan_note(count: int) -> str:
+    if not count:
+        return ""
+    return f"; {count} NaN sample{'s' if count != 1 else ''} ignored"

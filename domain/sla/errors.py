@@ -30,10 +30,10 @@ class ExportError(SlaError):
         super().__init__(f"{source}: {position}: {self.reason}")
 
 
+class EvaluationError(SlaError):
+    """The evaluation was asked something impossible, such as a range that ends first."""
+
+
 def _one_line(text: str) -> str:
     # Errors end up in CLI output and ticket events, where a stray newline breaks the layout.
     return " ".join(str(text).split())
-
-
-class EvaluationError(SlaError):
-    """The evaluation was asked something impossible, such as a range that ends first."""

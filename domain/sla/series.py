@@ -103,3 +103,7 @@ def _merge_group(metric: str | None, labels: Labels, parts: list[Series]) -> Mer
         len(conflicting),
         out_of_order,
     )
+
+
+def count_nan(values: Iterable[float]) -> int:
+    return sum(map(math.isnan, values))
