@@ -133,7 +133,7 @@ def prometheus_export(strategy: str, start: datetime, seconds: int) -> dict:
     def drift(offset: int) -> float:
         return 0.15 + 0.05 * math.sin(offset / 900) + (0.5 if 2700 <= offset < 2790 else 0)
 
-    def beats(component: str, gap: range | None):
+    def beats(gap: range | None):
         count = 0
 
         def value_at(offset: int) -> float | None:
@@ -145,32 +145,21 @@ def prometheus_export(strategy: str, start: datetime, seconds: int) -> dict:
 
         return value_at
 
+    # Prometheus spells the runbook's metrics.execution.latency with underscores.
     result = [
-        series({"__name__": "tradepulse_order_latency_p95_ms", "strategy": strategy}, latency),
-        series({"__name__": "tradepulse_position_drift_pct", "strategy": strategy}, drift),
+        series({"__name__": "metrics_execution_latency", "strategy": strategy}, latency),
+        series({"__name__": "metrics_portfolio_drift", "strategy": strategy}, drift),
     ]
-    for component, gap in (
-        ("ingestion", None),
-        ("feature_store", None),
-        ("execution", range(2400, 2550)),
-    ):
-        result.append(
-            series(
-                {
-                    "__name__": "tradepulse_heartbeat_total",
-                    "component": component,
-                    "strategy": strategy,
-                },
-                beats(component, gap),
-            )
-        )
-    result.append(
-        series(
-            {"__name__": "tradepulse_risk_heartbeat_total", "strategy": strategy},
-            beats("risk", range(3300, 3375)),
-        )
-    )
+    gaps = {"execution": range(2400, 2550)}
+    for component in ("ingestion", "feature_store", "execution"):
+        metric = {"__name__": f"metrics_{component}_heartbeat", "strategy": strategy}
+        result.append(series(metric, beats(gaps.get(component))))
+    metric = {"__name__": "metrics_risk_heartbeat", "strategy": strategy}
+    result.append(series(metric, beats(range(3300, 3375))))
     return {"status": "success", "data": {"resultType": "matrix", "result": result}}
+
+
+SESSION_SECONDS = 4 * 3600
 
 
 def export_session(session_dir: Path, strategy: str, *, killed: bool) -> None:
@@ -184,7 +173,7 @@ def export_session(session_dir: Path, strategy: str, *, killed: bool) -> None:
     stamp = start.strftime("%Y%m%dT%H%M%SZ")
     rng = random.Random(f"{strategy}-{day}")
 
-    metrics = json.dumps(prometheus_export(strategy, start, 4 * 3600)).encode()
+    metrics = json.dumps(prometheus_export(strategy, start, SESSION_SECONDS)).encode()
     (session_dir / f"metrics_{stamp}.json.gz").write_bytes(gzip.compress(metrics, mtime=0))
     (session_dir / "risk_limits.yaml").write_text(
         f"# risk limit deltas for {strategy}, session {day}\n"

@@ -20,6 +20,7 @@ from domain.errors import (
     InvalidInput,
     NotFound,
 )
+from domain.sla import SlaError
 
 OK, REFUSED, INVALID, INCOMPLETE, INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -42,7 +43,7 @@ def exit_code_for(error: BaseException) -> int:
         return error.exit_code
     if isinstance(error, click.UsageError | click.BadParameter):
         return INVALID
-    if isinstance(error, InvalidInput | NotFound | SettingsError | ValidationError):
+    if isinstance(error, InvalidInput | NotFound | SettingsError | ValidationError | SlaError):
         return INVALID
     if isinstance(error, ConcurrencyError):
         return INCOMPLETE

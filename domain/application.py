@@ -246,6 +246,21 @@ class OpsLedger(Application):
             key, lambda t: t.record_breach(breach=breach, actor=actor, role=role)
         )
 
+    def record_breaches(
+        self, key: str, *, breaches: list[dict[str, Any]], actor: str, role: Role | None
+    ) -> list[str]:
+        """Records many breaches in one transaction: all or none. Returns the
+        ids that were new (a breach seen before is not recorded twice)."""
+
+        def change(ticket: Ticket) -> list[str]:
+            return [
+                b["breach_id"]
+                for b in breaches
+                if ticket.record_breach(breach=b, actor=actor, role=role)
+            ]
+
+        return self._update_ticket(key, change)
+
     def record_seal(self, key: str, **seal: Any) -> None:
         self._update_ticket(key, lambda t: t.record_seal(**seal))
 

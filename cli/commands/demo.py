@@ -11,12 +11,14 @@ from pathlib import Path
 import click
 
 from cli.commands.run import record_run
+from cli.commands.sla import breach_record
 from cli.context import Context
-from cli.demo_tradepulse import session_start
+from cli.demo_tradepulse import SESSION_SECONDS, session_start
 from cli.options import file_digest
 from cli.output import note
 from domain.errors import AlreadyExists, DomainError
-from domain.runbook import CHECKS, Approval, Command, Env, Role, Severity, ShiftStep
+from domain.runbook import CHECKS, Approval, Command, Env, Role, ShiftStep
+from domain.sla import Policy, evaluate, read_prometheus
 
 PEOPLE = {
     Role.RELEASE_MANAGER: "alice.rm",
@@ -212,33 +214,6 @@ def demo(obj: Context, directory: Path) -> None:
         if outcome.result.exit_code != 0:
             raise click.ClickException(f"demo {command.value} failed; see {outcome.log_path}")
 
-    say("record an SLA breach seen on the latency panel")
-    start = session_start(today) + timedelta(minutes=30)
-    app.record_breach(
-        key,
-        breach={
-            "breach_id": f"demo-{key}-latency",
-            "rule": "order-latency-p95",
-            "metric": "metrics.execution.latency",
-            "labels": {"strategy": STRATEGY},
-            "threshold": 120.0,
-            "unit": "ms",
-            "comparison": "p95 < 120 ms",
-            "observed": 163.4,
-            "window_start": start,
-            "window_end": start + timedelta(minutes=2),
-            "samples": 8,
-            "severity": Severity.CRITICAL,
-            "escalation": "Trigger throttling; escalate to Execution Trader",
-            "source": "manual",
-            "detail": "p95 round-trip latency above 120 ms for 2 minutes",
-            "incident_ref": "INC-7731",
-        },
-        actor=operator,
-        role=Role.OPERATOR,
-    )
-    click.echo("    order latency p95 163.4 ms > 120 ms, escalated (INC-7731)")
-
     say("run settle (planned stop)")
     outcome = record_run(
         app,
@@ -252,6 +227,25 @@ def demo(obj: Context, directory: Path) -> None:
     )
     if outcome.result.exit_code != 0:
         raise click.ClickException(f"demo settle failed; see {outcome.log_path}")
+
+    say("evaluate the session's metrics export against the SLA packet")
+    start = session_start(today)
+    series = [
+        s
+        for path in sorted(session_dir.glob("metrics_*.json.gz"))
+        for s in read_prometheus(path.read_bytes(), str(path))
+    ]
+    evaluation = evaluate(
+        Policy(), series, since=start, until=start + timedelta(seconds=SESSION_SECONDS)
+    )
+    app.record_breaches(
+        key,
+        breaches=[breach_record(b, "INC-7731") for b in evaluation.breaches],
+        actor=operator,
+        role=Role.OPERATOR,
+    )
+    for found in evaluation.breaches:
+        click.echo(f"    {found.rule}: {found.detail} -> {found.escalation}")
 
     ticket = app.get_ticket(key)
     say("summary")
