@@ -12,6 +12,7 @@ import click
 from eventsourcing.persistence import OperationalError, PersistenceError
 from pydantic import ValidationError
 
+from cli.keys import SigningKeyError
 from cli.settings import SettingsError
 from domain.errors import (
     AlreadyExists,
@@ -45,6 +46,8 @@ def exit_code_for(error: BaseException) -> int:
         return INVALID
     if isinstance(error, InvalidInput | NotFound | SettingsError | ValidationError | SlaError):
         return INVALID
+    if isinstance(error, SigningKeyError):
+        return REFUSED
     if isinstance(error, ConcurrencyError):
         return INCOMPLETE
     if isinstance(error, AlreadyExists | DomainError):

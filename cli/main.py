@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 # --- command registration: one line per command module --------------------------
-from cli.commands import demo, evidence, flag, gate, run, shift, sla, ticket  # noqa: E402
+from cli.commands import demo, evidence, flag, gate, keys, run, shift, sla, ticket  # noqa: E402
 
-for module in (ticket, evidence, gate, flag, shift, sla, run, demo):
+for module in (ticket, evidence, gate, flag, shift, sla, run, demo, keys):
     module.register(cli)

@@ -22,6 +22,7 @@ ENV_VARS = {
     "archive_store": "OPSLEDGER_ARCHIVE_STORE",
     "s3_endpoint": "OPSLEDGER_S3_ENDPOINT",
     "retention_days": "OPSLEDGER_RETENTION_DAYS",
+    "signing_key": "OPSLEDGER_SIGNING_KEY",
 }
 
 
@@ -45,6 +46,7 @@ class Settings(BaseModel):
     archive_store: str | None = None
     s3_endpoint: str | None = None
     retention_days: int = 2192  # six years, the SEC 17a-4 / FINRA 4511 floor
+    signing_key: Path | None = None
 
     @field_validator("database_url")
     @classmethod

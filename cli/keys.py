@@ -1,0 +1,129 @@
+"""Ed25519 signing keys for checkpoints: the adapter behind domain.checkpoint.
+
+The private key is a PKCS#8 PEM file readable by its owner only; the public
+half is published as a C2SP note verifier key (`name+hash+base64`), which is
+all an auditor needs to check a checkpoint or an archive's proofs offline.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+
+from domain.checkpoint import (
+    Signer,
+    ed25519_key_hash,
+    format_ed25519_verifier_key,
+    parse_ed25519_verifier_key,
+)
+
+DEFAULT_NAME = "opsledger.local/ledger"
+
+
+class SigningKeyError(Exception):
+    """A key file is missing, unreadable, too open, or not an Ed25519 key."""
+
+
+class Ed25519Signer(Signer):
+    def __init__(self, name: str, private_key: Ed25519PrivateKey) -> None:
+        self._name = name
+        self._key = private_key
+        self._public = private_key.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def key_hash(self) -> int:
+        return ed25519_key_hash(self._name, self._public)
+
+    @property
+    def public_key(self) -> bytes:
+        return self._public
+
+    @property
+    def verifier_key(self) -> str:
+        return format_ed25519_verifier_key(self._name, self._public)
+
+    def sign(self, message: bytes) -> bytes:
+        return self._key.sign(message)
+
+
+@dataclass(frozen=True)
+class Ed25519Verifier:
+    name: str
+    key_hash: int
+    public_key: bytes
+
+    @classmethod
+    def from_verifier_key(cls, vkey: str) -> Ed25519Verifier:
+        try:
+            name, key_hash, public = parse_ed25519_verifier_key(vkey.strip())
+        except Exception as e:  # noqa: BLE001 - any parse failure is a bad key
+            raise SigningKeyError(f"not a verifier key: {e}") from None
+        return cls(name, key_hash, public)
+
+    def verify(self, message: bytes, signature: bytes) -> bool:
+        try:
+            Ed25519PublicKey.from_public_bytes(self.public_key).verify(signature, message)
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+
+def create_key(path: Path, name: str = DEFAULT_NAME) -> Ed25519Signer:
+    """Writes a new private key, owner-only, never replacing an existing one."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    header = f"# opsledger checkpoint signing key; name={name}\n".encode()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise SigningKeyError(f"{path}: a key already exists; it is never replaced") from None
+    with os.fdopen(fd, "wb") as f:
+        f.write(header + pem)
+        f.flush()
+        os.fsync(f.fileno())
+    signer = Ed25519Signer(name, key)
+    path.with_suffix(".pub").write_text(signer.verifier_key + "\n")
+    return signer
+
+
+def load_key(path: Path) -> Ed25519Signer:
+    try:
+        info = path.stat()
+        data = path.read_bytes()
+    except OSError as e:
+        raise SigningKeyError(
+            f"{path}: {e.strerror or e} (create one with 'opsledger keys init')"
+        ) from None
+    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise SigningKeyError(f"{path}: readable by others; chmod 600 it before use")
+    name = DEFAULT_NAME
+    first = data.split(b"\n", 1)[0]
+    if first.startswith(b"# opsledger") and b"name=" in first:
+        name = first.split(b"name=", 1)[1].decode().strip()
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError) as e:
+        raise SigningKeyError(f"{path}: not a PEM private key ({e})") from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise SigningKeyError(f"{path}: not an Ed25519 key")
+    return Ed25519Signer(name, key)
