@@ -1,0 +1,219 @@
+"""Payload stages: scan the session folder, then read it once in chunks.
+
+The scan fixes the order and sizes (tar headers need sizes up front). The
+reader thread reads every file exactly once into pooled buffers and hands
+each buffer to the digest workers and the tar writer at the same time; a
+buffer returns to the pool when all of them are done with it, which is what
+bounds memory whatever the input size.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import stat
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from .digests import DigestWorker
+from .errors import BagInputError, SourceChangedError, SourceReadError
+
+
+@dataclass(frozen=True)
+class PayloadFile:
+    rel: str  # POSIX path relative to the session folder
+    path: str  # where to read it
+    size: int
+    mtime: int
+    mode: int
+
+
+@dataclass(frozen=True)
+class PayloadPlan:
+    files: tuple[PayloadFile, ...]
+    directories: tuple[tuple[str, int], ...]  # (rel, mtime), parents first
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(f.size for f in self.files)
+
+
+def _check_name(name: str, where: str) -> None:
+    if any("\udc80" <= ch <= "\udcff" for ch in name):
+        raise BagInputError(
+            f"{os.path.join(where, name)!r}: file name is not valid UTF-8; BagIt manifests cannot name it"
+        )
+
+
+def scan_payload(source_dir: Path) -> PayloadPlan:
+    """List the regular files under ``source_dir`` in a stable order.
+
+    Symlinks, devices, fifos and sockets are refused rather than followed or
+    skipped: an audit bundle must hold exactly what the folder holds.
+    """
+    root = str(source_dir)
+    if not os.path.isdir(root):
+        raise BagInputError(f"session folder {root!r} is not a directory")
+    files: list[PayloadFile] = []
+    directories: list[tuple[str, int]] = []
+
+    def walk(abs_dir: str, rel_dir: str) -> None:
+        try:
+            with os.scandir(abs_dir) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as exc:
+            raise SourceReadError(f"cannot list {abs_dir!r}: {exc.strerror or exc}") from None
+        for entry in entries:
+            _check_name(entry.name, abs_dir)
+            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError as exc:
+                raise SourceReadError(f"cannot stat {entry.path!r}: {exc.strerror or exc}") from None
+            if stat.S_ISDIR(st.st_mode):
+                directories.append((rel, int(st.st_mtime)))
+                walk(entry.path, rel)
+            elif stat.S_ISREG(st.st_mode):
+                mode = 0o755 if st.st_mode & 0o111 else 0o644
+                files.append(PayloadFile(rel, entry.path, st.st_size, int(st.st_mtime), mode))
+            else:
+                kind = "symlink" if stat.S_ISLNK(st.st_mode) else "special file"
+                raise BagInputError(f"{entry.path!r} is a {kind}; only regular files can be archived")
+
+    walk(root, "")
+    return PayloadPlan(tuple(files), tuple(directories))
+
+
+class BufferPool:
+    """Fixed set of reusable read buffers; ``acquire`` gives up on cancel."""
+
+    def __init__(self, count: int, size: int, cancel: threading.Event) -> None:
+        self.size = size
+        self._free: queue.Queue[bytearray] = queue.Queue()
+        for _ in range(count):
+            self._free.put(bytearray(size))
+        self._cancel = cancel
+
+    def acquire(self) -> bytearray | None:
+        while not self._cancel.is_set():
+            try:
+                return self._free.get(timeout=0.1)
+            except queue.Empty:
+                continue
+        return None
+
+    def release(self, buf: bytearray) -> None:
+        self._free.put(buf)
+
+
+class Chunk:
+    """A filled buffer shared by several consumers; recycled by the last one."""
+
+    __slots__ = ("view", "_buf", "_pool", "_pending", "_lock")
+
+    def __init__(self, buf: bytearray, n: int, pool: BufferPool, consumers: int) -> None:
+        self._buf = buf
+        self.view = memoryview(buf)[:n]
+        self._pool = pool
+        self._pending = consumers
+        self._lock = threading.Lock()
+
+    def done(self) -> None:
+        with self._lock:
+            self._pending -= 1
+            last = self._pending == 0
+        if last:
+            self._pool.release(self._buf)
+
+
+# Messages from the reader to the tar writer.
+BEGIN, DATA, END, DONE, FAILED = range(5)
+Message = tuple[int, object]
+
+
+class PayloadReader:
+    """Thread that reads ``plan`` once, fanning chunks out to digests and writer."""
+
+    def __init__(
+        self,
+        plan: PayloadPlan,
+        digests: list[DigestWorker],
+        pool: BufferPool,
+        cancel: threading.Event,
+    ) -> None:
+        self.messages: queue.Queue[Message] = queue.Queue()
+        self._plan = plan
+        self._digests = digests
+        self._pool = pool
+        self._cancel = cancel
+        self._thread = threading.Thread(target=self._run, name="payload-reader", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            for index, item in enumerate(self._plan.files):
+                if self._cancel.is_set():
+                    return
+                self._read_file(index, item)
+            self.messages.put((DONE, None))
+        except BaseException as exc:
+            self.messages.put((FAILED, exc))
+
+    def _read_file(self, index: int, item: PayloadFile) -> None:
+        try:
+            fd = os.open(item.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError as exc:
+            raise SourceReadError(f"cannot open {item.path!r}: {exc.strerror or exc}") from None
+        try:
+            before = os.fstat(fd)
+            if not stat.S_ISREG(before.st_mode):
+                raise SourceChangedError(item.rel, "is no longer a regular file")
+            if before.st_size != item.size:
+                raise SourceChangedError(
+                    item.rel, f"size changed from {item.size} to {before.st_size} bytes before it was read"
+                )
+            if hasattr(os, "posix_fadvise"):
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+            self.messages.put((BEGIN, (index, int(before.st_mtime))))
+            for worker in self._digests:
+                worker.begin(index)
+            consumers = len(self._digests) + 1
+            remaining = item.size
+            while remaining:
+                buf = self._pool.acquire()
+                if buf is None:
+                    return
+                try:
+                    n = os.readv(fd, [memoryview(buf)[: min(remaining, self._pool.size)]])
+                except OSError as exc:
+                    self._pool.release(buf)
+                    raise SourceReadError(f"cannot read {item.path!r}: {exc.strerror or exc}") from None
+                if n == 0:
+                    self._pool.release(buf)
+                    raise SourceChangedError(
+                        item.rel,
+                        f"shrank while being read: ended after {item.size - remaining}"
+                        f" of {item.size} bytes",
+                    )
+                chunk = Chunk(buf, n, self._pool, consumers)
+                for worker in self._digests:
+                    worker.feed(chunk.view, chunk.done)
+                self.messages.put((DATA, chunk))
+                remaining -= n
+            if os.read(fd, 1):
+                raise SourceChangedError(item.rel, f"grew beyond {item.size} bytes while being read")
+            after = os.fstat(fd)
+            if after.st_size != before.st_size or after.st_mtime_ns != before.st_mtime_ns:
+                raise SourceChangedError(item.rel, "was modified while being read")
+            for worker in self._digests:
+                worker.end()
+            self.messages.put((END, index))
+        finally:
+            os.close(fd)
+
