@@ -1,0 +1,106 @@
+"""The post-session archival checklist (runbook section 6) against the record.
+
+What an archive must hold depends on what happened: the log of every script
+that ran (`kill.log` only if a kill was recorded), `sla_incidents.md` only if
+breaches were recorded, `postmortem.md` only if the kill switch was engaged.
+A log whose SHA-256 differs from the one recorded when its script finished is
+evidence altered after the fact.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Literal
+
+from domain.ticket import Ticket
+
+Status = Literal["present", "missing", "altered"]
+
+
+@dataclass(frozen=True)
+class Item:
+    """One line of the checklist as it stands for a session folder."""
+
+    item: str  # a file name or a pattern, e.g. metrics_<timestamp>.json.gz
+    reason: str
+    status: Status
+    matches: tuple[str, ...] = ()
+    detail: str = ""
+
+    def line(self) -> str:
+        text = f"{self.item}: {self.status} ({self.reason})"
+        return f"{text}: {self.detail}" if self.detail else text
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    item: str
+    glob: str
+    reason: str
+
+
+STATIC = (
+    _Pattern("metrics_<timestamp>.json.gz", "metrics_*.json.gz", "Prometheus metrics snapshot"),
+    _Pattern("risk_limits.yaml", "risk_limits.yaml", "risk limit deltas"),
+    _Pattern("positions CSV", "*position*.csv", "position CSV"),
+    _Pattern("PnL CSV", "*pnl*.csv", "PnL CSV"),
+    _Pattern("exposure CSV", "*exposure*.csv", "exposure CSV"),
+    _Pattern("logs_<timestamp>.tar.gz", "logs_*.tar.gz", "compressed log bundle"),
+)
+
+
+def recorded_logs(ticket: Ticket) -> list[tuple[str, str | None, str]]:
+    """(file name, recorded sha256 or None if unfinished, command) per run."""
+    return [
+        (
+            PurePosixPath(str(run["log_path"]).replace("\\", "/")).name,
+            run["finished"]["log_sha256"] if run["finished"] else None,
+            run["command"].value,
+        )
+        for run in ticket.commands.values()
+    ]
+
+
+def checklist(ticket: Ticket, files: Iterable[str], digests: Mapping[str, str]) -> list[Item]:
+    """The checklist for a session folder holding `files` (paths relative to
+    the folder, `/`-separated); `digests` maps a log's name to its SHA-256 as
+    read now. Items come in the runbook's order."""
+    names = sorted(set(files))
+    top = [n for n in names if "/" not in n]
+    items: list[Item] = []
+    for name, recorded, command in recorded_logs(ticket):
+        reason = f"output of {command}"
+        if name not in top:
+            items.append(Item(name, reason, "missing"))
+        elif recorded is None:
+            items.append(Item(name, reason, "present", (name,), "script never reported its end"))
+        elif digests.get(name) != recorded:
+            detail = f"sha256 {digests.get(name, '?')[:16]}… but {recorded[:16]}… was recorded"
+            items.append(Item(name, reason, "altered", (name,), detail))
+        else:
+            items.append(Item(name, reason, "present", (name,)))
+    for pattern in STATIC:
+        found = tuple(n for n in top if fnmatch.fnmatch(n.lower(), pattern.glob))
+        items.append(Item(pattern.item, pattern.reason, "present" if found else "missing", found))
+    conditional = []
+    if ticket.breaches:
+        conditional.append(("sla_incidents.md", f"{len(ticket.breaches)} SLA breach(es)"))
+    if ticket.kill_reasons:
+        conditional.append(("postmortem.md", "the kill switch was engaged"))
+    for name, reason in conditional:
+        items.append(
+            Item(
+                name,
+                reason,
+                "present" if name in top else "missing",
+                (name,) if name in top else (),
+            )
+        )
+    return items
+
+
+def problems(items: Iterable[Item]) -> list[Item]:
+    return [i for i in items if i.status != "present"]
