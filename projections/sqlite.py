@@ -1,0 +1,52 @@
+"""SQLite view store: views in their own file (`views.sqlite`), next to the events.
+
+The views get a file of their own because two eventsourcing applications in
+one SQLite file would share one events table. WAL lets readers keep reading
+the last committed views while a batch or a rebuild's swap is being written;
+`BEGIN IMMEDIATE` makes writers queue instead of failing halfway.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from projections.errors import ViewStoreError
+from projections.relational import RelationalViewStore
+from projections.schema import Dialect, q
+
+DIALECT = Dialect(placeholder="?", types={"text": "TEXT", "int": "INTEGER", "real": "REAL"})
+
+
+class SQLiteViewStore(RelationalViewStore):
+    dialect = DIALECT
+    driver_errors = (sqlite3.Error,)
+
+    def __init__(self, path: Path | str, *, timeout: float = 30.0) -> None:
+        self.path = Path(path)
+        try:
+            connection = sqlite3.connect(
+                self.path, isolation_level=None, timeout=timeout, check_same_thread=False
+            )
+            connection.execute("PRAGMA journal_mode=WAL")
+            # A crash may lose the last commits but never splits rows from their
+            # position, and losing a commit only means re-applying those events.
+            connection.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.Error as e:
+            raise ViewStoreError(f"view store {self.path}: {e}") from None
+        super().__init__(connection, str(self.path))
+
+    def qualify(self, name: str) -> str:
+        return q(name)
+
+    def table_exists(self, cur: Any, name: str) -> bool:
+        cur.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
+        return cur.fetchone() is not None
+
+    def begin(self, *, write: bool) -> None:
+        self.conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    def end(self, handle: Any, *, commit: bool) -> None:
+        if self.conn.in_transaction:
+            self.conn.execute("COMMIT" if commit else "ROLLBACK")
