@@ -1,0 +1,438 @@
+"""Read-only, offline verification of a bag ``.tar.zst``, in one streaming pass.
+
+Nothing is extracted: the compressed stream is hashed as it is read, a
+decompressor thread (zstd releases the GIL) feeds the tar scanner, and each
+member's bytes go to sha256/sha512 workers on other cores. Hostile members
+(absolute paths, ``..``, links, devices, members outside the top directory,
+duplicates) are reported and never hashed or extracted. Every problem becomes
+a typed ``Finding``; a corrupt or truncated archive gives findings, not an
+exception.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO, Protocol
+
+import zstandard
+
+from .bagcheck import BagChecker, BagInventory, VerifiedFile, is_payload
+from .detached import DetachedManifest
+from .digests import DigestWorker
+from .errors import DetachedManifestError, TarFormatError, TarTruncatedError
+from .findings import Finding, FindingKind, finding
+from .tarscan import MemberKind, TarMember, TarScanner
+from .zstdframes import ZstdFrameTracker
+
+__all__ = [
+    "DEFAULT_MAX_DECOMPRESSED",
+    "DEFAULT_MAX_RATIO",
+    "Finding",
+    "FindingKind",
+    "VerifiedFile",
+    "VerifyReport",
+    "verify_archive",
+]
+
+DEFAULT_MAX_DECOMPRESSED = 1 << 40  # 1 TiB of tar
+DEFAULT_MAX_RATIO = 1000  # decompressed / compressed, checked past RATIO_FLOOR
+RATIO_FLOOR = 64 << 20  # tiny archives of zeros legitimately exceed any ratio
+DEFAULT_MAX_TAG_FILE = 64 << 20  # tag files kept in memory for parsing and for callers
+MAX_TAG_TOTAL = 128 << 20
+MAX_WINDOW = 1 << 27  # zstd's own default limit, made explicit: bounds decoder memory
+_READ = 1 << 20
+
+VerifyProgress = Callable[[int, int | None], object]
+
+
+@dataclass
+class VerifyReport:
+    findings: list[Finding] = field(default_factory=list)
+    files: dict[str, VerifiedFile] = field(default_factory=dict)  # regular files, by bag path
+    top_dir: str | None = None
+    bag_info: list[tuple[str, str]] = field(default_factory=list)
+    tag_files: dict[str, bytes] = field(default_factory=dict)  # small tag files' contents
+    archive_sha256: str = ""
+    archive_size: int = 0
+    tar_size: int = 0  # decompressed bytes seen
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def kinds(self) -> set[FindingKind]:
+        return {f.kind for f in self.findings}
+
+
+class MemberSink(Protocol):
+    """Receives admitted members during the pass (``extract_safe`` writes them)."""
+
+    def directory(self, parts: tuple[str, ...], member: TarMember) -> None: ...
+
+    def open_file(self, parts: tuple[str, ...], member: TarMember) -> object: ...
+
+    def write(self, handle: object, data: memoryview) -> None: ...
+
+    def close_file(self, handle: object, member: TarMember) -> None: ...
+
+
+class _StreamStopped(Exception):
+    def __init__(self, stop: Finding) -> None:
+        super().__init__(stop.message)
+        self.finding = stop
+
+
+class _InputTap:
+    """The caller's stream as read by zstd: hashed, counted, frame-tracked."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+        self.frames = ZstdFrameTracker(strip_checksums=True)
+
+    def read(self, n: int = -1) -> bytes:
+        while data := self._stream.read(n if n and n > 0 else _READ):
+            self.sha256.update(data)
+            self.size += len(data)
+            passed = self.frames.feed(data)
+            if passed:  # a read holding only a checksum must not look like EOF
+                return passed
+        return b""
+
+    def drain(self) -> None:
+        while self.read(_READ):
+            pass
+
+
+_END = object()
+
+
+class _Decompressor:
+    """Thread turning the tapped input into bounded decompressed chunks."""
+
+    def __init__(self, tap: _InputTap, max_decompressed: int, max_ratio: float) -> None:
+        self.tap = tap
+        self.total = 0
+        self.completed = False
+        self._limit = max_decompressed
+        self._ratio = max_ratio
+        self._queue: queue.Queue[object] = queue.Queue(4)
+        self._cancel = threading.Event()
+        self._ended = False
+        self._thread = threading.Thread(target=self._run, name="zstd-decompress", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: object) -> bool:
+        while not self._cancel.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            try:
+                dctx = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW)
+                reader = dctx.stream_reader(self.tap, read_size=_READ, read_across_frames=False)
+                while data := reader.read(_READ):
+                    self.total += len(data)
+                    if self.total > self._limit or (
+                        self.total > RATIO_FLOOR and self.total > self._ratio * self.tap.size
+                    ):
+                        self._put(finding(
+                            FindingKind.DECOMPRESSION_LIMIT, None,
+                            "decompression stopped: output exceeds the configured bound",
+                            expected=f"<= {self._limit} bytes and <= {self._ratio}x the input",
+                            actual=f"{self.total} bytes from {self.tap.size} compressed",
+                        ))
+                        self.tap.drain()
+                        return
+                    if not self._put(data):
+                        return
+                self.completed = True
+                self.tap.drain()
+            except zstandard.ZstdError as exc:
+                stop = finding(
+                    FindingKind.ARCHIVE_CORRUPT, None,
+                    f"zstd: {exc} (in the up to {_READ} tar bytes after offset {self.total})",
+                )
+                self.tap.drain()
+                self._put(stop)
+                return
+            self._put(_END)
+        except OSError as exc:
+            self._put(finding(FindingKind.ARCHIVE_UNREADABLE, None, f"reading the archive: {exc}"))
+        except BaseException as exc:  # the caller's stream failed its own way: re-raised
+            self._put(exc)
+
+    def chunks(self) -> Iterator[bytes]:
+        while not self._ended:
+            item = self._queue.get()
+            if item is _END:
+                self._ended = True
+            elif isinstance(item, Finding):
+                self._ended = True
+                raise _StreamStopped(item)
+            elif isinstance(item, BaseException):
+                self._ended = True
+                raise item
+            else:
+                yield item  # type: ignore[misc]
+
+    def finish(self) -> None:
+        """Drain whatever is left so the whole input gets hashed, then join."""
+        try:
+            for _ in self.chunks():
+                pass
+        except _StreamStopped:
+            pass
+        self._thread.join()
+
+    def abandon(self) -> None:
+        self._cancel.set()
+        self._thread.join()
+
+
+class ArchiveVerifier:
+    """One verification pass; ``extract_safe`` plugs a ``MemberSink`` in."""
+
+    def __init__(
+        self,
+        *,
+        detached_manifest: bytes | None = None,
+        max_decompressed: int = DEFAULT_MAX_DECOMPRESSED,
+        max_ratio: float = DEFAULT_MAX_RATIO,
+        max_tag_file: int = DEFAULT_MAX_TAG_FILE,
+        progress: VerifyProgress | None = None,
+        sink: MemberSink | None = None,
+    ) -> None:
+        self.report = VerifyReport()
+        self._limits = (max_decompressed, max_ratio)
+        self._max_tag_file = max_tag_file
+        self._tag_budget = MAX_TAG_TOTAL
+        self._progress = progress
+        self._sink = sink
+        self._detached: DetachedManifest | None = None
+        if detached_manifest is not None:
+            try:
+                self._detached = DetachedManifest.from_bytes(detached_manifest)
+            except DetachedManifestError as exc:
+                self._add(FindingKind.DETACHED_INVALID, None, str(exc))
+        self._top = self._detached.top_dir if self._detached else None
+        self._seen: set[str] = set()
+        self._inventory = BagInventory()
+        self._pending: list[tuple[int, str, int]] = []
+        self._current: str | None = None
+
+    def _add(self, kind: FindingKind, path: str | None, message: str, **values: object) -> None:
+        self.report.findings.append(finding(kind, path, message, **values))
+
+    def run(self, stream: BinaryIO) -> VerifyReport:
+        tap = _InputTap(stream)
+        producer = _Decompressor(tap, *self._limits)
+        workers = [DigestWorker(alg, max_pending=16) for alg in ("sha256", "sha512")]
+        scanner = TarScanner(self._with_progress(producer.chunks(), tap))
+        stream_ok = False
+        try:
+            try:
+                for member in scanner:
+                    self._member(member, scanner, workers)
+                if scanner.trailing_data:
+                    self._add(FindingKind.TRAILING_DATA, None,
+                              "non-zero bytes follow the tar end-of-archive marker")
+                stream_ok = True
+            except TarTruncatedError as exc:
+                self._add(FindingKind.ARCHIVE_TRUNCATED, self._current, str(exc))
+            except TarFormatError as exc:
+                self._add(FindingKind.ARCHIVE_CORRUPT, self._current, str(exc))
+            except _StreamStopped as stop:
+                f = stop.finding
+                self.report.findings.append(
+                    Finding(f.kind, self._current, f.expected, f.actual, f.message)
+                )
+            producer.finish()
+        except BaseException:
+            producer.abandon()
+            raise
+        finally:
+            for worker in workers:
+                worker.close()
+        self._check_frames(tap, stream_ok)
+        self._collect(workers)
+        self.report.findings.extend(self._bag_findings())
+        self._check_detached(producer)
+        self.report.archive_sha256 = tap.sha256.hexdigest()
+        self.report.archive_size = tap.size
+        self.report.tar_size = producer.total
+        self.report.top_dir = self._top
+        return self.report
+
+    def _with_progress(self, chunks: Iterator[bytes], tap: _InputTap) -> Iterator[bytes]:
+        expected = self._detached.archive_size if self._detached else None
+        for chunk in chunks:
+            if self._progress is not None:
+                self._progress(tap.size, expected)
+            yield chunk
+
+    def _check_frames(self, tap: _InputTap, stream_ok: bool) -> None:
+        frames = tap.frames
+        if frames.error is not None and frames.frames:
+            self._add(FindingKind.TRAILING_DATA, None, f"bytes after the zstd frame: {frames.error}")
+        elif frames.frames > 1:
+            self._add(FindingKind.TRAILING_DATA, None,
+                      f"{frames.frames - 1} more zstd frame(s) after the archive's frame")
+        elif stream_ok and not frames.complete:
+            self._add(FindingKind.ARCHIVE_TRUNCATED, None,
+                      f"the zstd frame is cut short after {tap.size} compressed bytes")
+
+    # -- members -------------------------------------------------------------
+
+    def _admit(self, member: TarMember) -> tuple[str, ...] | None:
+        """Apply the hostile-member rules; the member's path parts if admitted."""
+        name = member.name
+        problems: list[tuple[FindingKind, str]] = []
+        parts = tuple(name.split("/"))
+        if not member.name_is_utf8:
+            problems.append((FindingKind.UNSAFE_PATH, "member name is not valid UTF-8"))
+        if name.startswith("/"):
+            problems.append((FindingKind.UNSAFE_PATH, "absolute member path"))
+        elif any(p in ("", ".", "..") for p in parts):
+            problems.append((FindingKind.UNSAFE_PATH, "member path has '..', '.' or empty parts"))
+        elif self._top is None:
+            self._top = parts[0]
+        if not name.startswith("/") and parts[0] != self._top:
+            problems.append((FindingKind.OUTSIDE_TOP_DIR,
+                             f"member is outside the top-level directory {self._top!r}"))
+        elif len(parts) == 1 and member.kind is not MemberKind.DIRECTORY:
+            problems.append((FindingKind.OUTSIDE_TOP_DIR, "member sits beside the top-level directory"))
+        if member.kind in (MemberKind.SYMLINK, MemberKind.HARDLINK):
+            problems.append((FindingKind.LINK_MEMBER,
+                             f"{member.kind} to {member.linkname!r} is not allowed in a bag"))
+        elif member.kind not in (MemberKind.FILE, MemberKind.DIRECTORY):
+            problems.append((FindingKind.SPECIAL_MEMBER,
+                             f"{member.kind} member (tar type {member.type_flag!r}) is not allowed"))
+        if name in self._seen:
+            problems.append((FindingKind.DUPLICATE_MEMBER, "the archive holds this path twice"))
+        self._seen.add(name)
+        for kind, message in problems:
+            self._add(kind, name, message)
+        return None if problems else parts
+
+    def _member(self, member: TarMember, scanner: TarScanner, workers: list[DigestWorker]) -> None:
+        parts = self._admit(member)
+        if parts is None:
+            return
+        rel = "/".join(parts[1:])
+        if member.kind is MemberKind.DIRECTORY:
+            if rel:
+                self._inventory.directories.add(rel)
+            if self._sink is not None:
+                self._sink.directory(parts, member)
+            return
+        self._current = rel
+        index = len(self._pending)
+        for worker in workers:
+            worker.begin(index)
+        capture: list[bytes] | None = None
+        if not is_payload(rel):
+            if member.size <= min(self._max_tag_file, self._tag_budget):
+                capture = []
+                self._tag_budget -= member.size
+            else:
+                self._inventory.oversized_tags.add(rel)
+        handle = self._sink.open_file(parts, member) if self._sink is not None else None
+        for view in scanner.data():
+            for worker in workers:
+                worker.feed(view)
+            if capture is not None:
+                capture.append(bytes(view))
+            if handle is not None:
+                self._sink.write(handle, view)  # type: ignore[union-attr]
+        for worker in workers:
+            worker.end()
+        if handle is not None:
+            self._sink.close_file(handle, member)  # type: ignore[union-attr]
+        if capture is not None:
+            self._inventory.tag_contents[rel] = b"".join(capture)
+        self._pending.append((index, rel, member.size))
+        self._current = None
+
+    def _collect(self, workers: list[DigestWorker]) -> None:
+        sha256, sha512 = workers[0].digests, workers[1].digests
+        for index, rel, size in self._pending:
+            self._inventory.files[rel] = VerifiedFile(rel, size, sha256[index], sha512[index])
+        self.report.files = dict(self._inventory.files)
+        self.report.tag_files = dict(self._inventory.tag_contents)
+
+    def _bag_findings(self) -> list[Finding]:
+        if self._top is None:
+            return [finding(FindingKind.BAG_STRUCTURE, None, "the archive holds no bag")]
+        checker = BagChecker(self._inventory)
+        found = checker.run()
+        self.report.bag_info = checker.bag_info
+        return found
+
+    def _check_detached(self, producer: _Decompressor) -> None:
+        d = self._detached
+        if d is None:
+            return
+        tap = producer.tap
+        mismatch = FindingKind.DETACHED_MISMATCH
+        if tap.size != d.archive_size:
+            self._add(mismatch, None, "archive size differs from the detached manifest",
+                      expected=d.archive_size, actual=tap.size)
+        if tap.sha256.hexdigest() != d.archive_sha256:
+            self._add(mismatch, None, "archive sha256 differs from the detached manifest",
+                      expected=d.archive_sha256, actual=tap.sha256.hexdigest())
+        if producer.completed and producer.total != d.tar_size:
+            self._add(mismatch, None, "tar size differs from the detached manifest",
+                      expected=d.tar_size, actual=producer.total)
+        listed = {}
+        for entry in d.files:
+            listed[entry.path] = entry
+            actual = self._inventory.files.get(entry.path)
+            if actual is None:
+                self._add(FindingKind.DETACHED_MISSING, entry.path,
+                          "listed in the detached manifest but not in the archive")
+                continue
+            if actual.size != entry.size:
+                self._add(mismatch, entry.path, "size differs from the detached manifest",
+                          expected=entry.size, actual=actual.size)
+            if actual.sha256 != entry.sha256:
+                self._add(mismatch, entry.path, "sha256 differs from the detached manifest",
+                          expected=entry.sha256, actual=actual.sha256)
+        for path in sorted(set(self._inventory.files) - set(listed)):
+            self._add(FindingKind.DETACHED_UNLISTED, path,
+                      "in the archive but not in the detached manifest")
+
+
+def verify_archive(
+    stream: BinaryIO,
+    *,
+    detached_manifest: bytes | None = None,
+    max_decompressed: int = DEFAULT_MAX_DECOMPRESSED,
+    max_ratio: float = DEFAULT_MAX_RATIO,
+    max_tag_file: int = DEFAULT_MAX_TAG_FILE,
+    progress: VerifyProgress | None = None,
+) -> VerifyReport:
+    """Verify a bag ``.tar.zst`` read sequentially from ``stream``.
+
+    Reads the stream to its end and writes nothing anywhere. ``progress``
+    gets (compressed bytes read, archive size from the detached manifest or
+    None). Exceptions raised by ``stream`` itself other than OSError
+    propagate; everything wrong with the archive is a finding.
+    """
+    return ArchiveVerifier(
+        detached_manifest=detached_manifest,
+        max_decompressed=max_decompressed,
+        max_ratio=max_ratio,
+        max_tag_file=max_tag_file,
+        progress=progress,
+    ).run(stream)
