@@ -44,8 +44,8 @@ from .payload import (
 from .tarstream import TarStreamWriter
 
 DEFAULT_LEVEL = 3
-DEFAULT_CHUNK_SIZE = 4 << 20
-DEFAULT_BUFFERS = 8  # in flight at once: 8 x 4 MiB of read buffers
+DEFAULT_CHUNK_SIZE = 1 << 20
+DEFAULT_BUFFERS = 64  # 64 MiB in flight lets the slowest consumer lag without starving zstd
 _OUT_CHUNK = 1 << 20
 _SPOOL_IN_MEMORY = 8 << 20  # iterable tag files larger than this spill to a temp file
 
