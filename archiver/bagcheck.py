@@ -18,6 +18,8 @@ from .findings import Finding, FindingKind, finding
 REQUIRED_MANIFESTS = ("sha256", "sha512")
 REQUIRED_TAG_MANIFESTS = ("sha256",)
 VERIFIABLE = ("sha256", "sha512")
+# 0.97 is what bagit-python 1.9 still writes; its layout is the same as 1.0's.
+READABLE_VERSIONS = (bagit_paths.BAGIT_VERSION, "0.97")
 
 _MANIFEST_NAME = re.compile(r"(tag)?manifest-([A-Za-z0-9]+)\.txt")
 _OXUM = re.compile(r"([0-9]+)\.([0-9]+)")
@@ -111,9 +113,9 @@ class BagChecker:
             self.add(FindingKind.BAGIT_TXT, "bagit.txt", problem)
         tags = dict(fields)
         version = tags.get("BagIt-Version")
-        if version != bagit_paths.BAGIT_VERSION:
+        if version not in READABLE_VERSIONS:
             self.add(FindingKind.BAGIT_TXT, "bagit.txt", "unsupported or missing BagIt-Version",
-                     expected=bagit_paths.BAGIT_VERSION, actual=version)
+                     expected=" or ".join(READABLE_VERSIONS), actual=version)
         encoding = tags.get("Tag-File-Character-Encoding")
         if encoding is None or encoding.upper() != "UTF-8":
             self.add(FindingKind.BAGIT_TXT, "bagit.txt",
