@@ -14,6 +14,7 @@ from cli.settings import Settings
 
 if TYPE_CHECKING:
     from domain.application import OpsLedger
+    from projections import Projector
 
 
 class Context:
@@ -36,7 +37,37 @@ class Context:
     # Adapters of other packages (views, archive stores, signing keys) are
     # added below as methods/properties, one per adapter, built lazily.
 
+    @cached_property
+    def projector(self) -> Projector:
+        """The read models: `views.sqlite` beside the events, or the events' PostgreSQL schema."""
+        from projections import EventLog, Projector
+
+        log = EventLog(self.app.recorder, self.app.mapper)
+        if self.settings.database_url:
+            from cli.settings import postgres_env
+            from projections.postgres import PostgresViewStore
+
+            env = postgres_env(self.settings.database_url)
+            store = PostgresViewStore(
+                dbname=env["POSTGRES_DBNAME"],
+                host=env["POSTGRES_HOST"],
+                port=int(env["POSTGRES_PORT"]),
+                user=env["POSTGRES_USER"],
+                password=env["POSTGRES_PASSWORD"],
+                schema=env.get("POSTGRES_SCHEMA", "public"),
+                connect_timeout=int(env["POSTGRES_CONNECT_TIMEOUT"]),
+                listen_channel=getattr(self.app.recorder, "channel_name", None),
+            )
+        else:
+            from projections.sqlite import SQLiteViewStore
+
+            store = SQLiteViewStore(self.settings.home / "views.sqlite")
+        return Projector(log, store)
+
     def close(self) -> None:
+        projector = self.__dict__.get("projector")
+        if projector is not None:
+            projector.store.close()
         app = self.__dict__.get("app")
         if app is not None:
             app.close()

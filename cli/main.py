@@ -80,7 +80,25 @@ def main(argv: list[str] | None = None) -> None:
 
 
 # --- command registration: one line per command module --------------------------
-from cli.commands import demo, evidence, flag, gate, keys, run, shift, sla, ticket  # noqa: E402
+from cli.commands import (  # noqa: E402
+    demo,
+    evidence,
+    flag,
+    flag_history,
+    gate,
+    incidents,
+    keys,
+    projections,
+    run,
+    shift,
+    sla,
+    ticket,
+    ticket_read,
+    timeline,
+)
 
 for module in (ticket, evidence, gate, flag, shift, sla, run, demo, keys):
+    module.register(cli)
+# Read side; ticket_read and flag_history extend the ticket and flag groups above.
+for module in (projections, ticket_read, timeline, incidents, flag_history):
     module.register(cli)

@@ -27,9 +27,13 @@ def duration(seconds: float | None) -> str:
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
 
 
+def _text(value: Any) -> str:
+    return "-" if value in (None, "") else " ".join(str(value).split())
+
+
 def _cell(value: Any) -> str:
-    text = "-" if value in (None, "") else str(value)
-    return text.replace("|", "\\|").replace("\n", " ")
+    """A table cell: a pipe would end the cell."""
+    return _text(value).replace("|", "\\|")
 
 
 def _number(value: float | None, unit: str | None) -> str:
@@ -98,21 +102,21 @@ def render_sla_incidents(
     lines.append("")
     for number, i in enumerate(incidents, 1):
         labels = ", ".join(f"{k}={v}" for k, v in sorted(i["labels"].items())) or "none"
-        rule = _cell(i["rule"]) + (f" ({i['comparison']})" if i["comparison"] else "")
+        rule = _text(i["rule"]) + (f" ({i['comparison']})" if i["comparison"] else "")
         lines += [
             f"## {number}. {i['metric']} ({i['severity']})",
             "",
             f"- Rule: {rule}",
             f"- Window: {i['window_start']} to {i['window_end'] or 'not ended when recorded'}",
             f"- Observed: {_number(i['observed'], i['unit'])} (threshold {_number(i['threshold'], i['unit'])}, "
-            f"{i['samples']} samples, source {_cell(i['source'])})",
+            f"{i['samples']} samples, source {_text(i['source'])})",
             f"- Labels: {labels}",
-            f"- Escalation: {_cell(i['escalation'])}",
+            f"- Escalation: {_text(i['escalation'])}",
             f"- Incident ticket: {_reference(i['incident_ref'])}",
-            f"- Recorded: {i['recorded_at']} by {_cell(i['actor'])} (log position {i['position']})",
+            f"- Recorded: {i['recorded_at']} by {_text(i['actor'])} (log position {i['position']})",
             f"- Time to detect: {duration(i['time_to_detect_s'])}",
             f"- Time to resolve: {duration(i['time_to_resolve_s'])}",
-            f"- Detail: {_cell(i['detail'])}",
+            f"- Detail: {_text(i['detail'])}",
             f"- Breach id: `{i['breach_id']}`",
             "",
         ]

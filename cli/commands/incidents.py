@@ -1,0 +1,118 @@
+"""`opsledger incidents [filters]` and `incidents export --ticket KEY`.
+
+The list reads the incidents view across every ticket; the export writes the
+retrospective the runbook asks for: `reports/live/<date>/sla_incidents.md`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from cli.commands.projections import fresh_reader
+from cli.options import UtcDateTime, json_option
+from cli.output import emit, note, table
+from domain.runbook import Severity
+from projections import IncidentQuery, render_sla_incidents
+from projections.export import duration
+
+
+def _number(value: float | None, unit: str | None) -> str | None:
+    return None if value is None else f"{value:g}{unit or ''}"
+
+
+@click.group("incidents", invoke_without_command=True)
+@click.option("--metric", help="Only this metric, e.g. metrics.execution.latency.")
+@click.option("--strategy", help="Only breaches of this strategy.")
+@click.option("--severity", type=click.Choice([s.value for s in Severity]), help="Only this severity.")
+@click.option("--since", type=UtcDateTime(), help="Breaches that started at or after this UTC time.")
+@click.option("--until", type=UtcDateTime(), help="Breaches that started before this UTC time.")
+@click.option("--ticket", metavar="KEY", help="Only breaches recorded on this ticket.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many breaches.")
+@json_option
+@click.pass_context
+def incidents_group(
+    ctx: click.Context,
+    metric: str | None,
+    strategy: str | None,
+    severity: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    ticket: str | None,
+    limit: int | None,
+    json_output: bool,
+) -> None:
+    """Every SLA breach across tickets, oldest first, filtered as asked."""
+    if ctx.invoked_subcommand is not None:
+        return
+    query = IncidentQuery(metric=metric, strategy=strategy, severity=severity, since=since,
+                          until=until, ticket=ticket, limit=limit)
+    rows = fresh_reader(ctx.obj, ["incidents"], json_output=json_output).incidents(query)
+    emit(
+        rows,
+        json_output=json_output,
+        human=lambda: table(
+            [(r["window_start"], r["ticket"], r["strategy"], r["metric"], r["severity"],
+              _number(r["observed"], r["unit"]), _number(r["threshold"], r["unit"]),
+              duration(r["duration_s"]), r["escalation"], r["incident_ref"] or None) for r in rows],
+            ["START (UTC)", "TICKET", "STRATEGY", "METRIC", "SEVERITY", "OBSERVED", "THRESHOLD",
+             "DURATION", "ESCALATION", "INCIDENT"],
+        ),
+    )
+
+
+@incidents_group.command("export")
+@click.option("--ticket", "key", required=True, metavar="KEY", help="The change ticket of the session.")
+@click.option(
+    "--output",
+    type=click.Path(),
+    help="File, or folder (existing, or ending in /) to write sla_incidents.md into "
+    "[default reports/live/<session date>/].",
+)
+@json_option
+@click.pass_obj
+def export(obj, key: str, output: str | None, json_output: bool) -> None:
+    """Write sla_incidents.md for ticket KEY: each breach, its escalation, its incident ticket,
+    time to detect and time to resolve where the events allow."""
+    reader = fresh_reader(obj, ["tickets", "incidents"], json_output=json_output)
+    ticket = reader.ticket(key)
+    breaches = reader.incidents(IncidentQuery(ticket=key))
+    position = max(s.position for s in obj.projector.status() if s.name in ("tickets", "incidents"))
+    text = render_sla_incidents(ticket, breaches, position=position)
+    if output is None:
+        path = Path("reports") / "live" / ticket["session_date"] / "sla_incidents.md"
+    elif output.endswith(("/", os.sep)) or Path(output).is_dir():
+        path = Path(output) / "sla_incidents.md"
+    else:
+        path = Path(output)
+    _write(path, text)
+    emit(
+        {"ticket": key, "path": str(path), "breaches": len(breaches), "position": position},
+        json_output=json_output,
+        human=lambda: str(path),
+    )
+    if not json_output:
+        note(f"opsledger: {len(breaches)} breach(es) of {key} written to {path}")
+
+
+def _write(path: Path, text: str) -> None:
+    """Whole or not at all: the archive may pick the file up at any moment."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".sla_incidents.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(incidents_group)

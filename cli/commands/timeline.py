@@ -1,0 +1,33 @@
+"""`opsledger timeline KEY`: every event of a ticket in the order it was recorded."""
+
+from __future__ import annotations
+
+import click
+
+from cli.commands.projections import fresh_reader
+from cli.options import json_option
+from cli.output import emit, table
+
+
+@click.command("timeline")
+@click.argument("key")
+@json_option
+@click.pass_obj
+def timeline(obj, key: str, json_output: bool) -> None:
+    """What happened on ticket KEY, in order: time, who, what, at which log position.
+
+    Flag changes and shift steps recorded against the ticket are included.
+    """
+    entries = fresh_reader(obj, ["timeline"], json_output=json_output).timeline(key)
+    emit(
+        {"ticket": key, "events": entries},
+        json_output=json_output,
+        human=lambda: table(
+            [(e["position"], e["at"], e["actor"], e["role"], e["kind"], e["summary"]) for e in entries],
+            ["POSITION", "TIME (UTC)", "ACTOR", "ROLE", "KIND", "SUMMARY"],
+        ),
+    )
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(timeline)
