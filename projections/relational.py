@@ -36,13 +36,17 @@ class RelationalWriter(ViewWriter):
         )
         return {name: Tracking(pos, ver, tok) for name, pos, ver, tok in self.cur.fetchall()}
 
-    def set_tracking(self, key: str, tracking: Tracking) -> None:
+    def set_tracking(self, entries: Mapping[str, Tracking]) -> None:
+        if not entries:
+            return
         ph = self.ph
+        values = ", ".join(f"({ph}, {ph}, {ph}, {ph})" for _ in entries)
+        params = [v for key, t in entries.items() for v in (key, t.position, t.version, t.token)]
         self.cur.execute(
             f"INSERT INTO {self.store.qualify(TRACKING)} (name, position, version, token) "
-            f"VALUES ({ph}, {ph}, {ph}, {ph}) ON CONFLICT (name) DO UPDATE SET "
+            f"VALUES {values} ON CONFLICT (name) DO UPDATE SET "
             "position = excluded.position, version = excluded.version, token = excluded.token",
-            (key, tracking.position, tracking.version, tracking.token),
+            params,
         )
 
     def drop_tracking(self, key: str) -> None:
@@ -152,9 +156,9 @@ class RelationalViewStore(ViewStore):
                     writer.create_table(table, table.name)
                     writer.create_indexes(table, table.name, secrets.token_hex(4))
             known = writer.lock(list(versions))
-            for name, version in versions.items():
-                if name not in known:
-                    writer.set_tracking(name, Tracking(0, version))
+            writer.set_tracking(
+                {name: Tracking(0, version) for name, version in versions.items() if name not in known}
+            )
 
     def tracking(self) -> dict[str, Tracking]:
         with self._errors():

@@ -296,6 +296,7 @@ class Projector:
             return 0, after
         last = facts[-1].position
         topics = {f.topic for f in facts}
+        moved: dict[str, Tracking] = {}
         for t in targets:
             held = tracking[t.key]
             if held.position >= last:
@@ -308,8 +309,9 @@ class Projector:
                 cache.clear()  # someone else moved this view since our last batch
             if mine:
                 self._apply(writer, t, mine, cache)
-            writer.set_tracking(t.key, Tracking(last, t.view.version, t.token))
+            moved[t.key] = Tracking(last, t.view.version, t.token)
             cache.position = last
+        writer.set_tracking(moved)
         return len(facts), last
 
     @staticmethod
@@ -381,7 +383,7 @@ class Projector:
             for t in targets:
                 for table in t.view.tables:
                     writer.create_table(table, table.shadow)
-                writer.set_tracking(t.key, Tracking(0, t.view.version, token))
+                writer.set_tracking({t.key: Tracking(0, t.view.version, token)})
         caches = {t.key: _RowCache(write_behind=True) for t in targets}
         total = self._run(targets, "rebuild", self.log.head(), caches)
         # Bulk first, indexes after: a fresh index is built faster than maintained.
@@ -407,7 +409,7 @@ class Projector:
                 for table in t.view.tables:
                     writer.drop_table(table.name)
                     writer.rename_table(table.shadow, table.name)
-                writer.set_tracking(t.view.name, Tracking(shadows[t.key].position, t.view.version))
+                writer.set_tracking({t.view.name: Tracking(shadows[t.key].position, t.view.version)})
                 writer.drop_tracking(t.key)
         if self.progress:
             position = max((s.position for s in self.status()), default=0)

@@ -36,7 +36,8 @@ class ViewWriter(ABC):
         """Tracking rows of `keys` (absent ones omitted), locked until the transaction ends."""
 
     @abstractmethod
-    def set_tracking(self, key: str, tracking: Tracking) -> None: ...
+    def set_tracking(self, entries: Mapping[str, Tracking]) -> None:
+        """Writes the tracking rows (key -> position, version, token), in one statement."""
 
     @abstractmethod
     def drop_tracking(self, key: str) -> None: ...

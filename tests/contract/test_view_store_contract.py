@@ -85,7 +85,7 @@ def rows_of(n: int, start: int = 1) -> list[tuple]:
 def test_install_creates_tracking_at_zero_and_is_idempotent(store: ViewStore):
     assert store.tracking() == {"contract": Tracking(0, 1), "other": Tracking(0, 3)}
     with store.transaction() as w:
-        w.set_tracking("contract", Tracking(42, 1))
+        w.set_tracking({"contract": Tracking(42, 1)})
         w.insert(EVENTS, EVENTS.name, rows_of(3))
     store.install([EVENTS, STATES], {**VERSIONS, "new": 2})
     assert store.tracking() == {"contract": Tracking(42, 1), "other": Tracking(0, 3),
@@ -98,7 +98,7 @@ def test_rows_and_position_commit_together(store: ViewStore):
         assert w.lock(["contract", "missing"]) == {"contract": Tracking(0, 1)}
         w.insert(EVENTS, EVENTS.name, rows_of(10))
         w.upsert(STATES, STATES.name, [("a", 1, "{}"), ("b", 2, None)])
-        w.set_tracking("contract", Tracking(10, 1))
+        w.set_tracking({"contract": Tracking(10, 1)})
     assert store.tracking()["contract"].position == 10
     assert [r[0] for r in store.select(EVENTS)] == list(range(1, 11))
 
@@ -106,7 +106,7 @@ def test_rows_and_position_commit_together(store: ViewStore):
 def test_a_failed_batch_leaves_neither_rows_nor_position(store: ViewStore):
     with pytest.raises(RuntimeError), store.transaction() as w:
         w.insert(EVENTS, EVENTS.name, rows_of(10))
-        w.set_tracking("contract", Tracking(10, 1))
+        w.set_tracking({"contract": Tracking(10, 1)})
         raise RuntimeError("crash mid-batch")
     assert store.tracking()["contract"].position == 0
     assert store.select(EVENTS) == []
@@ -120,7 +120,7 @@ def test_a_duplicate_append_is_a_store_error_and_rolls_back(store: ViewStore):
     with store.transaction() as w:
         w.insert(EVENTS, EVENTS.name, rows_of(2))
     with pytest.raises(ViewStoreError), store.transaction() as w:
-        w.set_tracking("contract", Tracking(99, 1))
+        w.set_tracking({"contract": Tracking(99, 1)})
         w.insert(EVENTS, EVENTS.name, rows_of(2, start=2))
     assert store.tracking()["contract"].position == 0
     assert len(store.select(EVENTS)) == 2
@@ -175,14 +175,14 @@ def test_scan_streams_every_row_in_key_order(store: ViewStore):
 def test_shadow_tables_are_swapped_in_atomically_and_again(store: ViewStore):
     with store.transaction() as w:
         w.insert(EVENTS, EVENTS.name, rows_of(5))
-        w.set_tracking("contract", Tracking(5, 1))
+        w.set_tracking({"contract": Tracking(5, 1)})
     for round_, token in enumerate(("aaaa0001", "bbbb0002"), 1):
         with store.transaction() as w:
             w.create_table(EVENTS, EVENTS.shadow)
-            w.set_tracking("contract~rebuild", Tracking(0, 2, token))
+            w.set_tracking({"contract~rebuild": Tracking(0, 2, token)})
         with store.transaction() as w:
             w.insert(EVENTS, EVENTS.shadow, rows_of(round_ * 10))
-            w.set_tracking("contract~rebuild", Tracking(round_ * 10, 2, token))
+            w.set_tracking({"contract~rebuild": Tracking(round_ * 10, 2, token)})
         with store.transaction() as w:
             w.create_indexes(EVENTS, EVENTS.shadow, token)
         assert len(store.select(EVENTS)) == (5 if round_ == 1 else 10)  # readers see the old view
@@ -190,7 +190,7 @@ def test_shadow_tables_are_swapped_in_atomically_and_again(store: ViewStore):
             shadow = w.lock(["contract~rebuild"])["contract~rebuild"]
             w.drop_table(EVENTS.name)
             w.rename_table(EVENTS.shadow, EVENTS.name)
-            w.set_tracking("contract", Tracking(shadow.position, 2))
+            w.set_tracking({"contract": Tracking(shadow.position, 2)})
             w.drop_tracking("contract~rebuild")
         assert len(store.select(EVENTS)) == round_ * 10
         assert store.tracking()["contract"] == Tracking(round_ * 10, 2)
@@ -216,7 +216,7 @@ def test_a_snapshot_reads_one_state(open_store: Callable[[], ViewStore]):
         before = reader.tracking()["contract"]
         with writer.transaction() as w:
             w.insert(EVENTS, EVENTS.name, rows_of(3))
-            w.set_tracking("contract", Tracking(3, 1))
+            w.set_tracking({"contract": Tracking(3, 1)})
         assert reader.tracking()["contract"] == before
         assert reader.select(EVENTS) == []
     assert reader.tracking()["contract"].position == 3
@@ -232,7 +232,7 @@ def test_writers_queue_on_the_tracking_rows(open_store: Callable[[], ViewStore])
         with second.transaction() as w:
             held = w.lock(["contract"])["contract"]
             seen.append(held)
-            w.set_tracking("contract", Tracking(held.position + 1, 1))
+            w.set_tracking({"contract": Tracking(held.position + 1, 1)})
         done.set()
 
     with first.transaction() as w:
@@ -241,7 +241,7 @@ def test_writers_queue_on_the_tracking_rows(open_store: Callable[[], ViewStore])
         thread.start()
         time.sleep(0.3)
         assert not done.is_set(), "the second writer must wait for the first to commit"
-        w.set_tracking("contract", Tracking(10, 1))
+        w.set_tracking({"contract": Tracking(10, 1)})
     thread.join(timeout=30)
     assert seen == [Tracking(10, 1)]  # it saw the first writer's position, not a stale one
     assert first.tracking()["contract"].position == 11
