@@ -23,6 +23,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
+from archiver.errors import ArchiverError
+
 Progress = Callable[[int], None]
 """Called with the cumulative number of bytes accepted so far."""
 
@@ -35,7 +37,7 @@ MAX_NAME_BYTES = 200
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 
-class StoreError(Exception):
+class StoreError(ArchiverError):
     """Base of every error raised by an archive store; the message is one line."""
 
     def __init__(self, message: str, name: str | None = None) -> None:

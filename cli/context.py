@@ -8,11 +8,14 @@ errors never touch a database.
 from __future__ import annotations
 
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlparse
 
 from cli.settings import Settings
 
 if TYPE_CHECKING:
+    from archiver.store import ArchiveStore
     from domain.application import OpsLedger
     from projections import Projector
 
@@ -63,6 +66,32 @@ class Context:
 
             store = SQLiteViewStore(self.settings.home / "views.sqlite")
         return Projector(log, store)
+
+    def archive_store(self, uri: str | None = None) -> ArchiveStore:
+        """--store, else OPSLEDGER_ARCHIVE_STORE, else $OPSLEDGER_HOME/archives."""
+        uri = uri or self.settings.archive_store
+        if uri and uri.startswith("s3://"):
+            from archiver.s3store import S3ArchiveStore
+
+            return S3ArchiveStore.from_uri(
+                uri,
+                endpoint_url=self.settings.s3_endpoint,
+                retention_days=self.settings.retention_days,
+            )
+        from archiver.localstore import LocalFolderStore
+
+        if uri and uri.startswith("file://"):
+            uri = unquote(urlparse(uri).path)
+        return LocalFolderStore(Path(uri) if uri else self.settings.home / "archives")
+
+    def store_and_name(self, location: str, uri: str | None = None) -> tuple[ArchiveStore, str]:
+        """The store holding the archive at `location` (a URI a seal recorded)."""
+        parent, _, name = location.rstrip("/").rpartition("/")
+        if not name:
+            raise ValueError(f"{location!r} names no archive")
+        if location.startswith("file://"):
+            name = unquote(name)
+        return self.archive_store(uri or parent), name
 
     def close(self) -> None:
         projector = self.__dict__.get("projector")

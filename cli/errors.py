@@ -12,6 +12,9 @@ import click
 from eventsourcing.persistence import OperationalError, PersistenceError
 from pydantic import ValidationError
 
+from archiver.errors import ArchiverError, BagInputError, ExtractError
+from archiver.store import InvalidInput as StoreInvalidInput
+from archiver.store import StoreUnavailable
 from cli.keys import SigningKeyError
 from cli.settings import SettingsError
 from domain.errors import (
@@ -51,6 +54,12 @@ def exit_code_for(error: BaseException) -> int:
     if isinstance(error, ConcurrencyError):
         return INCOMPLETE
     if isinstance(error, AlreadyExists | DomainError):
+        return REFUSED
+    if isinstance(error, BagInputError | StoreInvalidInput | ExtractError):
+        return INVALID
+    if isinstance(error, StoreUnavailable):
+        return INCOMPLETE
+    if isinstance(error, ArchiverError):
         return REFUSED
     for kind, code in EXTRA.items():
         if isinstance(error, kind):

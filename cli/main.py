@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> None:
 
 # --- command registration: one line per command module --------------------------
 from cli.commands import (  # noqa: E402
+    archive,
     demo,
     evidence,
     flag,
@@ -97,7 +98,7 @@ from cli.commands import (  # noqa: E402
     timeline,
 )
 
-for module in (ticket, evidence, gate, flag, shift, sla, run, demo, keys):
+for module in (ticket, evidence, gate, flag, shift, sla, run, archive, demo, keys):
     module.register(cli)
 # Read side; ticket_read and flag_history extend the ticket and flag groups above.
 for module in (projections, ticket_read, timeline, incidents, flag_history):

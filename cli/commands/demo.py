@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from cli.commands.archive import seal_session
 from cli.commands.run import record_run
 from cli.commands.sla import breach_record
 from cli.context import Context
@@ -67,8 +68,13 @@ def _free_key(app, first: int = 2041) -> str:
     show_default=True,
     help="Where the demo's session folder, evidence and stores go.",
 )
+@click.option(
+    "--no-archive",
+    is_flag=True,
+    help="Stop after the settled session (leave archive and close to you).",
+)
 @click.pass_obj
-def demo(obj: Context, directory: Path) -> None:
+def demo(obj: Context, directory: Path, no_archive: bool) -> None:
     """Run a complete live session: shift, ticket, evidence, gate, launch, halt.
 
     Uses the embedded stores inside --dir unless --home or
@@ -259,10 +265,32 @@ def demo(obj: Context, directory: Path) -> None:
             f"    live.enabled {change.old} -> {change.new} by {change.actor} "
             f"({change.reason}, {change.ticket})"
         )
+    manager = PEOPLE[Role.RELEASE_MANAGER]
     try:
-        app.close_ticket(key, actor=PEOPLE[Role.RELEASE_MANAGER], role=Role.RELEASE_MANAGER)
+        app.close_ticket(key, actor=manager, role=Role.RELEASE_MANAGER)
     except DomainError as refusal:
         click.echo(f"    close refused, as the runbook demands: {refusal.message}")
+    if not no_archive:
+        say("seal the session archive, verify it by re-reading, close the ticket")
+        sealed = seal_session(
+            obj,
+            key,
+            session_dir=session_dir,
+            store_uri=None,
+            allow_incomplete=False,
+            actor=manager,
+            role=Role.RELEASE_MANAGER,
+            json_output=False,
+        )
+        click.echo(f"    archive: {sealed['location']}")
+        click.echo(
+            f"    sha256 {sealed['archive_sha256']} ({sealed['files']} files), "
+            f"verified={sealed['verified']}"
+        )
+        if not sealed["verified"]:
+            raise click.ClickException(f"demo archive failed verification: {sealed['findings']}")
+        app.close_ticket(key, actor=manager, role=Role.RELEASE_MANAGER)
+        click.echo(f"    {key} closed")
     click.echo(f"    session folder: {session_dir}")
     click.echo(f"    evidence:       {evidence_dir}")
     where = obj.settings.database_url or str(obj.settings.home)

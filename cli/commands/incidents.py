@@ -78,6 +78,18 @@ def incidents_group(
 def export(obj, key: str, output: str | None, json_output: bool) -> None:
     """Write sla_incidents.md for ticket KEY: each breach, its escalation, its incident ticket,
     time to detect and time to resolve where the events allow."""
+    path, breaches, position = write_report(obj, key, output, json_output=json_output)
+    emit(
+        {"ticket": key, "path": str(path), "breaches": breaches, "position": position},
+        json_output=json_output,
+        human=lambda: str(path),
+    )
+    if not json_output:
+        note(f"opsledger: {breaches} breach(es) of {key} written to {path}")
+
+
+def write_report(obj, key: str, output: str | None, *, json_output: bool) -> tuple[Path, int, int]:
+    """Writes sla_incidents.md from fresh views; returns (path, breaches, log position)."""
     reader = fresh_reader(obj, ["tickets", "incidents"], json_output=json_output)
     ticket = reader.ticket(key)
     breaches = reader.incidents(IncidentQuery(ticket=key))
@@ -90,13 +102,7 @@ def export(obj, key: str, output: str | None, json_output: bool) -> None:
     else:
         path = Path(output)
     _write(path, text)
-    emit(
-        {"ticket": key, "path": str(path), "breaches": len(breaches), "position": position},
-        json_output=json_output,
-        human=lambda: str(path),
-    )
-    if not json_output:
-        note(f"opsledger: {len(breaches)} breach(es) of {key} written to {path}")
+    return path, len(breaches), position
 
 
 def _write(path: Path, text: str) -> None:

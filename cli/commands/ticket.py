@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
+from pathlib import Path
 
 import click
 
-from cli.options import IsoDate, actor_of, actor_option, json_option, role_option
+from archiver.detached import DetachedManifest
+from cli.commands.archive import store_option
+from cli.commands.run import default_session_dir
+from cli.errors import INVALID, REFUSED, CliError
+from cli.options import IsoDate, actor_of, actor_option, file_digest, json_option, role_option
 from cli.output import emit, note
 from domain.runbook import Env, Role
 
@@ -75,13 +81,69 @@ def open_ticket(
 
 @ticket_group.command("close")
 @click.argument("key")
+@click.option(
+    "--prune",
+    is_flag=True,
+    help="Remove the session folder, once the verified archive is known to hold it.",
+)
+@click.option(
+    "--session-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The session folder to prune [default reports/live/<session date>/].",
+)
+@store_option
 @actor_option
 @role_option(required=False)
 @click.pass_obj
-def close_ticket(obj, key: str, actor_override: str | None, role: Role | None) -> None:
-    """Close ticket KEY; refused until its session archive is sealed and verified."""
-    obj.app.close_ticket(key, actor=actor_of(obj, actor_override), role=role)
+def close_ticket(
+    obj,
+    key: str,
+    prune: bool,
+    session_dir: Path | None,
+    store_uri: str | None,
+    actor_override: str | None,
+    role: Role | None,
+) -> None:
+    """Close ticket KEY; refused until its session archive is sealed and verified.
+
+    With --prune the working folder is removed, but only after checking that
+    every file in it is in the verified archive with the same SHA-256, so
+    nothing recorded since the seal is lost.
+    """
+    app = obj.app
+    actor = actor_of(obj, actor_override)
+    ticket = app.get_ticket(key)
+    ticket.close(actor=actor, role=role, pruned=prune)  # the rules, on a copy never saved
+    if prune:
+        folder = session_dir or default_session_dir(ticket.session_date)
+        latest = ticket.archives[-1]
+        store, name = obj.store_and_name(latest["location"], store_uri)
+        manifest = store.get_manifest(name)
+        if manifest is None:
+            raise CliError(f"{key}: the archive's manifest is missing; not pruning", REFUSED)
+        unsafe = unarchived_files(folder, DetachedManifest.from_bytes(manifest))
+        if unsafe:
+            raise CliError(
+                f"{key}: not pruning {folder}: not in the archive as sealed: " + ", ".join(unsafe),
+                REFUSED,
+            )
+        shutil.rmtree(folder)
+        note(f"opsledger: removed {folder}")
+    app.close_ticket(key, actor=actor, role=role, pruned=prune)
     note(f"closed {key}")
+
+
+def unarchived_files(folder: Path, manifest: DetachedManifest) -> list[str]:
+    """Files of the folder that the archive does not hold byte for byte."""
+    if not folder.is_dir():
+        raise CliError(f"{folder}: no such session folder", INVALID)
+    archived = {f.path.removeprefix("data/"): f.sha256 for f in manifest.files}
+    found = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        rel = path.relative_to(folder).as_posix()
+        if archived.get(rel) != file_digest(path)[0]:
+            found.append(rel)
+    return found
 
 
 def register(cli: click.Group) -> None:

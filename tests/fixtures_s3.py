@@ -1,4 +1,5 @@
-"""Fixtures for contract tests against S3: one moto server per session, a fresh bucket per test."""
+"""S3 fixtures (a pytest plugin loaded by tests/conftest.py): one moto server per
+session, a fresh bucket per test."""
 
 from __future__ import annotations
 
