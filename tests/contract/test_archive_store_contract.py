@@ -14,7 +14,6 @@ import json
 import socket
 import subprocess
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -399,17 +398,12 @@ class S3Contract(ArchiveStoreContract):
     legal_hold = False
 
     @pytest.fixture(autouse=True)
-    def _store(
-        self,
-        moto_endpoint: str,
-        moto_credentials: dict[str, str],
-        new_bucket: Callable[..., str],
-        s3_admin: Any,
-    ) -> None:
-        self.endpoint = moto_endpoint
-        self.credentials = moto_credentials
-        self.admin = s3_admin
-        self.bucket = new_bucket(object_lock=self.object_lock)
+    def _store(self, s3_backend: Any) -> None:
+        self.backend = s3_backend.name
+        self.endpoint = s3_backend.endpoint
+        self.credentials = s3_backend.credentials
+        self.admin = s3_backend.admin
+        self.bucket = s3_backend.new_bucket(object_lock=self.object_lock)
         self.prefix = "opsledger/archives"
         self.store = self.make_store()
 
