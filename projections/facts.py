@@ -29,6 +29,9 @@ class Fact(NamedTuple):
     originator_id: str
     version: int
     data: Mapping[str, Any]
+    # The stored bytes as they are (compressed or encrypted if the mapper does
+    # so): what the ledger hashes, never what a view reads.
+    state: bytes = b""
 
     @property
     def timestamp(self) -> str:
@@ -90,7 +93,7 @@ class EventLog:
             oid = ids.get(n.originator_id)
             if oid is None:
                 oid = ids[n.originator_id] = str(n.originator_id)
-            facts.append(Fact(n.id, n.topic, oid, n.originator_version, data))
+            facts.append(Fact(n.id, n.topic, oid, n.originator_version, data, n.state))
         return facts
 
     def aggregate_facts(self, originator_id: str, positions: Mapping[int, int]) -> list[Fact]:
@@ -107,7 +110,9 @@ class EventLog:
                 data = self._decode_state(s.state)
             except (ValueError, TypeError) as e:
                 raise UndecodableEvent(position, s.topic, _first_line(e)) from None
-            facts.append(Fact(position, s.topic, originator_id, s.originator_version, data))
+            facts.append(
+                Fact(position, s.topic, originator_id, s.originator_version, data, s.state)
+            )
         return facts
 
 
@@ -153,8 +158,27 @@ def from_micros(value: int) -> datetime:
     return _EPOCH + timedelta(microseconds=value)
 
 
+_MINUTE = 60_000_000
+_minute_prefixes: dict[int, str] = {}
+
+
 def iso(value: int | None) -> str | None:
-    """Microseconds -> '2026-11-23T14:05:00.000000Z' (fixed width, so text sorts as time)."""
+    """Microseconds -> '2026-11-23T14:05:00.000000Z' (fixed width, so text sorts as time).
+
+    Queries turn thousands of stored times back into text; formatting only the
+    seconds, with the date, hour and minute cached, is several times faster
+    than strftime.
+    """
     if value is None:
         return None
-    return from_micros(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    minute, rest = divmod(value, _MINUTE)
+    prefix = _minute_prefixes.get(minute)
+    if prefix is None:
+        if len(_minute_prefixes) > 200_000:
+            _minute_prefixes.clear()
+        d = _EPOCH + timedelta(minutes=minute)
+        prefix = _minute_prefixes[minute] = (
+            f"{d.year:04d}-{d.month:02d}-{d.day:02d}T{d.hour:02d}:{d.minute:02d}:"
+        )
+    second, micro = divmod(rest, 1_000_000)
+    return f"{prefix}{second:02d}.{micro:06d}Z"

@@ -9,7 +9,6 @@ learn which of the ticket's events had happened by then.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 from domain.flag import FLAG_NAME
 from domain.runbook import Severity
 from domain.ticket import TICKET_KEY, ticket_id
-from projections import flags, incidents, tickets, timeline
+from projections import encoding, flags, incidents, tickets, timeline
 from projections.catalog import all_views
 from projections.errors import InvalidQuery, NotInView
 from projections.facts import EventLog, iso, micros_of
@@ -78,14 +77,17 @@ def _record(table_columns: tuple[str, ...], row: tuple[Any, ...]) -> dict[str, A
     return dict(zip(table_columns, row, strict=True))
 
 
+_INCIDENT_COLUMNS = INCIDENTS.column_names
+
+
 def incident_record(row: tuple[Any, ...]) -> dict[str, Any]:
-    r = _record(INCIDENTS.column_names, row)
-    r["labels"] = json.loads(r["labels"])
+    r = dict(zip(_INCIDENT_COLUMNS, row, strict=True))
+    r["labels"] = encoding.loads(r["labels"])
     start, end, recorded = r["window_start"], r["window_end"], r["recorded_at"]
     # Detection: when the breach entered the record. Only meaningful while it was
     # still going on; a breach imported after it ended was not "detected" then.
-    detected = recorded <= end if end is not None else True
-    r["time_to_detect_s"] = (recorded - start) / 1e6 if detected and recorded >= start else None
+    ongoing = end is None or recorded <= end
+    r["time_to_detect_s"] = (recorded - start) / 1e6 if ongoing and recorded >= start else None
     r["time_to_resolve_s"] = r["duration_s"]
     r["window_start"], r["window_end"], r["recorded_at"] = iso(start), iso(end), iso(recorded)
     return r
@@ -100,7 +102,7 @@ class ViewReader:
         rows = self.store.select(TICKETS, [("ticket_id", "=", ticket_subject(key))])
         if not rows:
             raise NotInView(f"{key}: no such ticket")
-        return json.loads(rows[0][-1])
+        return encoding.loads(rows[0][-1])
 
     def tickets(
         self, *, status: str | None = None, strategy: str | None = None, limit: int | None = None

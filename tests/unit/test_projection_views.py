@@ -6,12 +6,15 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from story import FILE_SHA, PEOPLE, approve_all, attach_all, open_ticket
 
 from domain.application import OpsLedger
 from domain.runbook import Command, Role, Severity
 from domain.ticket import ticket_id
 from projections import EventLog, Fact, render_sla_incidents
+from projections.facts import iso, micros
 from projections.flags import FlagsView
 from projections.incidents import IncidentsView
 from projections.reader import incident_record
@@ -249,3 +252,11 @@ def test_an_export_without_breaches_says_so(app):
     text = render_sla_incidents(ticket_doc(app, key), [], position=1)
     assert "No SLA breach was recorded for this session." in text
     assert json.dumps(text)  # plain text, nothing exotic
+
+
+@given(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30),
+                    timezones=st.just(UTC)))
+def test_stored_times_read_back_as_fixed_width_utc_text(moment):
+    value = micros(moment.isoformat())
+    assert iso(value) == moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ").rjust(27, "0")
+    assert micros(iso(value)) == value
