@@ -7,6 +7,7 @@ their views up before answering through `fresh_reader`, defined here once.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Sequence
 
 import click
@@ -27,7 +28,14 @@ from projections import (
 view_choice = click.Choice(list(VIEW_NAMES))
 
 
+_last_shown = [0.0]
+
+
 def _progress_line(progress: Progress) -> None:
+    now = time.monotonic()
+    if progress.phase in ("catch-up", "rebuild") and now - _last_shown[0] < 0.2:
+        return  # a batch commits every few milliseconds; a terminal needs five lines a second
+    _last_shown[0] = now
     views = ",".join(progress.views)
     if progress.phase in ("index", "swap"):
         text = f"{progress.phase}: {views}"
