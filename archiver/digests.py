@@ -1,9 +1,10 @@
-"""Digest stage: one thread per algorithm, fed the same chunks in order.
+"""Digest stage of the verifier: one thread per algorithm, same chunks in order.
 
-hashlib releases the GIL on large updates, so sha256 and sha512 run on other
-cores while zstd's workers compress the very same buffers; one thread per
-algorithm keeps the slowest digest (sha512 on machines with SHA-NI) from
-serialising behind the other.
+hashlib releases the GIL on large updates, so sha256 and sha512 run beside
+the decompressor thread and the tar scanner; one thread per algorithm keeps
+the slowest digest (sha512, on CPUs with SHA-NI for sha256 only) from
+serialising behind the other. (The writer digests in its reader thread
+instead: there the bottleneck is zstd, which has threads of its own.)
 """
 
 from __future__ import annotations

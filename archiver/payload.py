@@ -1,14 +1,16 @@
 """Payload stages: scan the session folder, then read it once in chunks.
 
 The scan fixes the order and sizes (tar headers need sizes up front). The
-reader thread reads every file exactly once into pooled buffers and hands
-each buffer to the digest workers and the tar writer at the same time; a
-buffer returns to the pool when all of them are done with it, which is what
-bounds memory whatever the input size.
+reader thread reads every file exactly once into pooled buffers, computes
+sha256 and sha512 while the buffer is still in its core's cache (hashlib
+releases the GIL), and hands the buffer to the tar writer, whose zstd
+workers compress it on the other core. A buffer returns to the pool once
+written, which is what bounds memory whatever the input size.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import queue
 import stat
@@ -16,7 +18,6 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from .digests import DigestWorker
 from .errors import BagInputError, SourceChangedError, SourceReadError
 
 
@@ -86,16 +87,26 @@ def scan_payload(source_dir: Path) -> PayloadPlan:
 
 
 class BufferPool:
-    """Fixed set of reusable read buffers; ``acquire`` gives up on cancel."""
+    """Up to ``count`` reusable read buffers; ``acquire`` gives up on cancel.
+
+    Buffers are allocated on first need, so a small session never pays for
+    (or holds) the whole pool. Only the reader thread acquires.
+    """
 
     def __init__(self, count: int, size: int, cancel: threading.Event) -> None:
         self.size = size
         self._free: queue.Queue[bytearray] = queue.Queue()
-        for _ in range(count):
-            self._free.put(bytearray(size))
+        self._unallocated = count
         self._cancel = cancel
 
     def acquire(self) -> bytearray | None:
+        try:
+            return self._free.get_nowait()
+        except queue.Empty:
+            pass
+        if self._unallocated:
+            self._unallocated -= 1
+            return bytearray(self.size)
         while not self._cancel.is_set():
             try:
                 return self._free.get(timeout=0.1)
@@ -108,23 +119,18 @@ class BufferPool:
 
 
 class Chunk:
-    """A filled buffer shared by several consumers; recycled by the last one."""
+    """A filled buffer on its way to the writer, recycled by ``done()``."""
 
-    __slots__ = ("view", "_buf", "_pool", "_pending", "_lock")
+    __slots__ = ("view", "_buf", "_pool")
 
-    def __init__(self, buf: bytearray, n: int, pool: BufferPool, consumers: int) -> None:
+    def __init__(self, buf: bytearray, n: int, pool: BufferPool) -> None:
         self._buf = buf
         self.view = memoryview(buf)[:n]
         self._pool = pool
-        self._pending = consumers
-        self._lock = threading.Lock()
 
     def done(self) -> None:
-        with self._lock:
-            self._pending -= 1
-            last = self._pending == 0
-        if last:
-            self._pool.release(self._buf)
+        self.view.release()
+        self._pool.release(self._buf)
 
 
 # Messages from the reader to the tar writer.
@@ -133,18 +139,22 @@ Message = tuple[int, object]
 
 
 class PayloadReader:
-    """Thread that reads ``plan`` once, fanning chunks out to digests and writer."""
+    """Thread that reads ``plan`` once, digesting each chunk and queueing it.
+
+    ``digests[alg][i]`` is the hex digest of ``plan.files[i]`` once the
+    reader has sent ``DONE``.
+    """
 
     def __init__(
         self,
         plan: PayloadPlan,
-        digests: list[DigestWorker],
+        algorithms: tuple[str, ...],
         pool: BufferPool,
         cancel: threading.Event,
     ) -> None:
         self.messages: queue.Queue[Message] = queue.Queue()
+        self.digests: dict[str, list[str]] = {alg: [] for alg in algorithms}
         self._plan = plan
-        self._digests = digests
         self._pool = pool
         self._cancel = cancel
         self._thread = threading.Thread(target=self._run, name="payload-reader", daemon=True)
@@ -181,9 +191,7 @@ class PayloadReader:
             if hasattr(os, "posix_fadvise"):
                 os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
             self.messages.put((BEGIN, (index, int(before.st_mtime))))
-            for worker in self._digests:
-                worker.begin(index)
-            consumers = len(self._digests) + 1
+            hashers = [hashlib.new(alg) for alg in self.digests]
             remaining = item.size
             while remaining:
                 buf = self._pool.acquire()
@@ -201,9 +209,9 @@ class PayloadReader:
                         f"shrank while being read: ended after {item.size - remaining}"
                         f" of {item.size} bytes",
                     )
-                chunk = Chunk(buf, n, self._pool, consumers)
-                for worker in self._digests:
-                    worker.feed(chunk.view, chunk.done)
+                chunk = Chunk(buf, n, self._pool)
+                for hasher in hashers:
+                    hasher.update(chunk.view)
                 self.messages.put((DATA, chunk))
                 remaining -= n
             if os.read(fd, 1):
@@ -211,8 +219,8 @@ class PayloadReader:
             after = os.fstat(fd)
             if after.st_size != before.st_size or after.st_mtime_ns != before.st_mtime_ns:
                 raise SourceChangedError(item.rel, "was modified while being read")
-            for worker in self._digests:
-                worker.end()
+            for hasher, results in zip(hashers, self.digests.values(), strict=True):
+                results.append(hasher.hexdigest())
             self.messages.put((END, index))
         finally:
             os.close(fd)
