@@ -84,16 +84,19 @@ class EventLog:
         ids = self._ids
         if len(ids) > 50_000:
             ids.clear()
-        facts = []
-        for n in page:
-            try:
-                data = decode(n.state)
-            except (ValueError, TypeError) as e:
-                raise UndecodableEvent(n.id, n.topic, _first_line(e)) from None
-            oid = ids.get(n.originator_id)
-            if oid is None:
-                oid = ids[n.originator_id] = str(n.originator_id)
-            facts.append(Fact(n.id, n.topic, oid, n.originator_version, data, n.state))
+        facts: list[Fact] = []
+        append = facts.append
+        n = None
+        try:  # one try around the loop, not one per event
+            for n in page:
+                oid = ids.get(n.originator_id)
+                if oid is None:
+                    oid = ids[n.originator_id] = str(n.originator_id)
+                state = n.state
+                append(Fact(n.id, n.topic, oid, n.originator_version, decode(state), state))
+        except (ValueError, TypeError) as e:
+            position, topic = (n.id, n.topic) if n is not None else (None, "?")
+            raise UndecodableEvent(position, topic, _first_line(e)) from None
         return facts
 
     def aggregate_facts(self, originator_id: str, positions: Mapping[int, int]) -> list[Fact]:
