@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from archiver.errors import ArchiverError, BagInputError, ExtractError
 from archiver.store import InvalidInput as StoreInvalidInput
 from archiver.store import StoreUnavailable
+from cli.hardening import HardeningError, InvalidRole
 from cli.keys import SigningKeyError
 from cli.settings import SettingsError
 from domain.errors import (
@@ -51,6 +52,8 @@ def exit_code_for(error: BaseException) -> int:
         return INVALID
     if isinstance(error, SigningKeyError):
         return REFUSED
+    if isinstance(error, HardeningError):
+        return INVALID if isinstance(error, InvalidRole) else REFUSED
     if isinstance(error, ConcurrencyError):
         return INCOMPLETE
     if isinstance(error, AlreadyExists | DomainError):

@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> None:
 # --- command registration: one line per command module --------------------------
 from cli.commands import (  # noqa: E402
     archive,
+    db,
     demo,
     evidence,
     flag,
@@ -98,7 +99,7 @@ from cli.commands import (  # noqa: E402
     timeline,
 )
 
-for module in (ticket, evidence, gate, flag, shift, sla, run, archive, demo, keys):
+for module in (ticket, evidence, gate, flag, shift, sla, run, archive, demo, keys, db):
     module.register(cli)
 # Read side; ticket_read and flag_history extend the ticket and flag groups above.
 for module in (projections, ticket_read, timeline, incidents, flag_history):

@@ -1,0 +1,135 @@
+"""`opsledger db harden|check`: an append-only event store.
+
+On PostgreSQL `harden` runs as an administrator (the URL's user, who owns
+the event tables) for the application's role, which then runs opsledger
+with its own URL and `OPSLEDGER_CREATE_TABLE=n` (it may not create tables;
+eventsourcing reads that variable itself). On SQLite there are no roles:
+`check` reports the file permissions, which are the only protection.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cli.errors import INVALID, REFUSED, CliError
+from cli.hardening import HardeningReport, PostgresHardening, SQLiteFileReport, sqlite_file_check
+from cli.options import json_option
+from cli.output import emit, note, table
+
+DEFAULT_ROLE = "opsledger_app"
+
+app_role_option = click.option(
+    "--app-role",
+    metavar="NAME",
+    default=DEFAULT_ROLE,
+    show_default=True,
+    help="The PostgreSQL role the application connects as (a plain lowercase name).",
+)
+
+
+@click.group("db")
+def db_group() -> None:
+    """The event store's database: make it append-only (PostgreSQL) and check it."""
+
+
+def _event_tables_of(obj, *, create_tables: bool) -> PostgresHardening:
+    from domain.application import OpsLedger
+
+    if create_tables:
+        return PostgresHardening.of_application(obj.app)
+    # A check must not create what it inspects, and may run as the application role.
+    app = OpsLedger(env={**obj.settings.event_store_env(), "CREATE_TABLE": "n"})
+    click.get_current_context().call_on_close(app.close)
+    return PostgresHardening.of_application(app)
+
+
+@db_group.command("harden")
+@app_role_option
+@click.option(
+    "--login",
+    is_flag=True,
+    help="Create a missing role with LOGIN (no password: set one, or use trust/cert auth) "
+    "instead of NOLOGIN.",
+)
+@json_option
+@click.pass_obj
+def harden(obj, app_role: str, login: bool, json_output: bool) -> None:
+    """Make the event tables append-only for APP_ROLE (PostgreSQL; run as an administrator).
+
+    Creates the tables if missing, then: grants APP_ROLE SELECT and INSERT
+    (plus the lock privilege appends need), the sequence's USAGE and the
+    schema's USAGE, revokes every other table privilege, and adds triggers
+    refusing UPDATE, DELETE and TRUNCATE to any role but the owner. Running
+    it again changes nothing. A missing role is created NOLOGIN.
+    """
+    if not obj.settings.database_url:
+        raise CliError(
+            "SQLite has no roles to harden: the embedded store is protected by its file "
+            "permissions only (see 'opsledger db check')",
+            INVALID,
+        )
+    report = _event_tables_of(obj, create_tables=True).harden(app_role, login=login)
+    _show(report, json_output)
+    if not report.hardened:  # pragma: no cover - harden then check disagreeing is a bug
+        raise click.exceptions.Exit(REFUSED)
+    if not json_output:
+        note(
+            f"opsledger: run the application as {app_role} with OPSLEDGER_CREATE_TABLE=n "
+            "(it may not create tables)"
+        )
+
+
+@db_group.command("check")
+@app_role_option
+@json_option
+@click.pass_obj
+def check(obj, app_role: str, json_output: bool) -> None:
+    """Report whether the event tables are append-only for APP_ROLE (exit 1 if not).
+
+    PostgreSQL: per table, the role's privileges and the refusing triggers.
+    SQLite: the modes of the database file and its folder (hardened when no
+    group or other may write them).
+    """
+    if obj.settings.database_url:
+        report: HardeningReport | SQLiteFileReport = _event_tables_of(
+            obj, create_tables=False
+        ).check(app_role)
+    else:
+        path = Path(obj.settings.event_store_env()["SQLITE_DBNAME"])
+        report = sqlite_file_check(path)
+    _show(report, json_output)
+    if not report.hardened:
+        raise click.exceptions.Exit(REFUSED)
+
+
+def _show(report: HardeningReport | SQLiteFileReport, json_output: bool) -> None:
+    emit(report.as_document(), json_output=json_output, human=lambda: _human(report))
+
+
+def _human(report: HardeningReport | SQLiteFileReport) -> str:
+    if isinstance(report, SQLiteFileReport):
+        rows = [(f.path, f.mode, "no" if f.others_can_write else "yes") for f in report.files]
+        lines = [table(rows, ["PATH", "MODE", "OWNER-ONLY WRITES"])]
+        lines.append("SQLite has no roles: file permissions are the only protection")
+    else:
+        rows = [
+            (
+                t.table,
+                ",".join(t.privileges) or "-",
+                ",".join(op for op, ok in t.triggers.items() if ok) or "-",
+                "yes" if t.hardened else "no",
+            )
+            for t in report.tables
+        ]
+        lines = [table(rows, ["TABLE", f"{report.role.name.upper()} MAY", "REFUSED BY TRIGGER", "HARDENED"])]
+        for t in report.tables:
+            lines += [f"  {t.table}: {p}" for p in t.problems]
+        lines += [f"  {p}" for p in report.problems]
+    lines.append("hardened" if report.hardened else "NOT hardened")
+    return "\n".join(lines)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(db_group)
