@@ -54,6 +54,14 @@ class LedgerStateError(LedgerError):
     """The ledger's own tables contradict each other or a signed checkpoint."""
 
 
+def stored_bytes(state: object) -> bytes:
+    """The state as the store hands it back; a row edited by hand may come back
+    as text (SQLite keeps whatever type was written), hashed as its UTF-8."""
+    if isinstance(state, str):
+        return state.encode("utf-8", "surrogatepass")
+    return bytes(state)  # type: ignore[call-overload]
+
+
 def node_id(start: int, height: int) -> int:
     """Flat-tree (in-order) index of the perfect subtree [start, start + 2**height)."""
     return 2 * start + (1 << height) - 1
@@ -153,7 +161,9 @@ class LedgerView(View):
             frontier = held.copy() if held is not None else MerkleFrontier()
             rows.put(FRONTIER.name, FRONTIER_KEY, frontier)
         leaf = leaf_hash(
-            leaf_bytes(fact.position, fact.originator_id, fact.version, fact.topic, fact.state)
+            leaf_bytes(
+                fact.position, fact.originator_id, fact.version, fact.topic, stored_bytes(fact.state)
+            )
         )
         index = frontier.size
         rows.append(LEAVES.name, (index, fact.position, leaf.hex()))
