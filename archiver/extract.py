@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from .errors import ExtractError
 from .tarscan import TarMember
@@ -62,19 +62,19 @@ class _SafeWriter:
             os.close(parent)
 
     def write(self, handle: object, data: memoryview) -> None:
-        fd = handle  # type: int
+        fd = cast(int, handle)
         try:
             while data:
-                data = data[os.write(fd, data):]  # type: ignore[arg-type]
+                data = data[os.write(fd, data):]
         except OSError as exc:
             raise ExtractError(f"writing an extracted file failed: {exc.strerror}") from None
 
     def close_file(self, handle: object, member: TarMember) -> None:
-        fd = handle  # type: int
+        fd = cast(int, handle)
         try:
-            os.utime(fd, (member.mtime, member.mtime))  # type: ignore[arg-type]
+            os.utime(fd, (member.mtime, member.mtime))
         finally:
-            os.close(fd)  # type: ignore[arg-type]
+            os.close(fd)
 
 
 def extract_safe(

@@ -11,22 +11,17 @@ exception.
 
 from __future__ import annotations
 
-import hashlib
-import queue
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
 
-import zstandard
-
 from .bagcheck import BagChecker, BagInventory, VerifiedFile, is_payload
+from .decompress import Decompressor, InputTap, StreamStopped
 from .detached import DetachedManifest
 from .digests import DigestWorker
 from .errors import DetachedManifestError, TarFormatError, TarTruncatedError
 from .findings import Finding, FindingKind, finding
 from .tarscan import MemberKind, TarMember, TarScanner
-from .zstdframes import ZstdFrameTracker
 
 __all__ = [
     "DEFAULT_MAX_DECOMPRESSED",
@@ -40,11 +35,8 @@ __all__ = [
 
 DEFAULT_MAX_DECOMPRESSED = 1 << 40  # 1 TiB of tar
 DEFAULT_MAX_RATIO = 1000  # decompressed / compressed, checked past RATIO_FLOOR
-RATIO_FLOOR = 64 << 20  # tiny archives of zeros legitimately exceed any ratio
 DEFAULT_MAX_TAG_FILE = 64 << 20  # tag files kept in memory for parsing and for callers
 MAX_TAG_TOTAL = 128 << 20
-MAX_WINDOW = 1 << 27  # zstd's own default limit, made explicit: bounds decoder memory
-_READ = 1 << 20
 
 VerifyProgress = Callable[[int, int | None], object]
 
@@ -78,126 +70,6 @@ class MemberSink(Protocol):
     def write(self, handle: object, data: memoryview) -> None: ...
 
     def close_file(self, handle: object, member: TarMember) -> None: ...
-
-
-class _StreamStopped(Exception):
-    def __init__(self, stop: Finding) -> None:
-        super().__init__(stop.message)
-        self.finding = stop
-
-
-class _InputTap:
-    """The caller's stream as read by zstd: hashed, counted, frame-tracked."""
-
-    def __init__(self, stream: BinaryIO) -> None:
-        self._stream = stream
-        self.sha256 = hashlib.sha256()
-        self.size = 0
-        self.frames = ZstdFrameTracker(strip_checksums=True)
-
-    def read(self, n: int = -1) -> bytes:
-        while data := self._stream.read(n if n and n > 0 else _READ):
-            self.sha256.update(data)
-            self.size += len(data)
-            passed = self.frames.feed(data)
-            if passed:  # a read holding only a checksum must not look like EOF
-                return passed
-        return b""
-
-    def drain(self) -> None:
-        while self.read(_READ):
-            pass
-
-
-_END = object()
-
-
-class _Decompressor:
-    """Thread turning the tapped input into bounded decompressed chunks."""
-
-    def __init__(self, tap: _InputTap, max_decompressed: int, max_ratio: float) -> None:
-        self.tap = tap
-        self.total = 0
-        self.completed = False
-        self._limit = max_decompressed
-        self._ratio = max_ratio
-        self._queue: queue.Queue[object] = queue.Queue(4)
-        self._cancel = threading.Event()
-        self._ended = False
-        self._thread = threading.Thread(target=self._run, name="zstd-decompress", daemon=True)
-        self._thread.start()
-
-    def _put(self, item: object) -> bool:
-        while not self._cancel.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _run(self) -> None:
-        try:
-            try:
-                dctx = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW)
-                reader = dctx.stream_reader(self.tap, read_size=_READ, read_across_frames=False)
-                while data := reader.read(_READ):
-                    self.total += len(data)
-                    if self.total > self._limit or (
-                        self.total > RATIO_FLOOR and self.total > self._ratio * self.tap.size
-                    ):
-                        self._put(finding(
-                            FindingKind.DECOMPRESSION_LIMIT, None,
-                            "decompression stopped: output exceeds the configured bound",
-                            expected=f"<= {self._limit} bytes and <= {self._ratio}x the input",
-                            actual=f"{self.total} bytes from {self.tap.size} compressed",
-                        ))
-                        self.tap.drain()
-                        return
-                    if not self._put(data):
-                        return
-                self.completed = True
-                self.tap.drain()
-            except zstandard.ZstdError as exc:
-                stop = finding(
-                    FindingKind.ARCHIVE_CORRUPT, None,
-                    f"zstd: {exc} (in the up to {_READ} tar bytes after offset {self.total})",
-                )
-                self.tap.drain()
-                self._put(stop)
-                return
-            self._put(_END)
-        except OSError as exc:
-            self._put(finding(FindingKind.ARCHIVE_UNREADABLE, None, f"reading the archive: {exc}"))
-        except BaseException as exc:  # the caller's stream failed its own way: re-raised
-            self._put(exc)
-
-    def chunks(self) -> Iterator[bytes]:
-        while not self._ended:
-            item = self._queue.get()
-            if item is _END:
-                self._ended = True
-            elif isinstance(item, Finding):
-                self._ended = True
-                raise _StreamStopped(item)
-            elif isinstance(item, BaseException):
-                self._ended = True
-                raise item
-            else:
-                yield item  # type: ignore[misc]
-
-    def finish(self) -> None:
-        """Drain whatever is left so the whole input gets hashed, then join."""
-        try:
-            for _ in self.chunks():
-                pass
-        except _StreamStopped:
-            pass
-        self._thread.join()
-
-    def abandon(self) -> None:
-        self._cancel.set()
-        self._thread.join()
 
 
 class ArchiveVerifier:
@@ -235,8 +107,8 @@ class ArchiveVerifier:
         self.report.findings.append(finding(kind, path, message, **values))
 
     def run(self, stream: BinaryIO) -> VerifyReport:
-        tap = _InputTap(stream)
-        producer = _Decompressor(tap, *self._limits)
+        tap = InputTap(stream)
+        producer = Decompressor(tap, *self._limits)
         workers = [DigestWorker(alg, max_pending=16) for alg in ("sha256", "sha512")]
         scanner = TarScanner(self._with_progress(producer.chunks(), tap))
         stream_ok = False
@@ -252,7 +124,7 @@ class ArchiveVerifier:
                 self._add(FindingKind.ARCHIVE_TRUNCATED, self._current, str(exc))
             except TarFormatError as exc:
                 self._add(FindingKind.ARCHIVE_CORRUPT, self._current, str(exc))
-            except _StreamStopped as stop:
+            except StreamStopped as stop:
                 f = stop.finding
                 self.report.findings.append(
                     Finding(f.kind, self._current, f.expected, f.actual, f.message)
@@ -274,14 +146,14 @@ class ArchiveVerifier:
         self.report.top_dir = self._top
         return self.report
 
-    def _with_progress(self, chunks: Iterator[bytes], tap: _InputTap) -> Iterator[bytes]:
+    def _with_progress(self, chunks: Iterator[bytes], tap: InputTap) -> Iterator[bytes]:
         expected = self._detached.archive_size if self._detached else None
         for chunk in chunks:
             if self._progress is not None:
                 self._progress(tap.size, expected)
             yield chunk
 
-    def _check_frames(self, tap: _InputTap, stream_ok: bool) -> None:
+    def _check_frames(self, tap: InputTap, stream_ok: bool) -> None:
         frames = tap.frames
         if frames.error is not None and frames.frames:
             self._add(FindingKind.TRAILING_DATA, None, f"bytes after the zstd frame: {frames.error}")
@@ -379,7 +251,7 @@ class ArchiveVerifier:
         self.report.bag_info = checker.bag_info
         return found
 
-    def _check_detached(self, producer: _Decompressor) -> None:
+    def _check_detached(self, producer: Decompressor) -> None:
         d = self._detached
         if d is None:
             return

@@ -1,0 +1,148 @@
+"""Bounded decompression stage of the verifier, in its own thread.
+
+The caller's stream is hashed, counted and frame-tracked as zstd reads it
+(``InputTap``); decompressed chunks come out of a small queue, so memory is
+bounded, and decompression stops with a finding once the output passes an
+absolute size or a ratio to the input: a zstd bomb costs a bounded amount
+of work. Whatever stops the stream early still leaves the whole input read
+and hashed, for the detached manifest's archive checks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+from collections.abc import Iterator
+from typing import BinaryIO
+
+import zstandard
+
+from .findings import Finding, FindingKind, finding
+from .zstdframes import ZstdFrameTracker
+
+RATIO_FLOOR = 64 << 20  # tiny archives of zeros legitimately exceed any ratio
+MAX_WINDOW = 1 << 27  # zstd's own default limit, made explicit: bounds decoder memory
+READ_SIZE = 1 << 20
+
+
+class StreamStopped(Exception):
+    """The decompressor stopped early; ``finding`` says why."""
+
+    def __init__(self, stop: Finding) -> None:
+        super().__init__(stop.message)
+        self.finding = stop
+
+
+class InputTap:
+    """The caller's stream as read by zstd: hashed, counted, frame-tracked."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+        self.frames = ZstdFrameTracker(strip_checksums=True)
+
+    def read(self, n: int = -1) -> bytes:
+        while data := self._stream.read(n if n and n > 0 else READ_SIZE):
+            self.sha256.update(data)
+            self.size += len(data)
+            passed = self.frames.feed(data)
+            if passed:  # a read holding only a checksum must not look like EOF
+                return passed
+        return b""
+
+    def drain(self) -> None:
+        while self.read(READ_SIZE):
+            pass
+
+
+_END = object()
+
+
+class Decompressor:
+    """Thread turning the tapped input into bounded decompressed chunks."""
+
+    def __init__(self, tap: InputTap, max_decompressed: int, max_ratio: float) -> None:
+        self.tap = tap
+        self.total = 0
+        self.completed = False
+        self._limit = max_decompressed
+        self._ratio = max_ratio
+        self._queue: queue.Queue[object] = queue.Queue(4)
+        self._cancel = threading.Event()
+        self._ended = False
+        self._thread = threading.Thread(target=self._run, name="zstd-decompress", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: object) -> bool:
+        while not self._cancel.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self) -> None:
+        try:
+            try:
+                dctx = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW)
+                reader = dctx.stream_reader(self.tap, read_size=READ_SIZE, read_across_frames=False)
+                while data := reader.read(READ_SIZE):
+                    self.total += len(data)
+                    if self.total > self._limit or (
+                        self.total > RATIO_FLOOR and self.total > self._ratio * self.tap.size
+                    ):
+                        self._put(finding(
+                            FindingKind.DECOMPRESSION_LIMIT, None,
+                            "decompression stopped: output exceeds the configured bound",
+                            expected=f"<= {self._limit} bytes and <= {self._ratio}x the input",
+                            actual=f"{self.total} bytes from {self.tap.size} compressed",
+                        ))
+                        self.tap.drain()
+                        return
+                    if not self._put(data):
+                        return
+                self.completed = True
+                self.tap.drain()
+            except zstandard.ZstdError as exc:
+                stop = finding(
+                    FindingKind.ARCHIVE_CORRUPT, None,
+                    f"zstd: {exc} (in the up to {READ_SIZE} tar bytes after offset {self.total})",
+                )
+                self.tap.drain()
+                self._put(stop)
+                return
+            self._put(_END)
+        except OSError as exc:
+            self._put(finding(FindingKind.ARCHIVE_UNREADABLE, None, f"reading the archive: {exc}"))
+        except BaseException as exc:  # the caller's stream failed its own way: re-raised
+            self._put(exc)
+
+    def chunks(self) -> Iterator[bytes]:
+        while not self._ended:
+            item = self._queue.get()
+            if item is _END:
+                self._ended = True
+            elif isinstance(item, Finding):
+                self._ended = True
+                raise StreamStopped(item)
+            elif isinstance(item, BaseException):
+                self._ended = True
+                raise item
+            else:
+                yield item  # type: ignore[misc]
+
+    def finish(self) -> None:
+        """Drain whatever is left so the whole input gets hashed, then join."""
+        try:
+            for _ in self.chunks():
+                pass
+        except StreamStopped:
+            pass
+        self._thread.join()
+
+    def abandon(self) -> None:
+        self._cancel.set()
+        self._thread.join()
