@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from archiver.store import ArchiveStore
     from domain.application import OpsLedger
     from projections import Projector
+    from projections.ledger_log import Ledger
 
 
 class Context:
@@ -66,6 +67,13 @@ class Context:
 
             store = SQLiteViewStore(self.settings.home / "views.sqlite")
         return Projector(log, store)
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        """The Merkle log of every event: a tracked consumer in the views' store."""
+        from projections.ledger_log import Ledger
+
+        return Ledger(self.projector.log, self.projector.store)
 
     def archive_store(self, uri: str | None = None) -> ArchiveStore:
         """--store, else OPSLEDGER_ARCHIVE_STORE, else $OPSLEDGER_HOME/archives."""

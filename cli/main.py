@@ -90,6 +90,7 @@ from cli.commands import (  # noqa: E402
     gate,
     incidents,
     keys,
+    ledger,
     projections,
     run,
     shift,
@@ -99,7 +100,7 @@ from cli.commands import (  # noqa: E402
     timeline,
 )
 
-for module in (ticket, evidence, gate, flag, shift, sla, run, archive, demo, keys, db):
+for module in (ticket, evidence, gate, flag, shift, sla, run, archive, demo, keys, db, ledger):
     module.register(cli)
 # Read side; ticket_read and flag_history extend the ticket and flag groups above.
 for module in (projections, ticket_read, timeline, incidents, flag_history):

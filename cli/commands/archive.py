@@ -12,6 +12,7 @@ from archiver.seal import SealRequest, seal, verify_stored
 from archiver.store import ArchiveStore
 from archiver.verify import verify_archive
 from cli.commands.incidents import write_report
+from cli.commands.ledger import archive_proof_findings, ledger_tag_files, public_key_option
 from cli.commands.projections import fresh_reader
 from cli.commands.run import default_session_dir
 from cli.errors import INVALID, REFUSED, CliError
@@ -189,6 +190,7 @@ def seal_session(
     }
 
     events, count, last_position = events_jsonl(obj, key)
+    proof_files, proof_info = ledger_tag_files(obj, key, events)
     tag_files: dict[str, bytes] = {
         "opsledger/events.jsonl": events,
         "opsledger/ticket.json": canonical_json(
@@ -209,6 +211,7 @@ def seal_session(
         )
         + b"\n",
     }
+    tag_files.update(proof_files)
     bag_info = [
         ("Source-Organization", "opsledger"),
         ("Opsledger-Ticket", key),
@@ -220,6 +223,7 @@ def seal_session(
         ("Opsledger-Last-Position", str(last_position)),
     ]
     bag_info += [("Opsledger-Incomplete", g.line()) for g in gaps]
+    bag_info += proof_info
     store = obj.archive_store(store_uri)
     request = SealRequest(
         ticket_key=key,
@@ -380,6 +384,7 @@ def _open_target(obj, target: str, manifest: Path | None) -> tuple[Any, bytes | 
     help="The detached manifest [default: TARGET.manifest beside a file].",
 )
 @store_option
+@public_key_option
 @actor_option
 @json_option
 @click.pass_obj
@@ -388,6 +393,7 @@ def verify(
     target: str,
     manifest: Path | None,
     store_uri: str | None,
+    public_key: str | None,
     actor_override: str | None,
     json_output: bool,
 ) -> None:
@@ -434,6 +440,8 @@ def verify(
                 f"opsledger: warning: no detached manifest for {label}; "
                 "checked the bag's own manifests only"
             )
+    if public_key:  # the ledger's proofs, checked offline with only the public key
+        findings += archive_proof_findings(report.tag_files, public_key)
     document = {
         "target": label,
         "ok": not findings,

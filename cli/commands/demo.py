@@ -11,10 +11,12 @@ from pathlib import Path
 import click
 
 from cli.commands.archive import seal_session
+from cli.commands.keys import key_path
 from cli.commands.run import record_run
 from cli.commands.sla import breach_record
 from cli.context import Context
 from cli.demo_tradepulse import SESSION_SECONDS, session_start
+from cli.keys import create_key
 from cli.options import file_digest
 from cli.output import note
 from domain.errors import AlreadyExists, DomainError
@@ -272,6 +274,8 @@ def demo(obj: Context, directory: Path, no_archive: bool) -> None:
         click.echo(f"    close refused, as the runbook demands: {refusal.message}")
     if not no_archive:
         say("seal the session archive, verify it by re-reading, close the ticket")
+        if not key_path(obj, None).exists():  # so the demo archive carries the ledger's proofs
+            create_key(key_path(obj, None))
         sealed = seal_session(
             obj,
             key,
