@@ -29,6 +29,7 @@ import json
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -153,16 +154,33 @@ def _files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file())
 
 
-def _timed(fn) -> float:
-    t = time.perf_counter()
-    fn()
-    return time.perf_counter() - t
+def _busy_ticks() -> int:
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    return sum(fields) - fields[3] - fields[4]  # minus idle and iowait
 
 
-def _sh(script: str) -> float:
-    t = time.perf_counter()
+def _measure(fn) -> dict:
+    """Wall and CPU seconds of ``fn()`` (this process and waited-for children),
+    plus how many cores everything else on the machine kept busy meanwhile."""
+    import resource
+
+    def cpu() -> float:
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+    tick = os.sysconf("SC_CLK_TCK")
+    busy, c, t = _busy_ticks(), cpu(), time.perf_counter()
+    result = fn()
+    extra = result if isinstance(result, dict) else {}
+    wall, used = time.perf_counter() - t, cpu() - c
+    others = max(0.0, (_busy_ticks() - busy) / tick - used) / wall
+    return {"seconds": wall, "cpu": used, "others": others, **extra}
+
+
+def _sh(script: str) -> None:
     subprocess.run(["bash", "-c", script], check=True)
-    return time.perf_counter() - t
 
 
 def _child(mode: str, src: Path, archive: Path, manifest: Path) -> dict:
@@ -179,7 +197,7 @@ def _run_child(mode: str, src: str, archive: str, manifest: str) -> None:
     from archiver.bag import build_bag
     from archiver.verify import verify_archive
 
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     if mode == "build":
         with open(archive, "wb") as out:
             result = build_bag(Path(src), out, ticket_key="BENCH-1", session_date="2024-05-01",
@@ -192,12 +210,12 @@ def _run_child(mode: str, src: str, archive: str, manifest: str) -> None:
         with open(archive, "rb") as stream:
             report = verify_archive(stream, detached_manifest=Path(manifest).read_bytes())
         extra = {"ok": report.ok, "findings": [str(f) for f in report.findings[:5]]}
-    elapsed = time.perf_counter() - t
+    elapsed, cpu = time.perf_counter() - t, time.process_time() - c
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a child
     # of this (1 GiB) bench process would report the parent's peak.
     with open("/proc/self/status") as status:
         rss = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
-    print(json.dumps({"seconds": elapsed, "peak_rss": rss, **extra}))
+    print(json.dumps({"inner_seconds": elapsed, "inner_cpu": cpu, "peak_rss": rss, **extra}))
 
 
 def _ceiling_build(blobs: list[bytes]) -> float:
@@ -252,12 +270,34 @@ def _ceiling_verify(archive: bytes) -> float:
     return time.perf_counter() - t
 
 
+def _rounds(repeat: int, runs: dict) -> dict[str, list[dict]]:
+    results: dict[str, list[dict]] = {key: [] for key in runs}
+    for _ in range(repeat):
+        for key, fn in runs.items():
+            results[key].append(_measure(fn))
+    for values in results.values():
+        if "inner_seconds" in values[0]:  # our code: time the call, not interpreter start-up
+            for v in values:
+                v["seconds"], v["cpu"] = v["inner_seconds"], v["inner_cpu"]
+    return results
+
+
+def _ratio(label: str, top: list[dict], bottom: list[dict], target: str) -> None:
+    best = min(r["seconds"] for r in top) / min(r["seconds"] for r in bottom)
+    if len(top) == len(bottom):
+        median = statistics.median(a["seconds"] / b["seconds"] for a, b in zip(top, bottom, strict=True))
+        tail = f"{median:5.2f}"
+    else:
+        tail = "    -"
+    print(f"  {label:24s} = {best:5.2f} {tail}   {('target ' + target) if target else ''}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mib", type=int, default=1024, help="session folder size (MiB)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", type=Path, help="reuse/keep the generated folder here")
-    parser.add_argument("--repeat", type=int, default=3, help="best of N for the fast runs")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of the fast runs")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -284,52 +324,39 @@ def main() -> None:
         shell = (f"cd {parent} && {{ tar -cf - {name} | zstd -3 -T0 -q -f -o {tmp}/shell.tar.zst & "
                  f"{sums} & wait; }}")
         blobs = [p.read_bytes() for p in files]
-        timings: dict[str, float] = {}
-        builds, ceilings, shells = [], [], []
-        # Other work shares this machine: interleave the fast runs, keep each best.
-        for _ in range(args.repeat):
-            builds.append(_child("build", src, archive, manifest))
-            shells.append(_sh(shell))
-            ceilings.append(_ceiling_build(blobs))
-        build = min(builds, key=lambda r: r["seconds"])
-        build["peak_rss"] = max(r["peak_rss"] for r in builds)
-        timings["build"] = build["seconds"]
-        timings["shell"] = min(shells)
-        timings["ceiling"] = min(ceilings)
-        del blobs
-        timings["runbook"] = _sh(f"cd {parent} && tar -czf {tmp}/runbook.tar.gz {name} && {sums}")
-
+        # Other work shares this machine: interleave the runs of each group,
+        # report the best of each and the median of the per-round ratios.
+        build_runs = _rounds(args.repeat, {
+            "build": lambda: _child("build", src, archive, manifest),
+            "shell": lambda: _sh(shell),
+            "ceiling": lambda: _ceiling_build(blobs),
+        })
+        blobs.clear()  # 1 GiB we no longer need
+        runbook = _measure(lambda: _sh(f"cd {parent} && tar -czf {tmp}/runbook.tar.gz {name} && {sums}"))
         data = archive.read_bytes()
-        verifies, vshells, vceilings = [], [], []
-        for _ in range(args.repeat):
-            verifies.append(_child("verify", src, archive, manifest))
-            vshells.append(_sh(
-                f"zstd -d -c -q {archive} | tee >(sha256sum > /dev/null) | sha512sum > /dev/null"
-            ))
-            vceilings.append(_ceiling_verify(data))
-        verify = min(verifies, key=lambda r: r["seconds"])
-        verify["peak_rss"] = max(r["peak_rss"] for r in verifies)
-        timings["verify"] = verify["seconds"]
-        timings["verify_shell"] = min(vshells)
-        timings["verify_ceiling"] = min(vceilings)
-        print(f"best of {args.repeat}; load average after: {os.getloadavg()[0]:.2f}"
-              f" (1.0 = one core busy with other work)")
-
+        verify_runs = _rounds(args.repeat, {
+            "verify": lambda: _child("verify", src, archive, manifest),
+            "verify_shell": lambda: _sh(
+                f"zstd -d -c -q {archive} | tee >(sha256sum > /dev/null) | sha512sum > /dev/null"),
+            "verify_ceiling": lambda: _ceiling_verify(data),
+        })
+        build, verify = build_runs["build"][0], verify_runs["verify"][0]
         print(f"archive: {build['archive_size'] / MiB:.1f} MiB"
               f" (ratio {build['tar_size'] / build['archive_size']:.2f}); verify ok={verify['ok']}"
               + (f" findings={verify['findings']}" if not verify["ok"] else ""))
-        for key, value in timings.items():
-            print(f"  {key:15s} {value:7.2f} s  {total / MiB / value:7.0f} MiB/s")
-        t = timings
-        print("build:")
-        print(f"  build / shell pipeline   = {t['build'] / t['shell']:.2f}   (target <= 0.70)")
-        print(f"  runbook / build          = {t['runbook'] / t['build']:.1f}   (target >= 8)")
-        print(f"  ceiling / build          = {t['ceiling'] / t['build']:.2f}   (target >= 0.85)")
-        print(f"  peak RSS of build        = {build['peak_rss'] / MiB:.0f} MiB (target < 256)")
-        print("verify:")
-        print(f"  verify ceiling / verify  = {t['verify_ceiling'] / t['verify']:.2f}   (target >= 0.80)")
-        print(f"  zstd -d|hash / verify    = {t['verify_shell'] / t['verify']:.2f}")
-        print(f"  peak RSS of verify       = {verify['peak_rss'] / MiB:.0f} MiB")
+        print(f"{'':15s} {'best s':>7s} {'MiB/s':>6s} {'cpu s':>6s}  other load (cores)")
+        for key, runs in {**build_runs, "runbook": [runbook], **verify_runs}.items():
+            best = min(runs, key=lambda r: r["seconds"])
+            print(f"  {key:13s} {best['seconds']:7.2f} {total / MiB / best['seconds']:6.0f}"
+                  f" {best['cpu']:6.2f}  " + " ".join(f"{r['others']:.1f}" for r in runs))
+        print(f"ratios: best/best, median of rounds (targets from the issue); {args.repeat} rounds")
+        _ratio("build / shell pipeline", build_runs["build"], build_runs["shell"], "<= 0.70")
+        _ratio("runbook / build", [runbook], build_runs["build"], ">= 8")
+        _ratio("ceiling / build", build_runs["ceiling"], build_runs["build"], ">= 0.85")
+        _ratio("verify ceiling / verify", verify_runs["verify_ceiling"], verify_runs["verify"], ">= 0.80")
+        _ratio("zstd -d|hash / verify", verify_runs["verify_shell"], verify_runs["verify"], "")
+        print(f"  peak RSS of build        = {max(r['peak_rss'] for r in build_runs['build']) / MiB:.0f}"
+              f" MiB (target < 256); of verify = {max(r['peak_rss'] for r in verify_runs['verify']) / MiB:.0f} MiB")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
