@@ -166,3 +166,13 @@ def test_verifier_flags_what_bagit_python_flags_after_tampering(tmp_path):
         (FindingKind.FILE_NOT_IN_MANIFEST, "data/late-note.md"),
         (FindingKind.PAYLOAD_OXUM, "bag-info.txt"),
     }
+
+
+def test_bagit_python_strips_trailing_spaces_from_manifest_paths(tmp_path):
+    # bagit.py strips each manifest line, so "data/draft " becomes "data/draft".
+    src = session(tmp_path / "s", "draft ")
+    archive, detached = build_to_file(src, tmp_path / "out")
+    top = shell_extract(archive, tmp_path / "x")
+    assert "data/draft exists in manifest but was not found on filesystem" in bagit_errors(top)
+    with open(archive, "rb") as stream:
+        assert verify_archive(stream, detached_manifest=detached).ok
