@@ -340,7 +340,12 @@ def verify(
     verifiers = _own_verifiers(obj, public_key, key_file)
     if not verifiers:
         note("opsledger: warning: no public key; checkpoint signatures are not checked")
-    published = [n for d in destinations for n in published_notes(obj, d)]
+    published = []
+    for destination in destinations:
+        found = published_notes(obj, destination)
+        if not found:
+            note(f"opsledger: warning: no published checkpoint (checkpoint-<size>.txt) at {destination}")
+        published += found
     with _ledger_errors():
         report = audit(obj.ledger, published, verifiers)
     head = report.ledger
