@@ -291,3 +291,28 @@ def test_without_a_key_the_archive_says_it_has_no_proofs(session):
     doc = json.loads(r.out)
     assert dict(doc["bag_info"])["Opsledger-Proofs"] == "none (no signing key)"
     assert [f.split(":")[0] for f in doc["findings"]] == ["proof-missing"]
+
+
+def test_checkpoints_published_to_s3_witness_a_truncation(ledger_env, moto_endpoint, new_bucket):
+    env = {**ledger_env["env"], "OPSLEDGER_S3_ENDPOINT": moto_endpoint,
+           "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "AWS_DEFAULT_REGION": "us-east-1"}
+    witness = f"s3://{new_bucket(object_lock=True)}/witness"
+    code, cp = js(env, "ledger", "checkpoint", "--publish", witness)
+    assert code == 0 and cp["published"] == f"{witness}/checkpoint-{ledger_env['size']}.txt"
+    assert js(env, "ledger", "checkpoint", "--publish", witness)[0] == 0  # the same bytes: kept
+    # an insider truncates the log and rewrites the ledger's own tables to match
+    run_sql(ledger_env, f"delete from {{t}} where {{id}} > {ledger_env['size'] - 2}")
+    settings = Settings.from_env(environ=env)
+    context = Context(settings)
+    try:
+        context.ledger.projector.rebuild()
+        store = context.ledger.store
+        with store.transaction() as writer:
+            writer.cur.execute("DELETE FROM " + store.qualify("ledger_checkpoints"))
+    finally:
+        context.close()
+    code, doc = js(env, "ledger", "verify", "--published", witness)
+    assert code == 1
+    assert [(f["kind"], f["position"]) for f in doc["findings"]] == [("truncated", None)]
+    assert f"checkpoint-{ledger_env['size']}.txt covers" in doc["findings"][0]["detail"]
