@@ -80,6 +80,7 @@ class RelationalWriter(ViewWriter):
             self.cur.execute(
                 self.store.dialect.create_index(table, self.store.qualify(physical), columns, name)
             )
+        self.store.after_indexes(self.cur, self.store.qualify(physical))
 
     def drop_table(self, physical: str) -> None:
         self.cur.execute(f"DROP TABLE IF EXISTS {self.store.qualify(physical)}")
@@ -115,6 +116,12 @@ class RelationalViewStore(ViewStore):
 
     def serialise_install(self, cur: Any) -> None:
         """Keeps two processes from creating the same tables at once."""
+
+    def read_cursor(self) -> Any:
+        return self.conn.cursor()
+
+    def after_indexes(self, cur: Any, physical: str) -> None:
+        """Whatever the store wants once a table is filled and indexed."""
 
     def select_keys(
         self, cur: Any, table: Table, physical: str, key: str, keys: list[Any]
@@ -200,7 +207,7 @@ class RelationalViewStore(ViewStore):
             table, self.qualify(table.name), where, order_by, limit, descending
         )
         with self._errors():
-            cur = self.conn.cursor()
+            cur = self.read_cursor()
             cur.execute(sql, params)
             return cur.fetchall()
 
