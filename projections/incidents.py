@@ -86,7 +86,8 @@ class IncidentsView(View):
         return topic == BREACH or topic == OPENED
 
     def needs(self, facts: Sequence[Fact]) -> Mapping[str, Iterable[Any]]:
-        return {TICKETS: {f.originator_id for f in facts if f.topic == BREACH}}
+        opened = {f.originator_id for f in facts if f.topic == OPENED}  # born in this batch
+        return {TICKETS: {f.originator_id for f in facts if f.topic == BREACH} - opened}
 
     def apply(self, fact: Fact, rows: Rows) -> None:
         d = fact.data

@@ -100,7 +100,9 @@ class _RowCache:
 
     A rebuild's shadow tables are private (a crashed rebuild is discarded, not
     resumed), so there the cache also defers writing: each ticket row is
-    written when it leaves the cache or before the swap, not after every batch.
+    written when it leaves the cache or before the swap, not after every batch,
+    and, since the shadow started empty and only this run writes it, a row it
+    has never written nor read is known to be new: inserted, not upserted.
     """
 
     def __init__(self, *, write_behind: bool, capacity: int = 20_000) -> None:
@@ -109,6 +111,7 @@ class _RowCache:
         self.position: int | None = None
         self._values: dict[str, dict[Any, Any]] = {}
         self._dirty: dict[str, set[Any]] = {}
+        self._stored: dict[str, set[Any]] = {}
 
     def clear(self) -> None:
         if any(self._dirty.values()):
@@ -119,7 +122,22 @@ class _RowCache:
     def discard(self) -> None:
         self._values.clear()
         self._dirty.clear()
+        self._stored.clear()
         self.position = None
+
+    def split_new(self, table: str, rows: dict[Any, Any]) -> tuple[list[Any], list[Any]]:
+        """(rows known to be absent from the table, the others); remembers all as stored."""
+        if not self.write_behind:
+            return [], list(rows.values())
+        stored = self._stored.setdefault(table, set())
+        new = [value for key, value in rows.items() if key not in stored]
+        old = [value for key, value in rows.items() if key in stored] if len(new) < len(rows) else []
+        stored.update(rows)
+        return new, old
+
+    def mark_stored(self, table: str, keys: Iterable[Any]) -> None:
+        if self.write_behind:
+            self._stored.setdefault(table, set()).update(keys)
 
     def take(self, table: str, keys: Iterable[Any]) -> tuple[dict[Any, Any], list[Any]]:
         values = self._values.get(table, {})
@@ -343,8 +361,10 @@ class Projector:
                 decode = table.decode or (lambda row: row)
                 (key_column,) = table.key
                 at = table.column_names.index(key_column)
-                for row in writer.load(table, target.physical(name), missing):
+                stored = writer.load(table, target.physical(name), missing)
+                for row in stored:
                     found[row[at]] = decode(row)
+                cache.mark_stored(name, (row[at] for row in stored))
             loaded[name] = found
         rows = Rows(loaded)
         for fact in facts:
@@ -356,20 +376,27 @@ class Projector:
                 writer.insert(table, physical, appended)
             changed = rows.changed.get(table.name)
             if changed:
-                self._write(writer, table, physical, cache.keep(table.name, changed))
+                self._write(writer, table, physical, cache.keep(table.name, changed), cache)
 
     @staticmethod
-    def _write(writer: ViewWriter, table: Table, physical: str, values: dict[Any, Any]) -> None:
+    def _write(
+        writer: ViewWriter, table: Table, physical: str, values: dict[Any, Any], cache: _RowCache
+    ) -> None:
         if values:
             encode = table.encode or (lambda value: value)
-            writer.upsert(table, physical, [encode(v) for v in values.values()])
+            new, old = cache.split_new(table.name, values)
+            if new:
+                writer.insert(table, physical, [encode(v) for v in new])
+            if old:
+                writer.upsert(table, physical, [encode(v) for v in old])
 
     def _flush(
         self, writer: ViewWriter, targets: Sequence[_Target], caches: dict[str, _RowCache]
     ) -> None:
         for t in targets:
-            for name, values in caches[t.key].drain().items():
-                self._write(writer, t.view.table(name), t.physical(name), values)
+            cache = caches[t.key]
+            for name, values in cache.drain().items():
+                self._write(writer, t.view.table(name), t.physical(name), values, cache)
 
     # --- rebuild ------------------------------------------------------------------------------
 

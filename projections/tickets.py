@@ -393,7 +393,8 @@ class TicketsView(View):
         return topic.startswith(PREFIX)
 
     def needs(self, facts: Sequence[Fact]) -> Mapping[str, Iterable[Any]]:
-        return {TABLE: {f.originator_id for f in facts if f.topic != OPENED}}
+        opened = {f.originator_id for f in facts if f.topic == OPENED}  # born in this batch
+        return {TABLE: {f.originator_id for f in facts if f.originator_id not in opened}}
 
     def apply(self, fact: Fact, rows: Rows) -> None:
         state = fold(rows.get(TABLE, fact.originator_id), fact)
