@@ -6,6 +6,7 @@ reader can hold this module next to the runbook and tick off each line.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -89,6 +90,36 @@ CHECKS: tuple[Check, ...] = (
     ),
 )
 CHECKS_BY_NAME = {c.name: c for c in CHECKS}
+
+
+def gate_gaps(
+    current: Mapping[str, Iterable[tuple[str, str]]], approvals: Iterable[str]
+) -> list[str]:
+    """The Go/No-Go rule: what keeps a ticket from prod, one line per gap, in
+    runbook order. `current` maps a check to the (role, actor) pairs of its
+    evidence still standing; `approvals` names the approvals given. The
+    aggregate and the tickets view both ask this one function."""
+    given = set(approvals)
+    missing: list[str] = []
+    for spec in CHECKS:
+        standing = list(current.get(spec.name, ()))
+        if spec.all_owners_required:
+            signers: dict[str, set[str]] = {}
+            for role, actor in standing:
+                signers.setdefault(str(role), set()).add(actor)
+            lacking = [r for r in spec.owners if not signers.get(r.value)]
+            people = set().union(*signers.values()) if signers else set()
+            if lacking:
+                missing.append(f"{spec.name} (signature of {', '.join(r.title for r in lacking)})")
+            elif len(people) < len(spec.owners):
+                missing.append(f"{spec.name} (needs {len(spec.owners)} distinct people)")
+        elif not standing:
+            missing.append(spec.name)
+        if spec.name == "approvals" and standing:
+            lacking_approvals = [a.value for a in Approval if a.value not in given]
+            if lacking_approvals:
+                missing.append(f"approvals ({', '.join(lacking_approvals)})")
+    return missing
 
 
 class Approval(StrEnum):

@@ -36,6 +36,7 @@ from domain.runbook import (
     Env,
     Role,
     Severity,
+    gate_gaps,
 )
 
 TICKET_KEY = re.compile(r"^[A-Z][A-Z0-9]{1,15}-[0-9]{1,10}$")
@@ -370,27 +371,13 @@ class Ticket(Aggregate):
 
     def missing_checks(self) -> list[str]:
         """What keeps this ticket from prod, one line per gap, in runbook order."""
-        missing: list[str] = []
-        for spec in CHECKS:
-            current = self._current_evidence(spec.name)
-            if spec.all_owners_required:
-                signers: dict[Role, set[str]] = {}
-                for record in current:
-                    signers.setdefault(record["role"], set()).add(record["actor"])
-                lacking = [r for r in spec.owners if not signers.get(r)]
-                people = set().union(*signers.values()) if signers else set()
-                if lacking:
-                    who = ", ".join(r.title for r in lacking)
-                    missing.append(f"{spec.name} (signature of {who})")
-                elif len(people) < len(spec.owners):
-                    missing.append(f"{spec.name} (needs {len(spec.owners)} distinct people)")
-            elif not current:
-                missing.append(spec.name)
-            if spec.name == "approvals" and current:
-                lacking_approvals = [a.value for a in Approval if a not in self.approvals]
-                if lacking_approvals:
-                    missing.append(f"approvals ({', '.join(lacking_approvals)})")
-        return missing
+        current: dict[str, list[tuple[str, str]]] = {}
+        for record in self.evidence.values():
+            if record["superseded"] is None:
+                current.setdefault(record["check"], []).append(
+                    (record["role"].value, record["actor"])
+                )
+        return gate_gaps(current, (a.value for a in self.approvals))
 
     def evaluate_gate(self, *, actor: str, role: Role | None) -> tuple[str, list[str]]:
         self._refuse_if_closed()
