@@ -49,6 +49,10 @@ class OpsLedger(Application):
 
     # Bounded retry: enough for a handful of concurrent writers on one ticket.
     max_attempts = 12
+    # An unreachable store is not retried for long: each attempt has already
+    # waited out the recorder's own retries (about a minute on PostgreSQL), so
+    # twelve attempts kept a command hanging for ten minutes.
+    unavailable_budget = 60.0
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         # Writers that start together race to CREATE TABLE IF NOT EXISTS, and
@@ -65,6 +69,7 @@ class OpsLedger(Application):
     # --- plumbing ---------------------------------------------------------------
 
     def _retrying(self, work: Callable[[], R]) -> R:
+        began = time.monotonic()
         for attempt in range(self.max_attempts):
             try:
                 return work()
@@ -73,8 +78,12 @@ class OpsLedger(Application):
                 # OperationalError: SQLite's writer lock timed out, or the
                 # server dropped the connection; both are worth a fresh try.
                 last = e
+                if isinstance(e, OperationalError) and (
+                    time.monotonic() - began > self.unavailable_budget
+                ):
+                    break
                 time.sleep(min(0.5, 0.005 * 2**attempt) * (0.5 + random.random()))
-        raise ConcurrencyError("store", f"gave up after {self.max_attempts} attempts: {last}")
+        raise ConcurrencyError("store", f"gave up after {attempt + 1} attempts: {last}")
 
     def _get(self, cls: type[A], aggregate_id: UUID, subject: str) -> A:
         try:
