@@ -40,7 +40,9 @@ def _event_tables_of(obj, *, create_tables: bool) -> PostgresHardening:
     if create_tables:
         return PostgresHardening.of_application(obj.app)
     # A check must not create what it inspects, and may run as the application role.
-    app = OpsLedger(env={**obj.settings.event_store_env(), "CREATE_TABLE": "n"})
+    # eventsourcing reads the name-prefixed key first, even from the process environment.
+    no_tables = {"CREATE_TABLE": "n", f"{OpsLedger.name.upper()}_CREATE_TABLE": "n"}
+    app = OpsLedger(env={**obj.settings.event_store_env(), **no_tables})
     click.get_current_context().call_on_close(app.close)
     return PostgresHardening.of_application(app)
 
@@ -62,7 +64,12 @@ def harden(obj, app_role: str, login: bool, json_output: bool) -> None:
     (plus the lock privilege appends need), the sequence's USAGE and the
     schema's USAGE, revokes every other table privilege, and adds triggers
     refusing UPDATE, DELETE and TRUNCATE to any role but the owner. Running
-    it again changes nothing. A missing role is created NOLOGIN.
+    it again changes nothing (and repairs what was tampered with).
+
+    A missing role is created NOLOGIN, so that hardening never opens a way in:
+    give it LOGIN and a password yourself, or grant it to login roles; --login
+    creates it able to log in, without a password. An existing role's
+    attributes are left as they are.
     """
     if not obj.settings.database_url:
         raise CliError(

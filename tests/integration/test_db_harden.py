@@ -271,3 +271,14 @@ def test_sqlite_has_no_roles_and_check_reports_file_modes(tmp_path):
     r = invoke(["db", "check"], env)
     assert r.code == 1
     assert "NOT hardened" in r.out and "SQLite has no roles" in r.out
+
+
+@pytest.mark.postgres
+def test_check_never_creates_the_tables_it_inspects(admin_env, pg_schema):
+    env = {**admin_env, "OPSLEDGER_CREATE_TABLE": "y"}  # even when told to elsewhere
+    code, report = check(env, "opsledger_app")
+    assert code == 1
+    assert report["tables"][0]["problems"] == [f"{pg_schema}.opsledger_events does not exist"]
+    with psycopg.connect(PG_DSN) as conn:
+        found = conn.execute("SELECT to_regclass(%s)", (f"{pg_schema}.opsledger_events",)).fetchone()
+    assert found == (None,)
