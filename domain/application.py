@@ -38,8 +38,9 @@ R = TypeVar("R")
 
 OPENED_TOPIC = Ticket.Opened.TOPIC
 TICKET_TOPICS = sorted(
-    v.TOPIC for v in vars(Ticket).values() if isinstance(v, type) and hasattr(v, "TOPIC")
-    and v.TOPIC.startswith("opsledger.ticket.")
+    v.TOPIC
+    for v in vars(Ticket).values()
+    if isinstance(v, type) and hasattr(v, "TOPIC") and v.TOPIC.startswith("opsledger.ticket.")
 )
 
 
@@ -94,16 +95,53 @@ class OpsLedger(Application):
             raise NotFound(subject, "no such record")
         return aggregate
 
-    def _update_ticket(self, key: str, change: Callable[[Ticket], R]) -> R:
-        validate_key(key)
+    def _command(self, load: Callable[[], A], change: Callable[[A], R]) -> R:
+        """Load, apply the rules, save: retried on fresh state when it fails.
+
+        A commit whose answer was lost (the connection dropped after COMMIT
+        was sent) is ambiguous. Before re-running such a command, the events
+        it tried to save are looked up: if they are stored, it succeeded, and
+        re-running it would record it twice (evidence and runs mint new ids).
+        """
+        unanswered: list[Any] = []
+        answer: list[R] = []
 
         def work() -> R:
-            ticket = self._get(Ticket, ticket_id(key), key)
-            result = change(ticket)
-            self.save(ticket)
+            if unanswered:
+                if self._were_stored(unanswered):
+                    return answer[0]
+                unanswered.clear()
+                answer.clear()
+            aggregate = load()
+            result = change(aggregate)
+            pending = list(aggregate.pending_events)
+            if not pending:
+                return result
+            try:
+                self.save(aggregate)
+            except OperationalError:
+                unanswered.extend(pending)
+                answer.append(result)
+                raise
             return result
 
         return self._retrying(work)
+
+    def _were_stored(self, events: list[Any]) -> bool:
+        for event in events:
+            expected = self.mapper.to_stored_event(event)
+            found = self.recorder.select_events(
+                event.originator_id,
+                gt=event.originator_version - 1,
+                lte=event.originator_version,
+            )
+            if not found or (found[0].topic, found[0].state) != (expected.topic, expected.state):
+                return False
+        return True
+
+    def _update_ticket(self, key: str, change: Callable[[Ticket], R]) -> R:
+        validate_key(key)
+        return self._command(lambda: self._get(Ticket, ticket_id(key), key), change)
 
     # --- tickets -------------------------------------------------------------------
 
@@ -311,18 +349,18 @@ class OpsLedger(Application):
         if ticket is not None:
             self.get_ticket(ticket)  # a trail entry must point at a real ticket
 
-        def work() -> tuple[str | None, str, bool]:
+        def load() -> FeatureFlag:
             try:
-                flag = self.repository.get(flag_id(name))
+                return self.repository.get(flag_id(name))
             except AggregateNotFoundError:
-                flag = FeatureFlag.create(name)
+                return FeatureFlag.create(name)
+
+        def change(flag: FeatureFlag) -> tuple[str | None, str, bool]:
             old = flag.value
             changed = flag.set(value=value, actor=actor, role=role, reason=reason, ticket=ticket)
-            if changed:
-                self.save(flag)
             return old, flag.value, changed
 
-        return self._retrying(work)
+        return self._command(load, change)
 
     def flag_value(self, name: str) -> str | None:
         validate_flag_name(name)
@@ -357,16 +395,17 @@ class OpsLedger(Application):
         if ticket is not None:
             self.get_ticket(ticket)
 
-        def work() -> tuple[bool, list[ShiftStep]]:
+        def load() -> Shift:
             try:
-                shift: Shift = self.repository.get(shift_id(operator, day))
+                return self.repository.get(shift_id(operator, day))
             except AggregateNotFoundError:
-                shift = Shift.start(operator, day)
+                return Shift.start(operator, day)
+
+        def change(shift: Shift) -> tuple[bool, list[ShiftStep]]:
             shift.log_step(step=step, actor=actor, note=note, ticket=ticket, attachment=attachment)
-            self.save(shift)
             return shift.accepted, shift.missing_steps()
 
-        return self._retrying(work)
+        return self._command(load, change)
 
     def get_shift(self, operator: str, day: date) -> Shift:
         return self._get(Shift, shift_id(operator, day), f"shift {operator}/{day.isoformat()}")
