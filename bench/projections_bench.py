@@ -205,8 +205,11 @@ class Store:
         if self.kind == "postgres":
             import psycopg
 
-            with psycopg.connect(autocommit=True, **PG) as conn:
-                conn.execute(f'DROP SCHEMA "{self.schema}" CASCADE')
+            try:
+                with psycopg.connect(autocommit=True, **PG) as conn:
+                    conn.execute(f'DROP SCHEMA "{self.schema}" CASCADE')
+            except psycopg.Error as e:
+                print(f"[{self.kind}] could not drop schema {self.schema}: {e}", file=sys.stderr)
 
 
 def bench_rebuild(kind: str, events: int, batch: int, tmp: Path) -> None:

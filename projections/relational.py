@@ -147,8 +147,9 @@ class RelationalViewStore(ViewStore):
         try:
             yield
         except self.driver_errors as e:
-            text = str(e).strip().splitlines()
-            raise ViewStoreError(f"view store {self.description}: {text[0] if text else e!r}") from e
+            lines = str(e).strip().splitlines()
+            reason = lines[0] if lines else type(e).__name__
+            raise ViewStoreError(f"view store {self.description}: {reason}") from e
 
     def install(self, tables: Sequence[Table], versions: Mapping[str, int]) -> None:
         with self.transaction() as writer:
