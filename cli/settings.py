@@ -113,6 +113,9 @@ def postgres_env(url: str) -> dict[str, str]:
         "POSTGRES_PASSWORD": unquote(parsed.password or ""),
         "POSTGRES_CONNECT_TIMEOUT": "5",
         "POSTGRES_PRE_PING": "y",
+        # One command at a time: a small pool also means fewer dead connections
+        # to find one by one after a server restart.
+        "POSTGRES_POOL_SIZE": "2",
     }
     schema = parse_qs(parsed.query).get("schema", [""])[0]
     if schema:
