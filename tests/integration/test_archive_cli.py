@@ -151,7 +151,7 @@ def test_a_killed_build_never_leaves_a_seal_without_an_archive(session, opsledge
     """SIGKILL at a dozen points of build and upload; a rerun completes."""
     big = session["dir"] / "observability-extra.log"
     with big.open("wb") as f:
-        for i in range(40):
+        for _ in range(40):
             f.write(os.urandom(1 << 20))
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("OPSLEDGER_")},
            **session["env"]}
