@@ -1,0 +1,150 @@
+"""The secret scanner: every kind found, digests left alone, secrets never echoed."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from pathlib import Path
+
+import pytest
+
+from archiver.payload import PayloadFile
+from archiver.secrets import (
+    SecretFinding,
+    SecretsFoundError,
+    TreeScan,
+    redact_stream,
+    scan_file,
+    scan_stream,
+    scan_tree,
+    stage_redacted,
+)
+
+AWS = "AKIAIOSFODNN7EXAMPLE"
+JWT = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4ifQ"
+       ".SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c")
+AZURE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+PEM_BODY = "MIIEowIBAAKCAQEA7b3Zx9Qk1vN2s8Lr0pYtWq4Hc6Ue"
+
+SECRETS = {
+    "aws-access-key": (f"2026-11-24 deploy using key {AWS} for s3", AWS),
+    "aws-session-key": ("creds ASIAY34FZKBOKMUTVV7A issued", "ASIAY34FZKBOKMUTVV7A"),
+    "gcp-service-account-key": (
+        '{"type": "service_account", "private_key": "-----BEGIN PRIVATE KEY-----\\n'
+        + PEM_BODY + '\\n-----END PRIVATE KEY-----\\n", "client_email": "a@b.iam"}',
+        PEM_BODY,
+    ),
+    "azure-storage-key": (
+        "DefaultEndpointsProtocol=https;AccountName=desk;AccountKey="
+        + AZURE_KEY + ";EndpointSuffix=core.windows.net",
+        AZURE_KEY,
+    ),
+    "bearer-token": ("GET /v1/orders Authorization: Bearer s3cr3tT0kenValue_123456",
+                     "s3cr3tT0kenValue_123456"),
+    "jwt": (f"session cookie={JWT}", JWT),
+    "url-password": ("connecting to postgres://trader:Hunter2Pass@db.internal:5432/risk",
+                     "Hunter2Pass"),
+    "high-entropy-assignment": ("api_key = 'x9F2kLq8Zr4Tn7Wb1Vc6'", "x9F2kLq8Zr4Tn7Wb1Vc6"),
+}
+EXPECTED_KIND = {"aws-session-key": "aws-access-key"}
+
+
+def scan_text(text: str, **kw):
+    return scan_stream(io.BytesIO(text.encode()), "deploy.log", **kw)
+
+
+@pytest.mark.parametrize("name", sorted(SECRETS))
+def test_each_kind_is_found_on_its_line_and_never_echoed(name):
+    line, secret = SECRETS[name]
+    result = scan_text(f"starting deploy\nstep 1 ok\n{line}\nstep 2 ok\n")
+    assert [(f.line, f.kind) for f in result.findings] == [(3, EXPECTED_KIND.get(name, name))]
+    finding = result.findings[0]
+    assert secret not in str(finding) and secret not in str(SecretsFoundError([finding]))
+    assert finding.fingerprint.startswith(secret[:4])
+    if name != "gcp-service-account-key":  # a key's length counts its BEGIN/END armour too
+        assert finding.fingerprint.endswith(f"({len(secret)} chars)")
+
+
+def test_private_key_block_over_several_lines_is_one_finding_and_fully_redacted():
+    text = ("before\n-----BEGIN RSA PRIVATE KEY-----\n" + PEM_BODY + "\n" + PEM_BODY[::-1]
+            + "\n-----END RSA PRIVATE KEY-----\nafter\n")
+    result = scan_text(text)
+    assert [(f.line, f.kind) for f in result.findings] == [(2, "private-key")]
+    out = io.BytesIO()
+    redact_stream(io.BytesIO(text.encode()), out, result.spans)
+    redacted = out.getvalue().decode()
+    assert PEM_BODY not in redacted and PEM_BODY[::-1] not in redacted
+    assert redacted.startswith("before\n") and redacted.endswith("after\n")
+    assert redacted.count("[REDACTED:private-key]") == 4
+
+
+def test_digests_uuids_and_hex_are_not_flagged():
+    sha = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+    lines = [
+        f"artifact sha256:{sha}",
+        f"log_sha256={sha}",
+        f"secret_digest={sha}",
+        f"token_sha512={sha}{sha}",
+        f"token=sha256:{sha}",
+        f"request_token={uuid.UUID(int=0x1234567890abcdef1234567890abcdef)}",
+        "commit_token=3f786850e387550fdab836ed7e6dc881de23001b",
+        "password=changeme",
+        "password=${DB_PASSWORD}",
+        "token_count=123456789012",
+        "secret_name=prod-db-credentials",
+        "see https://docs.internal/runbook for details",
+        "postgres://trader:****@db.internal/risk",
+    ]
+    assert scan_text("\n".join(lines) + "\n").findings == ()
+
+
+def test_high_entropy_threshold():
+    assert scan_text("password=aaaaaaaaaa1\n").findings == ()  # low entropy
+    assert len(scan_text("client_secret: 'Zq8vN3kP1xWt5Rb9'\n").findings) == 1
+
+
+def test_long_lines_are_bounded_and_a_key_across_a_cut_is_still_found():
+    max_line = 16 << 10
+    for pad in (max_line - 10, max_line - 3, 2 * max_line + 5):
+        text = "x" * pad + " " + AWS + " " + "y" * 100 + "\nnext AKIAZZZZZZZZZZZZZZZZ\n"
+        result = scan_text(text, max_line=max_line)
+        assert [(f.line, f.kind) for f in result.findings] == [
+            (1, "aws-access-key"), (2, "aws-access-key")], pad
+        out = io.BytesIO()
+        redact_stream(io.BytesIO(text.encode()), out, result.spans, max_line=max_line)
+        redacted = out.getvalue().decode()
+        assert AWS not in redacted and "AKIAZZZZ" not in redacted
+        assert redacted.count("\n") == 2 and redacted.startswith("x" * pad + " [REDACTED:")
+
+
+def test_line_numbers_count_clean_blocks(tmp_path: Path):
+    body = "".join(f"tick {i} price=100.{i % 10}\n" for i in range(200_000))
+    path = tmp_path / "validation.log"
+    path.write_text(body + f"leak {AWS}\n")
+    result = scan_file(PayloadFile("validation.log", str(path), path.stat().st_size, 0, 0o644))
+    assert [(f.line, f.kind) for f in result.findings] == [(200_001, "aws-access-key")]
+
+
+def test_redaction_stages_a_copy_and_leaves_the_source_untouched(tmp_path: Path):
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "deploy.log").write_text(f"ok\nkey {AWS} used\nBearer only\n")
+    (src / "sub" / "clean.csv").write_text("a,b\n1,2\n")
+    (src / "metrics_1.json.gz").write_bytes(b"\x1f\x8b" + AWS.encode())
+    original = (src / "deploy.log").read_bytes()
+    scan = scan_tree(src)
+    assert isinstance(scan, TreeScan)
+    assert [str(f) for f in scan.findings] == ["deploy.log:2: aws-access-key (AKIA…(20 chars))"]
+    assert [s.path for s in scan.files if s.skipped] == ["metrics_1.json.gz"]
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    done = stage_redacted(src, scan, staging)
+    assert (src / "deploy.log").read_bytes() == original
+    assert (staging / "deploy.log").read_text() == \
+        "ok\nkey [REDACTED:aws-access-key] used\nBearer only\n"
+    assert (staging / "sub" / "clean.csv").read_text() == "a,b\n1,2\n"
+    assert (staging / "deploy.log").stat().st_mtime == (src / "deploy.log").stat().st_mtime
+    [r] = done
+    assert r.path == "deploy.log" and r.original_sha256 == scan.files[0].sha256
+    assert r.redacted_sha256 != r.original_sha256
+    assert r.findings == (SecretFinding("deploy.log", 2, "aws-access-key", "AKIA…(20 chars)"),)
