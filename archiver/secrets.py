@@ -412,4 +412,6 @@ def stage_redacted(source_dir: Path, scan: TreeScan, staging_dir: Path) -> list[
         if before != found.sha256:
             raise SourceChangedError(item.rel, "changed between the secret scan and redaction")
         done.append(Redaction(item.rel, before, after, found.findings))
+    for rel, _ in reversed(plan.directories):  # children first: adding entries moved mtimes
+        shutil.copystat(source_dir / rel, staging_dir / rel)
     return done

@@ -324,6 +324,10 @@ class OpsLedger(Application):
     def record_seal(self, key: str, **seal: Any) -> None:
         self._update_ticket(key, lambda t: t.record_seal(**seal))
 
+    def record_redaction(self, key: str, **redaction: Any) -> bool:
+        """True when recorded, False when the same redaction already was."""
+        return self._update_ticket(key, lambda t: t.record_redaction(**redaction))
+
     def record_verification(self, key: str, **verification: Any) -> None:
         self._update_ticket(key, lambda t: t.record_verification(**verification))
 

@@ -4,7 +4,9 @@ What an archive must hold depends on what happened: the log of every script
 that ran (`kill.log` only if a kill was recorded), `sla_incidents.md` only if
 breaches were recorded, `postmortem.md` only if the kill switch was engaged.
 A log whose SHA-256 differs from the one recorded when its script finished is
-evidence altered after the fact.
+evidence altered after the fact, unless the ticket records that it was
+redacted: a `PayloadRedacted` event whose original hash is the recorded one
+explains the archived copy's different hash.
 """
 
 from __future__ import annotations
@@ -77,6 +79,14 @@ def checklist(ticket: Ticket, files: Iterable[str], digests: Mapping[str, str]) 
             items.append(Item(name, reason, "missing"))
         elif recorded is None:
             items.append(Item(name, reason, "present", (name,), "script never reported its end"))
+        elif (redacted := _redaction(ticket, name, recorded)) is not None:
+            got = digests.get(name)
+            if got in (recorded, redacted["redacted_sha256"]):
+                detail = f"archived redacted; original sha256 {recorded[:16]}… as recorded"
+                items.append(Item(name, reason, "present", (name,), detail))
+            else:
+                detail = f"sha256 {(got or '?')[:16]}… but {recorded[:16]}… was recorded"
+                items.append(Item(name, reason, "altered", (name,), detail))
         elif digests.get(name) != recorded:
             detail = f"sha256 {digests.get(name, '?')[:16]}… but {recorded[:16]}… was recorded"
             items.append(Item(name, reason, "altered", (name,), detail))
@@ -100,6 +110,16 @@ def checklist(ticket: Ticket, files: Iterable[str], digests: Mapping[str, str]) 
             )
         )
     return items
+
+
+def _redaction(ticket: Ticket, name: str, recorded: str) -> dict | None:
+    """The latest recorded redaction of log `name` made from its recorded original."""
+    found = [
+        r
+        for r in getattr(ticket, "redactions", ())
+        if r["file"] == name and r["original_sha256"] == recorded
+    ]
+    return found[-1] if found else None
 
 
 def problems(items: Iterable[Item]) -> list[Item]:

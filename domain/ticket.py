@@ -195,6 +195,13 @@ class Ticket(Aggregate):
         ok: bool
         failures: list[str]
 
+    class PayloadRedacted(TicketEvent):
+        TOPIC: ClassVar[str] = "opsledger.ticket.PayloadRedacted"
+        file: str
+        original_sha256: str
+        redacted_sha256: str
+        findings: list[dict[str, Any]]  # {"kind": ..., "line": ...}, never the secret
+
     class Closed(TicketEvent):
         TOPIC: ClassVar[str] = "opsledger.ticket.Closed"
         archive_sha256: str
@@ -268,6 +275,7 @@ class Ticket(Aggregate):
         self.kill_reasons: list[str] = []
         self.settled = False
         self.archives: list[dict[str, Any]] = []
+        self.redactions: list[dict[str, Any]] = []  # payload files archived redacted
         self.closed = False
         self.live_enabled: bool | None = None
 
@@ -701,6 +709,65 @@ class Ticket(Aggregate):
                 "archive_sha256": archive_sha256,
                 "missing": list(missing),
                 "verified": None,
+            }
+        )
+
+    def record_redaction(
+        self,
+        *,
+        file: str,
+        original_sha256: str,
+        redacted_sha256: str,
+        findings: list[dict[str, Any]],
+        actor: str,
+        role: Role | None,
+    ) -> bool:
+        """Puts on the record that the archive holds a redacted copy of `file`.
+        Returns False when this very redaction is already recorded (a rerun)."""
+        self._refuse_if_closed()
+        validate_text(self.key, "file name", file)
+        if not (SHA256_HEX.match(original_sha256) and SHA256_HEX.match(redacted_sha256)):
+            raise InvalidInput(self.key, "a redaction needs the sha256 hex of both files")
+        if original_sha256 == redacted_sha256:
+            raise InvalidInput(self.key, f"{file}: a redacted copy must differ from its original")
+        cleaned = []
+        for f in findings:
+            kind, line = f.get("kind"), f.get("line")
+            if not isinstance(kind, str) or not isinstance(line, int) or line < 1:
+                raise InvalidInput(self.key, "each redaction finding needs a kind and a line")
+            cleaned.append({"kind": validate_text(self.key, "kind", kind, limit=64), "line": line})
+        if not cleaned:
+            raise InvalidInput(self.key, f"{file}: a redaction without findings")
+        if (file, original_sha256, redacted_sha256) in {
+            (r["file"], r["original_sha256"], r["redacted_sha256"]) for r in self.redactions
+        }:
+            return False
+        self._redact(
+            file=file,
+            original_sha256=original_sha256,
+            redacted_sha256=redacted_sha256,
+            findings=cleaned,
+            actor=actor,
+            role=role,
+        )
+        return True
+
+    @event(PayloadRedacted)
+    def _redact(
+        self,
+        file: str,
+        original_sha256: str,
+        redacted_sha256: str,
+        findings: list[dict[str, Any]],
+        actor: str,
+        role: Role | None,
+    ) -> None:
+        self.redactions.append(
+            {
+                "file": file,
+                "original_sha256": original_sha256,
+                "redacted_sha256": redacted_sha256,
+                "findings": [dict(f) for f in findings],
             }
         )
 

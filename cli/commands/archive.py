@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tempfile
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -9,6 +11,7 @@ from typing import Any
 import click
 
 from archiver.seal import SealRequest, seal, verify_stored
+from archiver.secrets import Redaction, SecretsFoundError, scan_tree, stage_redacted
 from archiver.store import ArchiveStore
 from archiver.verify import verify_archive
 from cli.commands.incidents import write_report
@@ -84,6 +87,13 @@ def events_jsonl(obj, key: str) -> tuple[bytes, int, int]:
     is_flag=True,
     help="Seal even with items missing or altered; the archive records what.",
 )
+@click.option(
+    "--redact",
+    is_flag=True,
+    help="Archive copies of files holding secrets with each secret replaced by "
+    "[REDACTED:<kind>]; the ticket records both hashes. The session folder is not changed. "
+    "Without it, a secret refuses the seal.",
+)
 @actor_option
 @role_option(required=False)
 @json_option
@@ -94,6 +104,7 @@ def build(
     session_dir: Path | None,
     store_uri: str | None,
     allow_incomplete: bool,
+    redact: bool,
     actor_override: str | None,
     role: Role | None,
     json_output: bool,
@@ -101,8 +112,11 @@ def build(
     """Seal ticket KEY's session folder: check it against the runbook and the
     events, bag it into the store, then verify it by re-reading it.
 
-    Exits 0 when sealed and verified, 1 when refused (items missing or altered)
-    or when verification failed.
+    Every payload file is scanned for credentials first: a secret refuses
+    the seal (file:line:kind, never the secret) unless --redact is given.
+
+    Exits 0 when sealed and verified, 1 when refused (items missing or altered,
+    secrets found) or when verification failed.
     """
     document = seal_session(
         obj,
@@ -110,6 +124,7 @@ def build(
         session_dir=session_dir,
         store_uri=store_uri,
         allow_incomplete=allow_incomplete,
+        redact=redact,
         actor=actor_of(obj, actor_override),
         role=role,
         json_output=json_output,
@@ -124,6 +139,11 @@ def build(
                 f"{document['files']} files)",
                 f"  manifest sha256 {document['manifest_sha256']}",
                 f"  location hash {document['location_hash']}",
+                *(
+                    f"  redacted: {r['file']} ({', '.join(r['kinds'])}; original sha256 "
+                    f"{r['original_sha256']})"
+                    for r in document["redacted"]
+                ),
                 *(f"  incomplete: {line}" for line in document["incomplete"]),
                 f"  verified: {'yes' if document['verified'] else 'NO'}",
                 *(f"  - {f}" for f in document["findings"]),
@@ -144,9 +164,10 @@ def seal_session(
     actor: str,
     role: Role | None,
     json_output: bool,
+    redact: bool = False,
 ) -> dict[str, Any]:
-    """Checks the folder against the checklist, seals, records the seal, then
-    re-reads the stored archive and records the verification."""
+    """Checks the folder against the checklist and for secrets, seals, records
+    the seal, then re-reads the stored archive and records the verification."""
     app = obj.app
     ticket = app.get_ticket(key)
     if ticket.closed:
@@ -182,9 +203,73 @@ def seal_session(
             + "; ".join(g.line() for g in gaps),
             REFUSED,
         )
+    with ProgressBar("scanning for secrets", enabled=not json_output) as bar:
+        scanned = scan_tree(session_dir, progress=bar.update)
+    if scanned.findings and not redact:
+        raise SecretsFoundError(scanned.findings)
+    with ExitStack() as cleanup:
+        source_dir, redactions = session_dir, []
+        if scanned.findings:
+            source_dir = Path(cleanup.enter_context(_staging_dir(session_dir)))
+            redactions = stage_redacted(session_dir, scanned, source_dir)
+            for r in redactions:
+                app.record_redaction(
+                    key,
+                    file=r.path,
+                    original_sha256=r.original_sha256,
+                    redacted_sha256=r.redacted_sha256,
+                    findings=[{"kind": f.kind, "line": f.line} for f in r.findings],
+                    actor=actor,
+                    role=role,
+                )
+            ticket = app.get_ticket(key)
+            items = checklist(ticket, files, digests)
+        return _seal_checked(
+            obj,
+            key,
+            ticket,
+            items,
+            gaps,
+            source_dir=source_dir,
+            redactions=redactions,
+            store_uri=store_uri,
+            actor=actor,
+            role=role,
+            json_output=json_output,
+        )
+
+
+def _staging_dir(session_dir: Path) -> tempfile.TemporaryDirectory:
+    """Beside the session folder, so unchanged files can be hard-linked."""
+    try:
+        return tempfile.TemporaryDirectory(
+            dir=session_dir.parent, prefix=f".{session_dir.name}.redacted-"
+        )
+    except OSError:
+        return tempfile.TemporaryDirectory(prefix=f"{session_dir.name}.redacted-")
+
+
+def _seal_checked(
+    obj,
+    key: str,
+    ticket,
+    items: list,
+    gaps: list,
+    *,
+    source_dir: Path,
+    redactions: list[Redaction],
+    store_uri: str | None,
+    actor: str,
+    role: Role | None,
+    json_output: bool,
+) -> dict[str, Any]:
+    app = obj.app
+    files = _session_files(source_dir)
+    # a redacted log is archived as its redacted copy, whose hash the ticket now holds
+    swapped = {r.path: r.redacted_sha256 for r in redactions}
     altered = {g.item for g in gaps if g.status == "altered"}
     recorded = {
-        name: sha
+        name: swapped.get(name, sha)
         for name, sha, _ in recorded_logs(ticket)
         if sha is not None and name in files and name not in altered
     }
@@ -228,7 +313,7 @@ def seal_session(
     request = SealRequest(
         ticket_key=key,
         session_date=str(ticket.session_date),
-        source_dir=session_dir,
+        source_dir=source_dir,
         bag_info=bag_info,
         tag_files=tag_files,
         recorded_digests=recorded,
@@ -280,6 +365,16 @@ def seal_session(
         "files": sealed.file_count,
         "reused": sealed.reused,
         "incomplete": [g.line() for g in gaps],
+        "redacted": [
+            {
+                "file": r.path,
+                "original_sha256": r.original_sha256,
+                "redacted_sha256": r.redacted_sha256,
+                "kinds": sorted({f.kind for f in r.findings}),
+                "lines": [f.line for f in r.findings],
+            }
+            for r in redactions
+        ],
         "verified": not findings,
         "findings": findings,
         "retention_mode": checked.info.retention_mode,
@@ -339,6 +434,16 @@ def _resume(
         "files": sealed.file_count,
         "reused": True,
         "incomplete": list(sealed.missing),
+        "redacted": [
+            {
+                "file": r["file"],
+                "original_sha256": r["original_sha256"],
+                "redacted_sha256": r["redacted_sha256"],
+                "kinds": sorted({f["kind"] for f in r["findings"]}),
+                "lines": [f["line"] for f in r["findings"]],
+            }
+            for r in obj.app.get_ticket(key).redactions
+        ],
         "verified": not findings,
         "findings": findings,
         "retention_mode": checked.info.retention_mode,
