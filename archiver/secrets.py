@@ -44,33 +44,58 @@ _COMPRESSED_MAGIC = (b"\x1f\x8b", b"\x28\xb5\x2f\xfd", b"PK\x03\x04", b"BZh", b"
 ENTROPY_THRESHOLD = 3.0  # bits per character; base64/random secrets sit well above
 MIN_ASSIGNED_LENGTH = 10
 
-_TRIGGER = re.compile(
-    rb"(?i)AKIA|ASIA|PRIVATE KEY|AccountKey|SharedAccess|sig=|bearer|eyJ|://"
-    rb"|secret|token|passw|pwd|api.?key|access.?key|auth.?key|credential"
-)
+# Every rule's match contains one of these (lower-cased); a line with none is
+# skipped without running the rules, found by bytes.find at memory speed.
+_ANCHORS = (b"akia", b"asia", b"key", b"sig=", b"bearer", b"eyj", b"://", b"secret", b"token",
+            b"passw", b"pwd", b"credential")
+
+
+def _has_anchor(text: bytes) -> bool:
+    low = text.lower()
+    return any(word in low for word in _ANCHORS)
+
+
+def _candidate_runs(block: bytes) -> list[tuple[int, int]]:
+    """(start, end) of runs of whole lines holding an anchor, in order."""
+    low = block.lower()
+    lines: set[tuple[int, int]] = set()
+    for word in _ANCHORS:
+        at = low.find(word)
+        while at != -1:
+            start = block.rfind(b"\n", 0, at) + 1
+            end = block.find(b"\n", at) + 1 or len(block)
+            lines.add((start, end))
+            at = low.find(word, end)
+    runs: list[tuple[int, int]] = []
+    for start, end in sorted(lines):
+        if runs and runs[-1][1] == start:
+            runs[-1] = (runs[-1][0], end)
+        else:
+            runs.append((start, end))
+    return runs
 
 # (kind, pattern, group holding the secret), in priority order: a later rule's
 # hit that overlaps an earlier one on the same line is not reported twice.
 _RULES: tuple[tuple[str, re.Pattern[bytes], int], ...] = (
     ("gcp-service-account-key",
-     re.compile(rb'"private_key"\s*:\s*"(-----BEGIN[^"]{0,16384}?)"'), 1),
+     re.compile(rb'"private_key"[ \t]*:[ \t]*"(-----BEGIN[^"\n]{0,16384}?)"'), 1),
     ("private-key",
      re.compile(rb"-----BEGIN[A-Z0-9 ]{0,40} PRIVATE KEY(?: BLOCK)?-----.*?"
                 rb"-----END[A-Z0-9 ]{0,40} PRIVATE KEY(?: BLOCK)?-----"), 0),
     ("aws-access-key", re.compile(rb"(?<![A-Z0-9])((?:AKIA|ASIA)[A-Z0-9]{16})(?![A-Z0-9])"), 1),
     ("azure-storage-key",
-     re.compile(rb"(?i)\b(?:AccountKey|SharedAccessKey)\s*=\s*([A-Za-z0-9+/]{20,}={0,2})"), 1),
+     re.compile(rb"(?i)\b(?:AccountKey|SharedAccessKey)[ \t]*=[ \t]*([A-Za-z0-9+/]{20,}={0,2})"), 1),
     ("azure-sas-token", re.compile(rb"[?&;]sig=([A-Za-z0-9%+/]{20,}(?:%3D|=){0,2})"), 1),
     ("bearer-token",
-     re.compile(rb"(?i)\bauthorization[\"']?\s*[:=]\s*[\"']?bearer\s+([A-Za-z0-9._~+/-]{8,}=*)"), 1),
+     re.compile(rb"(?i)\bauthorization[\"']?[ \t]*[:=][ \t]*[\"']?bearer[ \t]+([A-Za-z0-9._~+/-]{8,}=*)"), 1),
     ("jwt", re.compile(rb"\b(eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*)"), 1),
     ("url-password",
      re.compile(rb"\b[A-Za-z][A-Za-z0-9+.-]{0,30}://[^\s:/?#@\"'<>]{1,256}:([^\s@/\"'<>]{1,256})@"
                 rb"[A-Za-z0-9\[]"), 1),
     ("high-entropy-assignment",
      re.compile(rb"(?i)(?:secret|token|passwd|password|pwd|api[_-]?key"
-                rb"|access[_-]?key|auth[_-]?key|credentials?)[A-Za-z0-9_.-]{0,64}[\"']?\s*"
-                rb"(?::=|=>|:|=)\s*[\"']?([A-Za-z0-9+/=_.~:-]{10,512})"), 1),
+                rb"|access[_-]?key|auth[_-]?key|credentials?)[A-Za-z0-9_.-]{0,64}[\"']?[ \t]*"
+                rb"(?::=|=>|:|=)[ \t]*[\"']?([A-Za-z0-9+/=_.~:-]{10,512})"), 1),
 )
 _KEY_BEGIN = re.compile(rb"-----BEGIN[A-Z0-9 ]{0,40} PRIVATE KEY(?: BLOCK)?-----")
 _KEY_END = re.compile(rb"-----END[A-Z0-9 ]{0,40} PRIVATE KEY(?: BLOCK)?-----")
@@ -234,7 +259,7 @@ def _scan_line(rel: str, number: int, base: int, text: bytes, new_from: int,
         text_from = stop
     else:
         text_from = 0
-    if not _TRIGGER.search(text, text_from):
+    if not _has_anchor(text[text_from:]):
         return
     line_spans = [s for s in state.spans if s.line == number]
     for kind, pattern, group in _RULES:
@@ -268,6 +293,32 @@ def _scan_line(rel: str, number: int, base: int, text: bytes, new_from: int,
         state.key_start, state.key_body = number, 0
 
 
+def _scan_block(rel: str, first_line: int, block: bytes, state: _LineState) -> None:
+    """Whole lines at once: no rule matches across a line end, so each runs
+    over the block and hits are mapped to lines afterwards (far faster than
+    running every rule on every line)."""
+    hits: list[tuple[int, int, int, str, bytes]] = []
+    for run_start, run_end in _candidate_runs(block):
+        for priority, (kind, pattern, group) in enumerate(_RULES):
+            for match in pattern.finditer(block, run_start, run_end):
+                secret = match.group(group)
+                if _accept(kind, secret):
+                    hits.append((priority, *match.span(group), kind, secret))
+    kept: list[tuple[int, int, str, bytes]] = []
+    for _, start, end, kind, secret in sorted(hits):
+        if not any(k[0] < end and start < k[1] for k in kept):
+            kept.append((start, end, kind, secret))
+    line, line_start, pos = first_line, 0, 0
+    for start, end, kind, secret in sorted(kept):
+        newlines = block.count(b"\n", pos, start)
+        if newlines:
+            line += newlines
+            line_start = block.rfind(b"\n", pos, start) + 1
+        pos = start
+        state.spans.append(Span(line, start - line_start, end - line_start, kind))
+        state.findings.append(SecretFinding(rel, line, kind, fingerprint(secret)))
+
+
 def scan_stream(stream: BinaryIO, rel: str, *, max_line: int = DEFAULT_MAX_LINE,
                 progress: Callable[[int], object] | None = None) -> FileScan:
     """Scans one file's bytes; returns its findings, redaction spans and sha256."""
@@ -295,10 +346,11 @@ def scan_stream(stream: BinaryIO, rel: str, *, max_line: int = DEFAULT_MAX_LINE,
             _scan_line(rel, line, offset - len(tail), tail + block[:stop], len(tail), state)
             line, offset, tail = line + 1, 0, b""
             block = block[stop:]
-        if state.key_start is None and not _TRIGGER.search(block):
+        if state.key_start is None and not _KEY_BEGIN.search(block):
+            _scan_block(rel, line, block, state)
             line += block.count(b"\n")
             continue
-        start = 0
+        start = 0  # a key block may span lines: follow it line by line
         while start < len(block):
             stop = block.find(b"\n", start) + 1 or len(block)
             _scan_line(rel, line, 0, block[start:stop], 0, state)
