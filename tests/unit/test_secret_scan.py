@@ -148,3 +148,39 @@ def test_redaction_stages_a_copy_and_leaves_the_source_untouched(tmp_path: Path)
     assert r.path == "deploy.log" and r.original_sha256 == scan.files[0].sha256
     assert r.redacted_sha256 != r.original_sha256
     assert r.findings == (SecretFinding("deploy.log", 2, "aws-access-key", "AKIA…(20 chars)"),)
+
+
+def test_several_hits_in_one_block_keep_their_lines_and_an_overlap_counts_once():
+    text = ("ok\n" * 50 + f"Authorization: Bearer {JWT}\n" + "ok\n" * 50
+            + f"a={AWS} b=https://u:Pw9xYz7Q@h.example\n")
+    result = scan_text(text)
+    assert [(f.line, f.kind) for f in result.findings] == [
+        (51, "bearer-token"), (102, "aws-access-key"), (102, "url-password")]
+    out = io.BytesIO()
+    redact_stream(io.BytesIO(text.encode()), out, result.spans)
+    assert out.getvalue().decode().splitlines()[101] == \
+        "a=[REDACTED:aws-access-key] b=https://u:[REDACTED:url-password]@h.example"
+
+
+def test_the_ticket_records_a_redaction_once_and_refuses_a_malformed_one():
+    from datetime import date
+
+    from domain.errors import InvalidInput
+    from domain.runbook import Env, Role
+    from domain.ticket import Ticket
+
+    ticket = Ticket.open(key="CHG-1", strategy="s1", env=Env("prod"),
+                         artifact_digest="sha256:" + "a" * 64, actor="ann", role=Role.OPERATOR,
+                         session_date=date(2026, 11, 24))
+    record = dict(file="deploy.log", original_sha256="1" * 64, redacted_sha256="2" * 64,
+                  findings=[{"kind": "aws-access-key", "line": 2}], actor="ann", role=None)
+    assert ticket.record_redaction(**record) is True
+    assert ticket.record_redaction(**record) is False  # a rerun adds nothing
+    assert ticket.redactions == [{"file": "deploy.log", "original_sha256": "1" * 64,
+                                  "redacted_sha256": "2" * 64,
+                                  "findings": [{"kind": "aws-access-key", "line": 2}]}]
+    for bad in ({"redacted_sha256": "1" * 64}, {"original_sha256": "xyz"}, {"findings": []},
+                {"findings": [{"kind": "jwt", "line": 0}]}):
+        with pytest.raises(InvalidInput):
+            ticket.record_redaction(**{**record, **bad})
+    assert [type(e).__name__ for e in ticket.pending_events].count("PayloadRedacted") == 1
