@@ -91,3 +91,12 @@ def message_for(error: BaseException) -> str:
 def _one_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else ""
+
+
+# Every character str.splitlines() breaks on: a file name may contain any of them.
+_BREAKS = {c: repr(c)[1:-1] for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
+def one_line(message: str) -> str:
+    """Escapes line breaks (e.g. inside a quoted path) so an error stays one line."""
+    return message.translate(str.maketrans(_BREAKS))

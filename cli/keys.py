@@ -85,8 +85,10 @@ class Ed25519Verifier:
 
 def create_key(path: Path, name: str = DEFAULT_NAME) -> Ed25519Signer:
     """Writes a new private key, owner-only, never replacing an existing one."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = Ed25519PrivateKey.generate()
+    signer = Ed25519Signer(name, key)
+    public = signer.verifier_key  # a bad name is refused here, before anything is written
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -101,8 +103,7 @@ def create_key(path: Path, name: str = DEFAULT_NAME) -> Ed25519Signer:
         f.write(header + pem)
         f.flush()
         os.fsync(f.fileno())
-    signer = Ed25519Signer(name, key)
-    path.with_suffix(".pub").write_text(signer.verifier_key + "\n")
+    path.with_suffix(".pub").write_text(public + "\n")
     return signer
 
 

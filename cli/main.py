@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from cli.context import Context
-from cli.errors import INTERRUPTED, exit_code_for, message_for
+from cli.errors import INTERRUPTED, exit_code_for, message_for, one_line
 from cli.settings import ENV_VARS, Settings
 
 
@@ -36,7 +36,7 @@ class OpsLedgerCLI(click.Group):
             hint = ""
             if isinstance(e, click.UsageError) and e.ctx is not None:
                 hint = f" (see '{e.ctx.command_path} --help')"
-            click.echo(f"opsledger: error: {message_for(e)}{hint}", err=True)
+            click.echo(f"opsledger: error: {one_line(message_for(e))}{hint}", err=True)
             sys.exit(exit_code_for(e))
         sys.exit(code if isinstance(code, int) else 0)
 

@@ -476,6 +476,8 @@ def _open_target(obj, target: str, manifest: Path | None) -> tuple[Any, bytes | 
     path = Path(target)
     if not path.is_file():
         raise CliError(f"{target}: no such archive file (or ticket key)", INVALID)
+    if manifest is not None and not manifest.is_file():
+        raise CliError(f"{manifest}: no such manifest file", INVALID)
     sidecar = manifest or path.with_name(path.name + ".manifest")
     data = sidecar.read_bytes() if sidecar.is_file() else None
     return path.open("rb"), data, str(path)

@@ -195,8 +195,6 @@ def assert_usage_error(env, argv):
 # (then drop the mark, and widen ``line``/the keys strategy above).
 
 
-@pytest.mark.xfail(strict=True, reason="paths are quoted verbatim: a line break in one "
-                   "splits the error into two lines")
 @pytest.mark.parametrize("argv", [
     ["archive", "verify", "/nonexistent/a\nb"],
     ["ledger", "verify-proof", "/nonexistent/a\nb"],
@@ -206,8 +204,6 @@ def test_a_line_break_in_a_path_keeps_one_error_line(env, argv):
     assert_usage_error(env, argv)
 
 
-@pytest.mark.xfail(strict=True, reason="keys init writes the key file before it checks "
-                   "--name, so a refused init blocks every later one")
 def test_refused_key_init_leaves_no_key_behind(env, tmp_path):
     key = tmp_path / "ledger.key"
     clean = {k: v for k, v in env.items() if not k.startswith("_")}
@@ -216,8 +212,6 @@ def test_refused_key_init_leaves_no_key_behind(env, tmp_path):
     assert not key.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="an explicit --manifest that does not exist is "
-                   "ignored with a warning, and the archive passes without it")
 def test_archive_verify_refuses_a_missing_explicit_manifest(env, tmp_path):
     from archiver.bag import build_bag
 
