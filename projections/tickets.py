@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
-from domain.runbook import CHECKS, Approval
+from domain.runbook import gate_gaps
 from projections import encoding
 from projections.facts import Fact, micros
 from projections.schema import Column, Table
@@ -274,28 +274,12 @@ def fold(state: State | None, fact: Fact) -> State | None:
 
 
 def missing_checks(evidence: Mapping[str, list[dict[str, Any]]], approvals: Mapping[str, Any]) -> list[str]:
-    """The runbook's gaps in runbook order; the same wording as `Ticket.missing_checks`."""
-    missing: list[str] = []
-    for spec in CHECKS:
-        current = [e for e in evidence.get(spec.name, ()) if e["superseded"] is None]
-        if spec.all_owners_required:
-            signers: dict[str, set[str]] = {}
-            for record in current:
-                signers.setdefault(record["role"], set()).add(record["actor"])
-            lacking = [r for r in spec.owners if not signers.get(r.value)]
-            people = set().union(*signers.values()) if signers else set()
-            if lacking:
-                who = ", ".join(r.title for r in lacking)
-                missing.append(f"{spec.name} (signature of {who})")
-            elif len(people) < len(spec.owners):
-                missing.append(f"{spec.name} (needs {len(spec.owners)} distinct people)")
-        elif not current:
-            missing.append(spec.name)
-        if spec.name == "approvals" and current:
-            lacking_approvals = [a.value for a in Approval if a.value not in approvals]
-            if lacking_approvals:
-                missing.append(f"approvals ({', '.join(lacking_approvals)})")
-    return missing
+    """The runbook's gaps in runbook order: the domain's own Go/No-Go rule."""
+    current = {
+        check: [(e["role"], e["actor"]) for e in records if e["superseded"] is None]
+        for check, records in evidence.items()
+    }
+    return gate_gaps(current, approvals)
 
 
 def archive_status(archives: Sequence[Mapping[str, Any]]) -> str:
