@@ -37,11 +37,6 @@ A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")
 
 OPENED_TOPIC = Ticket.Opened.TOPIC
-TICKET_TOPICS = sorted(
-    v.TOPIC
-    for v in vars(Ticket).values()
-    if isinstance(v, type) and hasattr(v, "TOPIC") and v.TOPIC.startswith("opsledger.ticket.")
-)
 
 
 class OpsLedger(Application):
@@ -183,15 +178,6 @@ class OpsLedger(Application):
         if not events:
             raise NotFound(key, "no such ticket")
         return events
-
-    def ticket_notifications(self, key: str) -> list[Notification]:
-        """The ticket's stored events with their global positions, exactly as
-        stored (the bytes an archive and the Merkle log hash)."""
-        ticket = ticket_id(key)
-        found = [n for n in self.notifications(topics=TICKET_TOPICS) if n.originator_id == ticket]
-        if not found:
-            raise NotFound(key, "no such ticket")
-        return found
 
     def ticket_keys(self) -> list[str]:
         """Keys of every ticket ever opened, in the order they were opened."""

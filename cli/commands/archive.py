@@ -18,13 +18,14 @@ from cli.commands.incidents import write_report
 from cli.commands.ledger import archive_proof_findings, ledger_tag_files, public_key_option
 from cli.commands.projections import fresh_reader
 from cli.commands.run import default_session_dir
-from cli.errors import INVALID, REFUSED, CliError
+from cli.errors import INCOMPLETE, INVALID, REFUSED, CliError
 from cli.options import actor_of, actor_option, file_digest, json_option, role_option
 from cli.output import emit, note, table
 from cli.progress import ProgressBar
 from domain.archival import checklist, problems, recorded_logs
 from domain.persistence import canonical_json
 from domain.runbook import Role
+from domain.ticket import ticket_id
 
 store_option = click.option(
     "--store",
@@ -53,11 +54,21 @@ def _session_files(session_dir: Path) -> list[str]:
 def events_jsonl(obj, key: str) -> tuple[bytes, int, int]:
     """The ticket's history, one canonical JSON line per event with its global
     position; the state is the exact stored text, so leaf hashes can be
-    recomputed from the archive alone. Returns (bytes, count, last position)."""
+    recomputed from the archive alone. Returns (bytes, count, last position).
+
+    Positions come from the timeline view and the bytes from the ticket's own
+    stored events: two indexed reads, however long the whole log is."""
+    positions = {
+        row["version"]: row["position"]
+        for row in fresh_reader(obj, ["timeline"], json_output=True).timeline(key)
+        if row["own"]
+    }
     lines = []
-    last = 0
-    for stored in obj.app.ticket_notifications(key):
-        position = stored.id
+    for stored in obj.app.recorder.select_events(ticket_id(key)):
+        position = positions.get(stored.originator_version)
+        if position is None:  # the view was caught up just now: this cannot lag
+            raise CliError(f"{key}: event v{stored.originator_version} is not in the timeline "
+                           "view; run 'opsledger projections rebuild timeline'", INCOMPLETE)
         lines.append(
             canonical_json(
                 {
@@ -70,8 +81,7 @@ def events_jsonl(obj, key: str) -> tuple[bytes, int, int]:
             )
             + b"\n"
         )
-        last = max(last, position)
-    return b"".join(lines), len(lines), last
+    return b"".join(lines), len(lines), max(positions.values(), default=0)
 
 
 @archive_group.command("build")
