@@ -26,7 +26,6 @@ from pathlib import Path
 
 from archiver.bag import BuildResult, TagFileContent, bag_dir_name, build_bag
 from archiver.errors import ArchiverError
-from archiver.findings import Finding
 from archiver.store import MANIFEST_SUFFIX, ArchiveInfo, ArchiveStore, PutResult
 from archiver.verify import VerifyReport, verify_archive
 
@@ -151,7 +150,3 @@ def verify_stored(store: ArchiveStore, name: str, *,
         findings.append(f"{name}: sha256 {report.archive_sha256} differs from the sealed "
                         f"{expected_sha256}")
     return StoredVerification(name, info, report, tuple(findings))
-
-
-def finding_lines(findings: Sequence[Finding]) -> list[str]:
-    return [str(f) for f in findings]

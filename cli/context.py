@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
-from cli.settings import Settings
+from cli.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from archiver.store import ArchiveStore
@@ -78,7 +78,12 @@ class Context:
     def archive_store(self, uri: str | None = None) -> ArchiveStore:
         """--store, else OPSLEDGER_ARCHIVE_STORE, else $OPSLEDGER_HOME/archives."""
         uri = uri or self.settings.archive_store
+        scheme = urlparse(uri).scheme if uri else ""
+        if scheme not in ("", "s3", "file"):
+            raise SettingsError(f"--store {uri!r}: a folder, file:// or s3://bucket/prefix")
         if uri and uri.startswith("s3://"):
+            if not urlparse(uri).netloc:
+                raise SettingsError(f"--store {uri!r}: names no bucket")
             from archiver.s3store import S3ArchiveStore
 
             return S3ArchiveStore.from_uri(
@@ -95,8 +100,8 @@ class Context:
     def store_and_name(self, location: str, uri: str | None = None) -> tuple[ArchiveStore, str]:
         """The store holding the archive at `location` (a URI a seal recorded)."""
         parent, _, name = location.rstrip("/").rpartition("/")
-        if not name:
-            raise ValueError(f"{location!r} names no archive")
+        if not name or not parent or parent.endswith(":/") or parent.endswith(":"):
+            raise SettingsError(f"{location!r} names no archive (s3://bucket/prefix/NAME)")
         if location.startswith("file://"):
             name = unquote(name)
         return self.archive_store(uri or parent), name

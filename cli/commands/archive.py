@@ -354,7 +354,7 @@ def _seal_checked(
         checked = verify_stored(
             store, sealed.name, expected_sha256=sealed.archive_sha256, progress=bar.update
         )
-    findings = list(checked.findings) + _retention_findings(obj, checked.info)
+    findings = list(checked.findings) + _retention_findings(checked.info)
     app.record_verification(
         key,
         location=sealed.location,
@@ -417,7 +417,7 @@ def _resume(
         checked = verify_stored(
             store, name, expected_sha256=latest["archive_sha256"], progress=bar.update
         )
-    findings = list(checked.findings) + _retention_findings(obj, checked.info)
+    findings = list(checked.findings) + _retention_findings(checked.info)
     if latest["verified"] is None or findings:
         obj.app.record_verification(
             key,
@@ -465,7 +465,7 @@ def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _retention_findings(obj, info) -> list[str]:
+def _retention_findings(info) -> list[str]:
     """Object Lock policy: on a store that keeps retention, COMPLIANCE mode
     until at least the configured period from now."""
     if info.retention_mode is None:
@@ -533,7 +533,7 @@ def verify(
             checked = verify_stored(
                 store, name, expected_sha256=latest["archive_sha256"], progress=bar.update
             )
-        findings = list(checked.findings) + _retention_findings(obj, checked.info)
+        findings = list(checked.findings) + _retention_findings(checked.info)
         app.record_verification(
             target,
             location=latest["location"],
