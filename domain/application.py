@@ -25,13 +25,24 @@ from eventsourcing.persistence import (
     ProgrammingError,
 )
 
-from domain.errors import AlreadyExists, ConcurrencyError, NotFound
+from domain.errors import AlreadyExists, ConcurrencyError, NotAuthorised, NotFound
 from domain.flag import FeatureFlag, as_bool, flag_id, validate_flag_name
 from domain.model import Aggregate, utcnow
 from domain.persistence import MAPPER_ENV
-from domain.runbook import LIVE_FLAG, Approval, Command, Env, Role, ShiftStep
+from domain.roster import Roster, roster_id, validate_person
+from domain.runbook import (
+    APPROVERS,
+    CHECKS_BY_NAME,
+    COMMAND_AUTHORITY,
+    LIVE_FLAG,
+    Approval,
+    Command,
+    Env,
+    Role,
+    ShiftStep,
+)
 from domain.shift import Shift, shift_id
-from domain.ticket import Outcome, Ticket, ticket_id, validate_key
+from domain.ticket import Outcome, Ticket, check_spec, ticket_id, validate_key
 
 A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")
@@ -138,6 +149,62 @@ class OpsLedger(Application):
         validate_key(key)
         return self._command(lambda: self._get(Ticket, ticket_id(key), key), change)
 
+    # --- the roster: authority at the moment of the event -----------------------------
+
+    def _roster_for(self, actor: str) -> Roster:
+        try:
+            return self.repository.get(roster_id())
+        except AggregateNotFoundError:
+            raise NotAuthorised(
+                actor, "no roster has been founded yet, so nobody holds a role"
+            ) from None
+
+    def _authorise(
+        self, actor: str, allowed: tuple[Role, ...], role: Role | None, what: str
+    ) -> tuple[Role, int]:
+        """The role the roster grants `actor` for `what`, and the roster version
+        that said so. Called inside a command, so a retry asks again."""
+        roster = self._roster_for(actor)
+        return roster.authorise(actor, allowed, role, what), roster.version
+
+    def _confirm(self, actor: str, role: Role | None) -> None:
+        """A role named on a command any role may run is checked, never just recorded."""
+        if role is not None:
+            self._roster_for(actor).confirm(actor, role)
+
+    def found_roster(self, *, administrator: str, actor: str, reason: str) -> None:
+        roster = Roster.found(administrator=administrator, actor=actor, reason=reason)
+        try:
+            self.save(roster)
+        except IntegrityError:
+            raise AlreadyExists("roster", "the roster was founded before") from None
+
+    def grant_role(self, person: str, role: Role, *, actor: str, reason: str) -> bool:
+        """True when recorded, False when `person` already held the role."""
+        validate_person(actor)
+        return self._command(
+            lambda: self._roster_for(actor),
+            lambda r: r.grant(person=person, role=role, actor=actor, reason=reason),
+        )
+
+    def revoke_role(self, person: str, role: Role, *, actor: str, reason: str) -> bool:
+        """True when recorded, False when `person` did not hold the role."""
+        validate_person(actor)
+        return self._command(
+            lambda: self._roster_for(actor),
+            lambda r: r.revoke(person=person, role=role, actor=actor, reason=reason),
+        )
+
+    def get_roster(self, version: int | None = None) -> Roster:
+        """The roster now, or as it stood at `version` (to replay a past check)."""
+        try:
+            return self.repository.get(roster_id(), version=version)
+        except AggregateNotFoundError:
+            raise NotFound("roster", "no roster has been founded yet") from None
+
+    def roster_events(self) -> list[Roster.Event]:
+        return list(self.repository.event_store.get(roster_id()))
+
     # --- tickets -------------------------------------------------------------------
 
     def open_ticket(
@@ -152,6 +219,7 @@ class OpsLedger(Application):
         title: str = "",
         session_date: date | None = None,
     ) -> UUID:
+        self._confirm(actor, role)
         ticket = Ticket.open(
             key=key,
             strategy=strategy,
@@ -186,34 +254,78 @@ class OpsLedger(Application):
         ]
 
     def attach_evidence(
-        self, key: str, *, check: str, path: str, sha256: str, size: int, actor: str, role: Role
+        self,
+        key: str,
+        *,
+        check: str,
+        path: str,
+        sha256: str,
+        size: int,
+        actor: str,
+        role: Role | None = None,
     ) -> str:
-        return self._update_ticket(
-            key,
-            lambda t: t.attach_evidence(
-                check=check, path=path, sha256=sha256, size=size, actor=actor, role=role
-            ),
-        )
+        """`role` picks one of the check's owner roles when the roster grants
+        the actor several; the roster decides, at the moment of the event."""
+
+        def change(ticket: Ticket) -> str:
+            owners = check_spec(key, check).owners
+            acting, version = self._authorise(actor, owners, role, f"evidence for {check!r}")
+            return ticket.attach_evidence(
+                check=check,
+                path=path,
+                sha256=sha256,
+                size=size,
+                actor=actor,
+                role=acting,
+                roster_version=version,
+            )
+
+        return self._update_ticket(key, change)
 
     def supersede_evidence(
-        self, key: str, *, evidence_id: str, reason: str, actor: str, role: Role
+        self, key: str, *, evidence_id: str, reason: str, actor: str, role: Role | None = None
     ) -> None:
-        self._update_ticket(
-            key,
-            lambda t: t.supersede_evidence(
-                evidence_id=evidence_id, reason=reason, actor=actor, role=role
-            ),
-        )
+        def change(ticket: Ticket) -> None:
+            check = ticket.evidence_check(evidence_id)
+            owners = CHECKS_BY_NAME[check].owners
+            acting, version = self._authorise(
+                actor, owners, role, f"superseding evidence for {check!r}"
+            )
+            ticket.supersede_evidence(
+                evidence_id=evidence_id,
+                reason=reason,
+                actor=actor,
+                role=acting,
+                roster_version=version,
+            )
+
+        self._update_ticket(key, change)
 
     def approve(
-        self, key: str, *, approval: Approval, reference: str, actor: str, role: Role
+        self,
+        key: str,
+        *,
+        approval: Approval,
+        reference: str,
+        actor: str,
+        role: Role | None = None,
     ) -> None:
-        self._update_ticket(
-            key,
-            lambda t: t.approve(approval=approval, reference=reference, actor=actor, role=role),
-        )
+        def change(ticket: Ticket) -> None:
+            acting, version = self._authorise(
+                actor, (APPROVERS[approval],), role, f"the {approval.value} approval"
+            )
+            ticket.approve(
+                approval=approval,
+                reference=reference,
+                actor=actor,
+                role=acting,
+                roster_version=version,
+            )
+
+        self._update_ticket(key, change)
 
     def evaluate_gate(self, key: str, *, actor: str, role: Role | None) -> tuple[str, list[str]]:
+        self._confirm(actor, role)
         return self._update_ticket(key, lambda t: t.evaluate_gate(actor=actor, role=role))
 
     def start_command(
@@ -229,18 +341,23 @@ class OpsLedger(Application):
         started_at: datetime | None = None,
     ) -> tuple[str, Env, list[str]]:
         started = started_at or utcnow()
-        return self._update_ticket(
-            key,
-            lambda t: t.start_command(
+
+        def change(ticket: Ticket) -> tuple[str, Env, list[str]]:
+            acting, version = self._authorise(
+                actor, COMMAND_AUTHORITY[Command(command)], role, f"{command.value}"
+            )
+            return ticket.start_command(
                 command=command,
                 argv=argv,
                 log_path=log_path,
                 started_at=started,
                 actor=actor,
-                role=role,
+                role=acting,
                 reason=reason,
-            ),
-        )
+                roster_version=version,
+            )
+
+        return self._update_ticket(key, change)
 
     def finish_command(
         self,
@@ -288,6 +405,7 @@ class OpsLedger(Application):
     def record_breach(
         self, key: str, *, breach: dict[str, Any], actor: str, role: Role | None
     ) -> bool:
+        self._confirm(actor, role)
         return self._update_ticket(
             key, lambda t: t.record_breach(breach=breach, actor=actor, role=role)
         )
@@ -297,6 +415,7 @@ class OpsLedger(Application):
     ) -> list[str]:
         """Records many breaches in one transaction: all or none. Returns the
         ids that were new (a breach seen before is not recorded twice)."""
+        self._confirm(actor, role)
 
         def change(ticket: Ticket) -> list[str]:
             return [
@@ -308,18 +427,22 @@ class OpsLedger(Application):
         return self._update_ticket(key, change)
 
     def record_seal(self, key: str, **seal: Any) -> None:
+        self._confirm(seal["actor"], seal.get("role"))
         self._update_ticket(key, lambda t: t.record_seal(**seal))
 
     def record_redaction(self, key: str, **redaction: Any) -> bool:
         """True when recorded, False when the same redaction already was."""
+        self._confirm(redaction["actor"], redaction.get("role"))
         return self._update_ticket(key, lambda t: t.record_redaction(**redaction))
 
     def record_verification(self, key: str, **verification: Any) -> None:
+        self._confirm(verification["actor"], verification.get("role"))
         self._update_ticket(key, lambda t: t.record_verification(**verification))
 
     def close_ticket(
         self, key: str, *, actor: str, role: Role | None, pruned: bool = False
     ) -> None:
+        self._confirm(actor, role)
         self._update_ticket(key, lambda t: t.close(actor=actor, role=role, pruned=pruned))
 
     # --- flags ---------------------------------------------------------------------------
@@ -336,6 +459,7 @@ class OpsLedger(Application):
     ) -> tuple[str | None, str, bool]:
         """Returns (old, new, changed)."""
         validate_flag_name(name)
+        self._confirm(actor, role)
         if ticket is not None:
             self.get_ticket(ticket)  # a trail entry must point at a real ticket
 

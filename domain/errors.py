@@ -32,6 +32,14 @@ class WrongRole(DomainError):
     """Evidence or an approval was given by a role that does not own it."""
 
 
+class NotAuthorised(DomainError):
+    """The roster does not grant the actor a role that may do this."""
+
+
+class RosterRuleError(DomainError):
+    """A roster change breaks separation of duties (self-grant, last administrator)."""
+
+
 class SameSigner(DomainError):
     """The production cutover gate needs two distinct people."""
 

@@ -20,6 +20,8 @@ class Role(StrEnum):
     INCIDENT_COMMANDER = "incident-commander"
     EXECUTION_TRADER = "execution-trader"
     OPERATOR = "operator"
+    # Not a runbook role: opsledger's own, the one that keeps the roster.
+    ADMINISTRATOR = "administrator"
 
     @property
     def title(self) -> str:
@@ -156,6 +158,23 @@ class Command(StrEnum):
         """
         return {"deploy": True, "settle": False, "kill": False}.get(self.value)
 
+
+# Who may run each script. The runbook names no owner for them; these follow
+# its escalation paths: the on-call operator runs the session, the Release
+# Manager owns the release, the Execution Trader is escalated to on latency,
+# and a halt may come from anyone the SLA packet escalates to.
+COMMAND_AUTHORITY: dict[Command, tuple[Role, ...]] = {
+    Command.DEPLOY: (Role.OPERATOR, Role.RELEASE_MANAGER),
+    Command.VALIDATE: (Role.OPERATOR, Role.RELEASE_MANAGER, Role.EXECUTION_TRADER),
+    Command.SETTLE: (Role.OPERATOR, Role.EXECUTION_TRADER, Role.RELEASE_MANAGER),
+    Command.KILL: (
+        Role.OPERATOR,
+        Role.EXECUTION_TRADER,
+        Role.RISK_OFFICER,
+        Role.INCIDENT_COMMANDER,
+        Role.SRE_CAPTAIN,
+    ),
+}
 
 LIVE_FLAG = "live.enabled"
 

@@ -32,6 +32,7 @@ from domain.runbook import (
     CHECKS_BY_NAME,
     LIVE_FLAG,
     Approval,
+    Check,
     Command,
     Env,
     Role,
@@ -65,9 +66,24 @@ def validate_text(subject: str, what: str, value: str, *, limit: int = 2000) -> 
     return value
 
 
+def check_spec(key: str, check: str) -> Check:
+    spec = CHECKS_BY_NAME.get(check)
+    if spec is None:
+        names = ", ".join(c.name for c in CHECKS)
+        raise InvalidInput(key, f"unknown check {check!r} (one of: {names})")
+    return spec
+
+
 class TicketEvent(Aggregate.Event):
     actor: str
     role: Role | None = None
+
+
+class AuthorisedEvent(TicketEvent):
+    """An event the roster must allow; it names the roster version that did,
+    so an auditor can replay the check (None: recorded before the roster)."""
+
+    roster_version: int | None = None
 
 
 class Ticket(Aggregate):
@@ -82,7 +98,7 @@ class Ticket(Aggregate):
         artifact_digest: str
         session_date: date
 
-    class EvidenceAttached(TicketEvent):
+    class EvidenceAttached(AuthorisedEvent):
         TOPIC: ClassVar[str] = "opsledger.ticket.EvidenceAttached"
         evidence_id: str
         check: str
@@ -90,12 +106,12 @@ class Ticket(Aggregate):
         sha256: str
         size: int
 
-    class EvidenceSuperseded(TicketEvent):
+    class EvidenceSuperseded(AuthorisedEvent):
         TOPIC: ClassVar[str] = "opsledger.ticket.EvidenceSuperseded"
         evidence_id: str
         reason: str
 
-    class ApprovalGiven(TicketEvent):
+    class ApprovalGiven(AuthorisedEvent):
         TOPIC: ClassVar[str] = "opsledger.ticket.ApprovalGiven"
         approval: Approval
         reference: str
@@ -112,7 +128,7 @@ class Ticket(Aggregate):
         effective_env: Env
         missing: list[str]
 
-    class CommandStarted(TicketEvent):
+    class CommandStarted(AuthorisedEvent):
         TOPIC: ClassVar[str] = "opsledger.ticket.CommandStarted"
         run_id: str
         command: Command
@@ -135,7 +151,7 @@ class Ticket(Aggregate):
         log_bytes: int
         detail: str = ""
 
-    class KillSwitchEngaged(TicketEvent):
+    class KillSwitchEngaged(AuthorisedEvent):
         TOPIC: ClassVar[str] = "opsledger.ticket.KillSwitchEngaged"
         run_id: str
         reason: str
@@ -282,13 +298,18 @@ class Ticket(Aggregate):
     # --- evidence and approvals (runbook section 1) ----------------------
 
     def attach_evidence(
-        self, *, check: str, path: str, sha256: str, size: int, actor: str, role: Role
+        self,
+        *,
+        check: str,
+        path: str,
+        sha256: str,
+        size: int,
+        actor: str,
+        role: Role,
+        roster_version: int | None = None,
     ) -> str:
         self._refuse_if_closed()
-        spec = CHECKS_BY_NAME.get(check)
-        if spec is None:
-            names = ", ".join(c.name for c in CHECKS)
-            raise InvalidInput(self.key, f"unknown check {check!r} (one of: {names})")
+        spec = check_spec(self.key, check)
         if role not in spec.owners:
             owners = " or ".join(r.title for r in spec.owners)
             raise WrongRole(
@@ -315,6 +336,7 @@ class Ticket(Aggregate):
             size=size,
             actor=actor,
             role=role,
+            roster_version=roster_version,
         )
         return evidence_id
 
@@ -328,6 +350,7 @@ class Ticket(Aggregate):
         size: int,
         actor: str,
         role: Role,
+        roster_version: int | None,
     ) -> None:
         self.evidence[evidence_id] = {
             "evidence_id": evidence_id,
@@ -340,7 +363,15 @@ class Ticket(Aggregate):
             "superseded": None,
         }
 
-    def supersede_evidence(self, *, evidence_id: str, reason: str, actor: str, role: Role) -> None:
+    def supersede_evidence(
+        self,
+        *,
+        evidence_id: str,
+        reason: str,
+        actor: str,
+        role: Role,
+        roster_version: int | None = None,
+    ) -> None:
         self._refuse_if_closed()
         record = self.evidence.get(evidence_id)
         if record is None or record["superseded"] is not None:
@@ -348,15 +379,47 @@ class Ticket(Aggregate):
         if not reason.strip():
             raise ReasonRequired(self.key, "superseding evidence needs a reason")
         validate_text(self.key, "reason", reason)
-        self._supersede_evidence(evidence_id=evidence_id, reason=reason, actor=actor, role=role)
+        owners = CHECKS_BY_NAME[record["check"]].owners
+        if role not in owners:
+            names = " or ".join(r.title for r in owners)
+            raise WrongRole(
+                self.key, f"evidence for {record['check']!r} is superseded by the {names}"
+            )
+        self._supersede_evidence(
+            evidence_id=evidence_id,
+            reason=reason,
+            actor=actor,
+            role=role,
+            roster_version=roster_version,
+        )
+
+    def evidence_check(self, evidence_id: str) -> str:
+        """The check a piece of evidence was attached for (its owners may supersede it)."""
+        record = self.evidence.get(evidence_id)
+        if record is None or record["superseded"] is not None:
+            raise EvidenceNotFound(self.key, f"no current evidence with id {evidence_id!r}")
+        return record["check"]
 
     @event(EvidenceSuperseded)
     def _supersede_evidence(
-        self, evidence_id: str, reason: str, actor: str, role: Role | None
+        self,
+        evidence_id: str,
+        reason: str,
+        actor: str,
+        role: Role | None,
+        roster_version: int | None,
     ) -> None:
         self.evidence[evidence_id]["superseded"] = {"reason": reason, "actor": actor}
 
-    def approve(self, *, approval: Approval, reference: str, actor: str, role: Role) -> None:
+    def approve(
+        self,
+        *,
+        approval: Approval,
+        reference: str,
+        actor: str,
+        role: Role,
+        roster_version: int | None = None,
+    ) -> None:
         self._refuse_if_closed()
         needed = APPROVERS[approval]
         if role != needed:
@@ -364,10 +427,23 @@ class Ticket(Aggregate):
                 self.key, f"the {approval.value} approval is given by the {needed.title}"
             )
         validate_text(self.key, "reference", reference, limit=500)
-        self._approve(approval=approval, reference=reference, actor=actor, role=role)
+        self._approve(
+            approval=approval,
+            reference=reference,
+            actor=actor,
+            role=role,
+            roster_version=roster_version,
+        )
 
     @event(ApprovalGiven)
-    def _approve(self, approval: Approval, reference: str, actor: str, role: Role | None) -> None:
+    def _approve(
+        self,
+        approval: Approval,
+        reference: str,
+        actor: str,
+        role: Role | None,
+        roster_version: int | None,
+    ) -> None:
         self.approvals[Approval(approval)] = {"reference": reference, "actor": actor}
 
     # --- go / no-go ---------------------------------------------------------
@@ -413,6 +489,7 @@ class Ticket(Aggregate):
         role: Role | None,
         reason: str = "",
         run_id: str | None = None,
+        roster_version: int | None = None,
     ) -> tuple[str, Env, list[str]]:
         """Records a script's start; returns its run id, effective env and gaps.
 
@@ -452,9 +529,16 @@ class Ticket(Aggregate):
             reason=reason,
             actor=actor,
             role=role,
+            roster_version=roster_version,
         )
         if command is Command.KILL:
-            self._engage_kill_switch(run_id=run_id, reason=reason, actor=actor, role=role)
+            self._engage_kill_switch(
+                run_id=run_id,
+                reason=reason,
+                actor=actor,
+                role=role,
+                roster_version=roster_version,
+            )
         return run_id, env, missing
 
     @event(Downgraded)
@@ -482,6 +566,7 @@ class Ticket(Aggregate):
         reason: str,
         actor: str,
         role: Role | None,
+        roster_version: int | None,
     ) -> None:
         if Command(command) is Command.DEPLOY:
             self.effective_env = Env(env)
@@ -498,7 +583,14 @@ class Ticket(Aggregate):
         }
 
     @event(KillSwitchEngaged)
-    def _engage_kill_switch(self, run_id: str, reason: str, actor: str, role: Role | None) -> None:
+    def _engage_kill_switch(
+        self,
+        run_id: str,
+        reason: str,
+        actor: str,
+        role: Role | None,
+        roster_version: int | None,
+    ) -> None:
         self.kill_reasons.append(reason)
 
     def finish_command(

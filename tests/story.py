@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from domain.application import OpsLedger
+from domain.errors import NotFound
 from domain.runbook import CHECKS, Approval, Env, Role
 
 PEOPLE = {
@@ -13,12 +14,28 @@ PEOPLE = {
     Role.SRE_CAPTAIN: "erin.sre",
     Role.INCIDENT_COMMANDER: "frank.ic",
     Role.OPERATOR: "dana.ops",
+    Role.EXECUTION_TRADER: "eve.trader",
 }
+ADMIN = "root.admin"
 DIGEST = "sha256:" + "ab" * 32
 FILE_SHA = "cd" * 32
 
 
+def staff(app: OpsLedger) -> None:
+    """The desk's administrator founds the roster and grants each person their role
+    (once: a second call finds the roster and leaves it alone)."""
+    try:
+        app.get_roster()
+        return
+    except NotFound:
+        pass
+    app.found_roster(administrator=ADMIN, actor=ADMIN, reason="desk set up")
+    for role, person in PEOPLE.items():
+        app.grant_role(person, role, actor=ADMIN, reason="on the desk's rota")
+
+
 def open_ticket(app: OpsLedger, key: str = "CHG-2041", env: Env = Env.PROD) -> str:
+    staff(app)
     app.open_ticket(key=key, strategy="momo-1", env=env, artifact_digest=DIGEST,
                     actor=PEOPLE[Role.RELEASE_MANAGER], role=Role.RELEASE_MANAGER)
     return key

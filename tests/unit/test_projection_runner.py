@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from story import FILE_SHA, PEOPLE, approve_all, attach_all, open_ticket
+from story import FILE_SHA, PEOPLE, approve_all, attach_all, open_ticket, staff
 
 from domain.application import OpsLedger
 from domain.persistence import CanonicalJSONTranscoder
@@ -40,7 +40,9 @@ START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 @pytest.fixture
 def app() -> OpsLedger:
-    return OpsLedger(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    app = OpsLedger(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    staff(app)
+    return app
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from story import DIGEST, FILE_SHA, PEOPLE, approve_all, attach_all, open_ticket
+from story import ADMIN, DIGEST, FILE_SHA, PEOPLE, approve_all, attach_all, open_ticket
 
 from domain.application import OpsLedger
 from domain.errors import (
@@ -14,6 +14,7 @@ from domain.errors import (
     CommandStateError,
     EvidenceNotFound,
     InvalidInput,
+    NotAuthorised,
     NotFound,
     ReasonRequired,
     SameSigner,
@@ -81,14 +82,24 @@ def test_a_staging_ticket_is_never_downgraded_nor_promoted(app):
 
 def test_evidence_is_attached_only_by_its_owner_role(app):
     key = open_ticket(app)
-    with pytest.raises(WrongRole, match="Risk Officer"):
+    with pytest.raises(NotAuthorised, match="done by the Risk Officer, not the Dev Lead"):
         app.attach_evidence(key, check="risk-envelope", path="limits.yaml", sha256=FILE_SHA,
                             size=1, actor="dave.dev", role=Role.DEV_LEAD)
+    with pytest.raises(NotAuthorised, match="needs the Risk Officer; the roster grants dave.dev dev-lead"):
+        app.attach_evidence(key, check="risk-envelope", path="limits.yaml", sha256=FILE_SHA,
+                            size=1, actor="dave.dev")
     assert len(app.ticket_events(key)) == 1  # nothing recorded
+    # The aggregate keeps the rule too, whoever calls it.
+    with pytest.raises(WrongRole, match="Risk Officer"):
+        app.get_ticket(key).attach_evidence(check="risk-envelope", path="l.yaml",
+                                            sha256=FILE_SHA, size=1, actor="dave.dev",
+                                            role=Role.DEV_LEAD)
 
 
 def test_cutover_gate_needs_two_distinct_people(app):
     key = open_ticket(app)
+    # alice holds both signing roles, and still cannot sign twice.
+    app.grant_role("alice.rm", Role.RISK_OFFICER, actor=ADMIN, reason="covers for bob")
     app.attach_evidence(key, check="prod-cutover", path="c.md", sha256=FILE_SHA, size=1,
                         actor="alice.rm", role=Role.RELEASE_MANAGER)
     with pytest.raises(SameSigner, match="two distinct people"):

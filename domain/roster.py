@@ -1,0 +1,182 @@
+"""The roster: who holds which runbook role, kept as events.
+
+A role typed on a command line proves nothing. Authority comes from here
+instead: an administrator grants and revokes roles, each change is an event
+with who made it and why, so the roster is audited like everything else.
+Evidence, approvals and the launch and halt scripts ask the roster at the
+moment they are recorded, and the event names the roster version it was
+checked against, so an auditor can replay the check.
+
+Rules, after the usual separation of duties:
+- the roster is founded once, naming its first administrator;
+- only an administrator grants or revokes, and never to or from themselves
+  (nobody hands themselves the Risk Officer's pen; the first administrator
+  needs a second to be given a runbook role);
+- so an administrator is only ever removed by another one: the roster always
+  keeps one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any, ClassVar
+from uuid import UUID
+
+from eventsourcing.domain import event
+
+from domain.errors import InvalidInput, NotAuthorised, ReasonRequired, RosterRuleError
+from domain.model import Aggregate, Created, derive_id
+from domain.runbook import Role
+from domain.ticket import validate_text
+
+# A person is named as they log in: no spaces, no line breaks.
+PERSON = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
+ROSTER_SUBJECT = "roster"
+
+
+def roster_id() -> UUID:
+    return derive_id("roster", "desk")
+
+
+def validate_person(name: str) -> str:
+    if not isinstance(name, str) or not PERSON.match(name):
+        raise InvalidInput(
+            repr(name), "not a person's name (a login name: letters, digits, . _ @ + -)"
+        )
+    return name
+
+
+class Roster(Aggregate):
+    TOPIC = "opsledger.roster"
+
+    class Founded(Created):
+        TOPIC: ClassVar[str] = "opsledger.roster.Founded"
+        administrator: str
+        actor: str
+        reason: str
+
+    class RoleGranted(Aggregate.Event):
+        TOPIC: ClassVar[str] = "opsledger.roster.RoleGranted"
+        person: str
+        role: Role
+        actor: str
+        reason: str
+
+    class RoleRevoked(Aggregate.Event):
+        TOPIC: ClassVar[str] = "opsledger.roster.RoleRevoked"
+        person: str
+        role: Role
+        actor: str
+        reason: str
+
+    @staticmethod
+    def create_id(**_: Any) -> UUID:
+        return roster_id()
+
+    @classmethod
+    def found(cls, *, administrator: str, actor: str, reason: str) -> Roster:
+        validate_person(administrator)
+        validate_person(actor)
+        _require_reason(reason)
+        return cls(administrator=administrator, actor=actor, reason=reason)
+
+    @event(Founded)
+    def __init__(self, *, administrator: str, actor: str, reason: str) -> None:
+        self.holdings: dict[str, set[Role]] = {administrator: {Role.ADMINISTRATOR}}
+
+    # --- questions ---------------------------------------------------------------------
+
+    def roles_of(self, person: str) -> set[Role]:
+        return set(self.holdings.get(person, ()))
+
+    def holders(self, role: Role) -> list[str]:
+        return sorted(p for p, roles in self.holdings.items() if role in roles)
+
+    def authorise(
+        self, actor: str, allowed: Iterable[Role], role: Role | None, what: str
+    ) -> Role:
+        """The role `actor` acts in for `what`, as the roster grants it now.
+
+        `role` picks one when the actor holds several of the allowed roles;
+        naming a role the roster does not grant is refused like acting
+        without one, never recorded as a claim.
+        """
+        allowed = tuple(allowed)
+        held = self.roles_of(actor)
+        if role is not None:
+            if role not in allowed:
+                names = " or ".join(r.title for r in allowed)
+                raise NotAuthorised(actor, f"{what} is done by the {names}, not the {role.title}")
+            if role not in held:
+                raise NotAuthorised(actor, f"the roster does not grant {actor} the {role.title} role")
+            return role
+        usable = [r for r in allowed if r in held]
+        if len(usable) == 1:
+            return usable[0]
+        if not usable:
+            names = " or ".join(r.title for r in allowed)
+            granted = ", ".join(sorted(r.value for r in held)) or "no role"
+            raise NotAuthorised(
+                actor, f"{what} needs the {names}; the roster grants {actor} {granted}"
+            )
+        raise InvalidInput(
+            actor,
+            f"{actor} holds {' and '.join(r.value for r in usable)}: pass --role to say which",
+        )
+
+    def confirm(self, actor: str, role: Role) -> None:
+        """A role named on a command that any role may run must still be held."""
+        if role not in self.roles_of(actor):
+            raise NotAuthorised(actor, f"the roster does not grant {actor} the {role.title} role")
+
+    # --- changes -----------------------------------------------------------------------
+
+    def grant(self, *, person: str, role: Role, actor: str, reason: str) -> bool:
+        """Records a grant; False (nothing recorded) when the role is already held."""
+        self._require_administrator(actor, "grant roles")
+        validate_person(person)
+        _require_reason(reason)
+        if person == actor:
+            raise RosterRuleError(
+                actor, "an administrator cannot grant a role to themselves; ask another"
+            )
+        if role in self.roles_of(person):
+            return False
+        self._grant(person=person, role=Role(role), actor=actor, reason=reason)
+        return True
+
+    @event(RoleGranted)
+    def _grant(self, person: str, role: Role, actor: str, reason: str) -> None:
+        self.holdings.setdefault(person, set()).add(Role(role))
+
+    def revoke(self, *, person: str, role: Role, actor: str, reason: str) -> bool:
+        """Records a revocation; False (nothing recorded) when the role is not held."""
+        self._require_administrator(actor, "revoke roles")
+        validate_person(person)
+        _require_reason(reason)
+        if person == actor:
+            raise RosterRuleError(
+                actor, "an administrator cannot revoke their own roles; ask another"
+            )
+        if role not in self.roles_of(person):
+            return False
+        self._revoke(person=person, role=Role(role), actor=actor, reason=reason)
+        return True
+
+    @event(RoleRevoked)
+    def _revoke(self, person: str, role: Role, actor: str, reason: str) -> None:
+        roles = self.holdings[person]
+        roles.discard(Role(role))
+        if not roles:
+            del self.holdings[person]
+
+    def _require_administrator(self, actor: str, what: str) -> None:
+        if Role.ADMINISTRATOR not in self.roles_of(actor):
+            raise NotAuthorised(actor, f"only an administrator may {what}")
+
+
+def _require_reason(reason: str) -> None:
+    if not reason.strip():
+        raise ReasonRequired(ROSTER_SUBJECT, "a roster change needs a --reason for the record")
+    validate_text(ROSTER_SUBJECT, "reason", reason, limit=500)
