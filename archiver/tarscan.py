@@ -18,6 +18,7 @@ from enum import StrEnum
 from .errors import TarFormatError, TarTruncatedError
 
 BLOCK = tarfile.BLOCKSIZE
+_USTAR_MAGIC = (b"ustar\x0000", b"ustar  \x00")  # POSIX, and GNU tar's
 MAX_META_BYTES = 1 << 20  # a pax header or GNU long name larger than this is hostile
 
 
@@ -224,6 +225,11 @@ class TarScanner:
                 info = tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
             except tarfile.HeaderError as exc:
                 raise TarFormatError(f"bad tar header at offset {header_offset}: {exc}") from None
+            if block[257:265] not in _USTAR_MAGIC:
+                # The bag writer only writes ustar/pax headers; a pre-POSIX header
+                # here means the archive was rewritten (fuzzing found a shifted
+                # magic that the byte-sum checksum does not catch).
+                raise TarFormatError(f"tar header at offset {header_offset} is not ustar")
             if info.type == tarfile.XHDTYPE:
                 pax.update(parse_pax(self._meta(info, "a pax header")))
                 continue

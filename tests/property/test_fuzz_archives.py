@@ -77,6 +77,20 @@ _spare, END_OF_MEMBERS = _layout(TAR)
 TAR_PADDING = frozenset(_spare)
 
 
+def _header_blocks(tar: bytes) -> frozenset[int]:
+    """Offsets inside 512-byte header blocks (a member's own, and its pax
+    header's), not the pax records between them."""
+    offsets: set[int] = set()
+    with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
+        for member in archive.getmembers():
+            for start in {member.offset, member.offset_data - tarfile.BLOCKSIZE}:
+                offsets.update(range(start, start + tarfile.BLOCKSIZE))
+    return frozenset(offsets)
+
+
+HEADER_BLOCKS_BYTES = _header_blocks(TAR)
+
+
 # Mutations: each takes the bytes and a hypothesis draw, returns new bytes. ------
 
 
@@ -119,15 +133,41 @@ def mutated(draw: st.DrawFn, original: bytes) -> bytes:
 
 
 def _changed_content(mutant: bytes) -> bool:
-    """Whether a tar-level mutation touched anything but zero fill: the fill after
-    each member's data, and the zeros after the two-block end-of-archive marker
-    (whose length only the record size sets)."""
+    """Whether a tar-level mutation touched anything but zero fill (the fill after
+    each member's data, and the zeros after the two-block end-of-archive marker,
+    whose length only the record size sets) or header fields the bag does not
+    protect (see _metadata_only)."""
     head, tail = mutant[:END_OF_MEMBERS], mutant[END_OF_MEMBERS:]
     if len(head) != END_OF_MEMBERS:
         return True
-    if any(a != b and i not in TAR_PADDING for i, (a, b) in enumerate(zip(TAR[:END_OF_MEMBERS], head, strict=True))):
+    changed = [i for i, (a, b) in enumerate(zip(TAR[:END_OF_MEMBERS], head, strict=True))
+               if a != b and i not in TAR_PADDING]
+    if changed and not _metadata_only(mutant, changed):
         return True
     return len(tail) < 2 * tarfile.BLOCKSIZE or any(tail)
+
+
+# ustar header fields no BagIt check covers: mode, uid, gid, mtime, uname, gname,
+# devmajor, devminor. A byte permutation inside them keeps the header checksum
+# valid (it is a plain byte sum), so the tar stays sound and nothing it protects
+# changed: the detached manifest's archive digest is what catches such edits.
+_UNPROTECTED = frozenset([*range(100, 148), *range(265, 345)])
+
+
+def _metadata_only(mutant: bytes, changed: list[int]) -> bool:
+    if any(i % tarfile.BLOCKSIZE not in _UNPROTECTED or i not in HEADER_BLOCKS_BYTES
+           for i in changed):
+        return False
+    try:
+        return _members(mutant) == _members(TAR)
+    except tarfile.TarError:
+        return False  # e.g. the header checksum no longer adds up
+
+
+def _members(tar: bytes) -> list[tuple]:
+    with tarfile.open(fileobj=io.BytesIO(tar), mode="r:") as archive:
+        return [(m.name, m.type, m.size, m.linkname,
+                 archive.extractfile(m).read() if m.isfile() else b"") for m in archive]
 
 
 def _recompress(tar: bytes) -> bytes:
