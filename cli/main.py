@@ -92,6 +92,7 @@ from cli.commands import (  # noqa: E402
     keys,
     ledger,
     projections,
+    roster,
     run,
     shift,
     sla,
@@ -100,7 +101,8 @@ from cli.commands import (  # noqa: E402
     timeline,
 )
 
-for module in (ticket, evidence, gate, flag, shift, sla, run, archive, demo, keys, db, ledger):
+for module in (ticket, evidence, gate, flag, shift, sla, run, archive, demo, keys, db, ledger,
+               roster):
     module.register(cli)
 # Read side; ticket_read and flag_history extend the ticket and flag groups above.
 for module in (projections, ticket_read, timeline, incidents, flag_history):

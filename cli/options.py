@@ -17,13 +17,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 json_option = click.option("--json", "json_output", is_flag=True, help="Print one JSON document.")
 
 
-def role_option(*, required: bool) -> Callable[[F], F]:
+def role_option(*, required: bool = False) -> Callable[[F], F]:
     return click.option(
         "--role",
         type=click.Choice([r.value for r in Role]),
         required=required,
         callback=lambda _c, _p, v: Role(v) if v else None,
-        help="The runbook role you act in.",
+        help="Which of your roster roles you act in: needed only when the roster grants "
+        "you more than one that may do this. The roster is checked either way.",
     )
 
 

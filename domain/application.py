@@ -181,6 +181,7 @@ class OpsLedger(Application):
 
     def grant_role(self, person: str, role: Role, *, actor: str, reason: str) -> bool:
         """True when recorded, False when `person` already held the role."""
+        validate_person(person)
         validate_person(actor)
         return self._command(
             lambda: self._roster_for(actor),
@@ -189,6 +190,7 @@ class OpsLedger(Application):
 
     def revoke_role(self, person: str, role: Role, *, actor: str, reason: str) -> bool:
         """True when recorded, False when `person` did not hold the role."""
+        validate_person(person)
         validate_person(actor)
         return self._command(
             lambda: self._roster_for(actor),
@@ -203,7 +205,10 @@ class OpsLedger(Application):
             raise NotFound("roster", "no roster has been founded yet") from None
 
     def roster_events(self) -> list[Roster.Event]:
-        return list(self.repository.event_store.get(roster_id()))
+        events = list(self.repository.event_store.get(roster_id()))
+        if not events:
+            raise NotFound("roster", "no roster has been founded yet")
+        return events
 
     # --- tickets -------------------------------------------------------------------
 

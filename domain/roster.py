@@ -106,8 +106,9 @@ class Roster(Aggregate):
         held = self.roles_of(actor)
         if role is not None:
             if role not in allowed:
-                names = " or ".join(r.title for r in allowed)
-                raise NotAuthorised(actor, f"{what} is done by the {names}, not the {role.title}")
+                raise NotAuthorised(
+                    actor, f"{what} is done by the {_either(allowed)}, not the {role.title}"
+                )
             if role not in held:
                 raise NotAuthorised(actor, f"the roster does not grant {actor} the {role.title} role")
             return role
@@ -115,10 +116,9 @@ class Roster(Aggregate):
         if len(usable) == 1:
             return usable[0]
         if not usable:
-            names = " or ".join(r.title for r in allowed)
             granted = ", ".join(sorted(r.value for r in held)) or "no role"
             raise NotAuthorised(
-                actor, f"{what} needs the {names}; the roster grants {actor} {granted}"
+                actor, f"{what} needs the {_either(allowed)}; the roster grants {actor} {granted}"
             )
         raise InvalidInput(
             actor,
@@ -180,3 +180,8 @@ def _require_reason(reason: str) -> None:
     if not reason.strip():
         raise ReasonRequired(ROSTER_SUBJECT, "a roster change needs a --reason for the record")
     validate_text(ROSTER_SUBJECT, "reason", reason, limit=500)
+
+
+def _either(roles: tuple[Role, ...]) -> str:
+    titles = [r.title for r in roles]
+    return titles[0] if len(titles) == 1 else f"{', '.join(titles[:-1])} or {titles[-1]}"

@@ -31,3 +31,16 @@ def invoke(argv: list[str], env: Mapping[str, str]) -> Result:
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception  # a crash that escaped the mapping is a test failure
     return Result(result.exit_code, result.stdout, result.stderr)
+
+
+def staff(env: Mapping[str, str]) -> None:
+    """Through the CLI, as a desk would: the administrator founds the roster and
+    grants each person of the story their role."""
+    from story import ADMIN, PEOPLE
+
+    steps = [["roster", "init", "--admin", ADMIN, "--actor", ADMIN]]
+    steps += [["roster", "grant", person, role.value, "--reason", "on the desk's rota",
+               "--actor", ADMIN] for role, person in PEOPLE.items()]
+    for argv in steps:
+        result = invoke(argv, env)
+        assert result.code == 0, result.err

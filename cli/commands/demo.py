@@ -31,7 +31,9 @@ PEOPLE = {
     Role.SRE_CAPTAIN: "erin.sre",
     Role.INCIDENT_COMMANDER: "frank.ic",
     Role.OPERATOR: "dana.ops",
+    Role.EXECUTION_TRADER: "eve.trader",
 }
+ADMIN = "desk.admin"
 STRATEGY = "momo-1"
 ARTIFACT = "sha256:" + "3f1c9a7e5b2d4c6a8e0f1b3d5c7a9e2f4b6d8c0a1e3f5b7d9c2a4e6f8b0d1c3e"
 
@@ -100,6 +102,16 @@ def demo(obj: Context, directory: Path, no_archive: bool) -> None:
 
     def say(step: str) -> None:
         click.echo(f"==> {step}")
+
+    # Authority comes from the roster: the desk's administrator grants each role.
+    say(f"roster: {ADMIN} grants the desk's roles")
+    try:
+        app.found_roster(administrator=ADMIN, actor=ADMIN, reason="desk set up by the demo")
+    except AlreadyExists:
+        pass  # a roster from an earlier run (or the desk's own) is kept
+    for role, person in PEOPLE.items():
+        granted = app.grant_role(person, role, actor=ADMIN, reason="the demo's rota")
+        click.echo(f"    {person}: {role.value}" + ("" if granted else " (already held)"))
 
     # Runbook section 5: the operator accepts the shift before anything else.
     operator = PEOPLE[Role.OPERATOR]

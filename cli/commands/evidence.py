@@ -20,12 +20,18 @@ def evidence_group() -> None:
 @click.argument("key")
 @click.argument("check", type=click.Choice([c.name for c in CHECKS]))
 @click.argument("file", type=existing_file)
-@role_option(required=True)
+@role_option()
 @actor_option
 @json_option
 @click.pass_obj
 def attach(
-    obj, key: str, check: str, file: Path, role: Role, actor_override: str | None, json_output: bool
+    obj,
+    key: str,
+    check: str,
+    file: Path,
+    role: Role | None,
+    actor_override: str | None,
+    json_output: bool,
 ) -> None:
     """Attach FILE as evidence for CHECK on ticket KEY.
 
@@ -62,11 +68,11 @@ def attach(
 @click.argument("key")
 @click.argument("evidence_id")
 @click.option("--reason", required=True, help="Why the earlier evidence no longer stands.")
-@role_option(required=True)
+@role_option()
 @actor_option
 @click.pass_obj
 def supersede(
-    obj, key: str, evidence_id: str, reason: str, role: Role, actor_override: str | None
+    obj, key: str, evidence_id: str, reason: str, role: Role | None, actor_override: str | None
 ) -> None:
     """Mark evidence EVIDENCE_ID as superseded (nothing is deleted)."""
     obj.app.supersede_evidence(
@@ -103,11 +109,11 @@ def checks(json_output: bool) -> None:
 @click.argument("key")
 @click.argument("approval", type=click.Choice([a.value for a in Approval]))
 @click.option("--reference", default="", help="Memo or sign-off reference.")
-@role_option(required=True)
+@role_option()
 @actor_option
 @click.pass_obj
 def approve(
-    obj, key: str, approval: str, reference: str, role: Role, actor_override: str | None
+    obj, key: str, approval: str, reference: str, role: Role | None, actor_override: str | None
 ) -> None:
     """Record APPROVAL on ticket KEY: change-ticket (Release Manager),
     risk-signoff (Risk Officer) or compliance-memo (Compliance Officer)."""
@@ -118,7 +124,7 @@ def approve(
         actor=actor_of(obj, actor_override),
         role=role,
     )
-    click.echo(f"{key}: {approval} approved by {APPROVERS[Approval(approval)].title}")
+    click.echo(f"{key}: {approval} approved by the {APPROVERS[Approval(approval)].title}")
 
 
 def register(cli: click.Group) -> None:

@@ -35,7 +35,9 @@ def test_ids_are_derived_from_keys_and_topics_are_stable(store_env):
     key = open_ticket(app)
     assert app.get_ticket(key).id == ticket_id(key)
     topics = [n.topic for n in app.notifications()]
-    assert topics == ["opsledger.ticket.Opened"]
+    # the desk's roster first (story.staff), then the ticket
+    assert topics == ["opsledger.roster.Founded", *["opsledger.roster.RoleGranted"] * len(PEOPLE),
+                      "opsledger.ticket.Opened"]
     with pytest.raises(AlreadyExists):
         open_ticket(app)
     app.close()
@@ -46,7 +48,7 @@ def test_notifications_are_global_and_ordered(store_env):
     for n in range(5):
         open_ticket(app, f"CHG-{n + 1}")
     positions = [n.id for n in app.notifications(batch=2)]
-    assert positions == sorted(positions) and len(positions) == 5
+    assert positions == sorted(positions) and len(positions) == 1 + len(PEOPLE) + 5
     assert app.head() == positions[-1]
     assert app.ticket_keys() == [f"CHG-{n + 1}" for n in range(5)]
     app.close()

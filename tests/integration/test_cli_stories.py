@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from clirunner import invoke
+from clirunner import invoke, staff
 
 from domain.runbook import CHECKS
 
@@ -23,6 +23,12 @@ def evidence(tmp_path: Path) -> Path:
     path = tmp_path / "evidence.md"
     path.write_text("signed\n")
     return path
+
+
+@pytest.fixture(autouse=True)
+def desk(cli_env) -> None:
+    """Every story here starts on a staffed desk: the roster grants each person their role."""
+    staff(cli_env)
 
 
 def ol(cli_env, *argv: str):
@@ -82,11 +88,34 @@ def test_complete_ticket_goes_to_prod(cli_env, evidence):
 
 def test_kill_without_reason_is_refused_with_one_line(cli_env, tmp_path):
     open_prod_ticket(cli_env)
-    r = ol(cli_env, "run", "CHG-2041", "kill", "--session-dir", str(tmp_path), "--", "true")
+    r = ol(cli_env, "run", "CHG-2041", "kill", "--session-dir", str(tmp_path), "--actor",
+           "dana.ops", "--", "true")
     assert r.code == 1
     assert r.error_lines == ["opsledger: error: CHG-2041: kill needs a non-empty --reason for "
                              "the record"]
     assert not (tmp_path / "kill.log").exists()  # nothing ran, no empty log left behind
+
+
+def test_a_role_the_roster_does_not_grant_is_refused_and_nothing_runs(cli_env, tmp_path, evidence):
+    open_prod_ticket(cli_env)
+    # alice is the Release Manager: she may not pull the kill switch, whatever she types.
+    r = ol(cli_env, "run", "CHG-2041", "kill", "--reason", "drift", "--role", "operator",
+           "--session-dir", str(tmp_path), "--", "true")
+    assert r.code == 1
+    assert r.error_lines == ["opsledger: error: alice.rm: the roster does not grant alice.rm the "
+                             "Operator role"]
+    r = ol(cli_env, "evidence", "attach", "CHG-2041", "risk-envelope", str(evidence))
+    assert r.code == 1
+    assert "needs the Risk Officer; the roster grants alice.rm release-manager" in r.err
+    assert not (tmp_path / "kill.log").exists()
+    shown = json.loads(ol(cli_env, "ticket", "show", "CHG-2041", "--json").out)
+    assert shown["commands"] == [] and shown["evidence"] == {}
+    # The administrator grants the role; now the same command is allowed, and recorded.
+    r = ol(cli_env, "roster", "grant", "alice.rm", "risk-officer", "--reason", "cover",
+           "--actor", "root.admin")
+    assert r.code == 0, r.err
+    r = ol(cli_env, "evidence", "attach", "CHG-2041", "risk-envelope", str(evidence))
+    assert r.code == 0, r.err
 
 
 def test_close_without_archive_is_refused(cli_env):

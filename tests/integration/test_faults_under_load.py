@@ -422,6 +422,8 @@ def ledger(pg_schema: str):
     app = OpsLedger(env=event_store_env(pg_schema))
     app.open_ticket(key="CHG-2041", strategy="momo-1", env=Env.PROD,
                     artifact_digest="sha256:" + "ab" * 32, actor="ann", role=None)
+    app.found_roster(administrator="root", actor="root", reason="desk set up")
+    app.grant_role("ann", CHECKS[0].owners[0], actor="root", reason="ann owns the first check")
     yield app
     app.close()
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from clirunner import invoke
+from clirunner import invoke, staff
 
 from domain.runbook import CHECKS
 
@@ -22,6 +22,12 @@ OWNERS = {
     "sre-captain": "erin.sre", "incident-commander": "frank.ic",
     "compliance-officer": "carol.compliance",
 }
+
+
+@pytest.fixture(autouse=True)
+def desk(cli_env) -> None:
+    """Every story here starts on a staffed desk: the roster grants each person their role."""
+    staff(cli_env)
 
 
 def ol(cli_env, *argv: str):

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from story import staff
 
 from domain.application import OpsLedger
 
@@ -25,6 +26,10 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture
 def ticket(opsledger_exe, env) -> str:
+    Path(env["OPSLEDGER_HOME"]).mkdir(parents=True, exist_ok=True)
+    app = app_for(env)
+    staff(app)  # dana.ops, the on-call operator, runs the scripts
+    app.close()
     subprocess.run([*opsledger_exe, "ticket", "open", "CHG-7", "--strategy", "momo-1",
                     "--artifact", ARTIFACT, "--env", "staging"], env=env, check=True,
                    capture_output=True)

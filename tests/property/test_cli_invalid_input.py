@@ -11,6 +11,7 @@ from clirunner import invoke
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from domain.roster import PERSON
 from domain.ticket import TICKET_KEY
 
 ARTIFACT = "sha256:" + "ab" * 32
@@ -121,6 +122,17 @@ def newer_commands(env):
         word.filter(lambda w: w not in {"build", "list", "verify"}).map(
             lambda w: ["archive", w]),
         word.map(lambda w: ["archive", "list", f"--{w}x"]),
+        # roster
+        junk.filter(lambda p: not p.startswith("-") and not PERSON.match(p)).map(
+            lambda p: ["roster", "grant", p, "operator", "--reason", "r"]),
+        junk.filter(lambda p: not p.startswith("-") and not PERSON.match(p)).map(
+            lambda p: ["roster", "revoke", p, "operator", "--reason", "r"]),
+        bad_role.map(lambda r: ["roster", "grant", "bob", r, "--reason", "r"]),
+        bad_positive.map(lambda n: ["roster", "show", "--at-version", n]),
+        st.just(["roster", "grant", "bob", "operator"]),
+        st.just(["roster", "show"]),  # no roster founded in this store
+        word.filter(lambda w: w not in {"init", "grant", "revoke", "show", "history"}).map(
+            lambda w: ["roster", w]),
         # ledger
         bad_positive.map(lambda n: ["ledger", "proof", "--position", n]),
         bad_positive.map(lambda n: ["ledger", "proof", "--position", "1", "--size", n]),

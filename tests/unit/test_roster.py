@@ -158,10 +158,10 @@ def test_the_kill_switch_checks_the_roster(app):
     key = open_ticket(app)
     attach_all(app, key)
     approve_all(app, key)
-    with pytest.raises(NotAuthorised, match="kill needs the Operator or Execution Trader"):
+    with pytest.raises(NotAuthorised, match="kill needs the Operator, Execution Trader, Risk Officer, Incident Commander or SRE Captain"):
         app.start_command(key, command=Command.KILL, argv=["kill"], log_path="kill.log",
                           actor=PEOPLE[Role.DEV_LEAD], role=None, reason="panic")
-    with pytest.raises(NotAuthorised, match="deploy is done by the Operator or Release Manager"):
+    with pytest.raises(NotAuthorised, match="deploy is done by the Operator or Release Manager, not the Execution Trader"):
         app.start_command(key, command=Command.DEPLOY, argv=["deploy"], log_path="d.log",
                           actor=TRADER, role=Role.EXECUTION_TRADER)
     run_id, _, _ = app.start_command(key, command=Command.KILL, argv=["kill"],

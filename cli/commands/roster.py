@@ -1,0 +1,144 @@
+"""`opsledger roster init|grant|revoke|show|history`: who holds which role.
+
+Authority comes from here, not from `--role`: evidence, approvals and the
+launch and halt scripts ask the roster when they are recorded. The roster is
+itself a record of events, so every grant and revocation is audited.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from cli.options import actor_of, actor_option, json_option
+from cli.output import emit, table
+from domain.runbook import Role
+
+role_choice = click.Choice([r.value for r in Role])
+reason_option = click.option(
+    "--reason", required=True, help="Why, for the record (a ticket, a rota change)."
+)
+
+
+@click.group("roster")
+def roster_group() -> None:
+    """Who holds which runbook role, granted and revoked by an administrator."""
+
+
+@roster_group.command("init")
+@click.option(
+    "--admin",
+    metavar="NAME",
+    help="The first administrator (default: the acting person).",
+)
+@click.option("--reason", default="roster founded", show_default=True, help="For the record.")
+@actor_option
+@click.pass_obj
+def init(obj, admin: str | None, reason: str, actor_override: str | None) -> None:
+    """Found the roster, once, naming its first administrator.
+
+    Until then nobody holds a role, so no evidence, approval or script can be
+    recorded. The administrator cannot grant roles to themselves: name a
+    second administrator before giving the first a runbook role.
+    """
+    actor = actor_of(obj, actor_override)
+    administrator = admin or actor
+    obj.app.found_roster(administrator=administrator, actor=actor, reason=reason)
+    click.echo(f"roster founded; {administrator} is its administrator")
+
+
+@roster_group.command("grant")
+@click.argument("person")
+@click.argument("roles", nargs=-1, required=True, type=role_choice, metavar="ROLE...")
+@reason_option
+@actor_option
+@click.pass_obj
+def grant(obj, person: str, roles: tuple[str, ...], reason: str, actor_override: str | None) -> None:
+    """Grant PERSON one or more ROLEs (administrators only, never to themselves)."""
+    actor = actor_of(obj, actor_override)
+    for role in roles:
+        if obj.app.grant_role(person, Role(role), actor=actor, reason=reason):
+            click.echo(f"{person}: {role} granted by {actor}")
+        else:
+            click.echo(f"{person}: already holds {role}; nothing recorded")
+
+
+@roster_group.command("revoke")
+@click.argument("person")
+@click.argument("roles", nargs=-1, required=True, type=role_choice, metavar="ROLE...")
+@reason_option
+@actor_option
+@click.pass_obj
+def revoke(
+    obj, person: str, roles: tuple[str, ...], reason: str, actor_override: str | None
+) -> None:
+    """Revoke ROLEs from PERSON; what they recorded before stands."""
+    actor = actor_of(obj, actor_override)
+    for role in roles:
+        if obj.app.revoke_role(person, Role(role), actor=actor, reason=reason):
+            click.echo(f"{person}: {role} revoked by {actor}")
+        else:
+            click.echo(f"{person}: does not hold {role}; nothing recorded")
+
+
+@roster_group.command("show")
+@click.option(
+    "--at-version",
+    type=click.IntRange(min=1),
+    help="The roster as it stood at this version (an event's roster_version).",
+)
+@json_option
+@click.pass_obj
+def show(obj, at_version: int | None, json_output: bool) -> None:
+    """Who holds which role, now or at a past version."""
+    roster = obj.app.get_roster(version=at_version)
+    if at_version is not None and roster.version != at_version:
+        raise click.BadParameter(
+            f"the roster has only {roster.version} versions", param_hint="--at-version"
+        )
+    people = {person: sorted(r.value for r in roles) for person, roles in roster.holdings.items()}
+    doc = {"version": roster.version, "people": dict(sorted(people.items()))}
+    emit(
+        doc,
+        json_output=json_output,
+        human=lambda: table(
+            [(person, ", ".join(roles)) for person, roles in doc["people"].items()],
+            ["PERSON", "ROLES"],
+        )
+        + f"\n(roster version {roster.version})",
+    )
+
+
+@roster_group.command("history")
+@json_option
+@click.pass_obj
+def history(obj, json_output: bool) -> None:
+    """Every roster change, oldest first: who granted or revoked what, and why."""
+    rows: list[dict[str, Any]] = []
+    for event in obj.app.roster_events():
+        kind = type(event).__name__
+        rows.append(
+            {
+                "version": event.originator_version,
+                "at": event.timestamp,
+                "change": {"Founded": "founded", "RoleGranted": "granted"}.get(kind, "revoked"),
+                "person": getattr(event, "person", None) or event.administrator,
+                "role": getattr(event, "role", Role.ADMINISTRATOR),
+                "actor": event.actor,
+                "reason": event.reason,
+            }
+        )
+    emit(
+        rows,
+        json_output=json_output,
+        human=lambda: table(
+            [(r["version"], r["at"].isoformat(timespec="seconds").replace("+00:00", "Z"),
+              r["change"], r["person"], str(r["role"]), r["actor"], r["reason"]) for r in rows],
+            ["VERSION", "TIME (UTC)", "CHANGE", "PERSON", "ROLE", "BY", "REASON"],
+        ),
+    )
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(roster_group)
