@@ -29,7 +29,7 @@ from domain.errors import AlreadyExists, ConcurrencyError, NotAuthorised, NotFou
 from domain.flag import FeatureFlag, as_bool, flag_id, validate_flag_name
 from domain.model import Aggregate, utcnow
 from domain.persistence import MAPPER_ENV
-from domain.roster import Roster, roster_id, validate_person
+from domain.roster import AuthorityFinding, Roster, RosterHistory, roster_id, validate_person
 from domain.runbook import (
     APPROVERS,
     CHECKS_BY_NAME,
@@ -42,7 +42,14 @@ from domain.runbook import (
     ShiftStep,
 )
 from domain.shift import Shift, shift_id
-from domain.ticket import Outcome, Ticket, check_spec, ticket_id, validate_key
+from domain.ticket import (
+    AUTHORISED_EVENTS,
+    Outcome,
+    Ticket,
+    check_spec,
+    ticket_id,
+    validate_key,
+)
 
 A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")
@@ -203,6 +210,33 @@ class OpsLedger(Application):
             return self.repository.get(roster_id(), version=version)
         except AggregateNotFoundError:
             raise NotFound("roster", "no roster has been founded yet") from None
+
+    def audit_authority(self) -> tuple[int, list[AuthorityFinding]]:
+        """Replays every roster-checked event against the roster as it stood
+        when it was recorded. Returns (events checked, findings); a finding is
+        an event with no check, a version that did not grant the role, or one
+        overtaken by a revocation before the event was saved (the window
+        between reading the roster and saving the ticket)."""
+        history = RosterHistory(self.repository.event_store.get(roster_id()))
+        keys = {ticket_id(key): key for key in self.ticket_keys()}
+        checked, findings = 0, []
+        for n in self.notifications(topics=[cls.TOPIC for cls in AUTHORISED_EVENTS]):
+            event = self.mapper.to_domain_event(n)
+            checked += 1
+            problem = history.check(event.actor, event.role, event.roster_version, event.timestamp)
+            if problem:
+                findings.append(
+                    AuthorityFinding(
+                        position=n.id,
+                        ticket=keys.get(event.originator_id, str(event.originator_id)),
+                        event=type(event).__name__,
+                        actor=event.actor,
+                        role=event.role.value if event.role else None,
+                        roster_version=event.roster_version,
+                        problem=problem,
+                    )
+                )
+        return checked, findings
 
     def roster_events(self) -> list[Roster.Event]:
         events = list(self.repository.event_store.get(roster_id()))

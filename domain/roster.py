@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -185,3 +187,45 @@ def _require_reason(reason: str) -> None:
 def _either(roles: tuple[Role, ...]) -> str:
     titles = [r.title for r in roles]
     return titles[0] if len(titles) == 1 else f"{', '.join(titles[:-1])} or {titles[-1]}"
+
+
+@dataclass(frozen=True)
+class AuthorityFinding:
+    """An event whose authority does not replay cleanly against the roster."""
+
+    position: int | None
+    ticket: str
+    event: str
+    actor: str
+    role: str | None
+    roster_version: int | None
+    problem: str
+
+
+class RosterHistory:
+    """The roster at every version, replayed once, to re-check past events."""
+
+    def __init__(self, events: Iterable[Roster.Event]) -> None:
+        self._held: list[dict[str, frozenset[Role]]] = []
+        self._at: list[datetime] = []
+        roster: Roster | None = None
+        for change in events:
+            roster = change.mutate(roster)
+            self._held.append({p: frozenset(r) for p, r in roster.holdings.items()})
+            self._at.append(change.timestamp)
+
+    def check(self, actor: str, role: Role | None, version: int | None, when: datetime) -> str:
+        """Why the event fails to replay, or '' when the roster allowed it then."""
+        if version is None:
+            return "recorded without a roster check"
+        if not 1 <= version <= len(self._held):
+            return f"names roster version {version}, which was never recorded"
+        if self._at[version - 1] > when:
+            return f"names roster version {version}, recorded after the event"
+        if role is None or role not in self._held[version - 1].get(actor, ()):
+            return f"the roster at version {version} did not grant {actor} the {role} role"
+        later = [v for v in range(version + 1, len(self._held) + 1) if self._at[v - 1] <= when]
+        if later and role not in self._held[later[-1] - 1].get(actor, ()):
+            return (f"the role was revoked at roster version {later[-1]}, "
+                    "before the event was recorded")
+        return ""

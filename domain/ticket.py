@@ -921,3 +921,13 @@ class Ticket(Aggregate):
     def _refuse_if_closed(self) -> None:
         if self.closed:
             raise TicketClosedError(self.key, "the ticket is closed; nothing more can be recorded")
+
+
+# The events the roster must allow (see domain.roster); an audit replays each.
+AUTHORISED_EVENTS: tuple[type[AuthorisedEvent], ...] = (
+    Ticket.EvidenceAttached,
+    Ticket.EvidenceSuperseded,
+    Ticket.ApprovalGiven,
+    Ticket.CommandStarted,
+    Ticket.KillSwitchEngaged,
+)

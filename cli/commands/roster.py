@@ -1,4 +1,4 @@
-"""`opsledger roster init|grant|revoke|show|history`: who holds which role.
+"""`opsledger roster init|grant|revoke|show|history|audit`: who holds which role.
 
 Authority comes from here, not from `--role`: evidence, approvals and the
 launch and halt scripts ask the roster when they are recorded. The roster is
@@ -7,6 +7,7 @@ itself a record of events, so every grant and revocation is audited.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 import click
@@ -138,6 +139,29 @@ def history(obj, json_output: bool) -> None:
             ["VERSION", "TIME (UTC)", "CHANGE", "PERSON", "ROLE", "BY", "REASON"],
         ),
     )
+
+
+@roster_group.command("audit")
+@json_option
+@click.pass_obj
+def audit(obj, json_output: bool) -> None:
+    """Replay every evidence, approval and script event against the roster as it
+    stood then. Exit 1 when any event was not allowed by the roster it names."""
+    checked, findings = obj.app.audit_authority()
+    doc = {"checked": checked, "ok": not findings, "findings": [asdict(f) for f in findings]}
+    emit(
+        doc,
+        json_output=json_output,
+        human=lambda: "\n".join(
+            [f"{checked} roster-checked events replayed: "
+             + ("all allowed by the roster they name" if not findings
+                else f"{len(findings)} not allowed")]
+            + [f"  position {f.position} {f.ticket} {f.event} by {f.actor} ({f.role}): {f.problem}"
+               for f in findings]
+        ),
+    )
+    if findings:
+        raise click.exceptions.Exit(1)
 
 
 def register(cli: click.Group) -> None:

@@ -84,3 +84,20 @@ def test_revocation_takes_effect_at_once_and_history_keeps_every_change(cli_env,
     # The evidence bob attached while he held the role stands, with the version that allowed it.
     shown = json.loads(ol(cli_env, "ticket", "show", "CHG-1", "--json").out)
     assert [e["actor"] for e in shown["evidence"]["risk-envelope"]] == ["bob.risk"]
+
+
+def test_the_audit_replays_what_was_recorded(cli_env, tmp_path):
+    ol(cli_env, "roster", "init")
+    ol(cli_env, "roster", "grant", "bob.risk", "risk-officer", "--reason", "rota")
+    evidence = tmp_path / "limits.yaml"
+    evidence.write_text("max_notional: 5e6\n")
+    ol(cli_env, "ticket", "open", "CHG-1", "--strategy", "s", "--artifact", ARTIFACT,
+       actor="alice.rm")
+    assert ol(cli_env, "evidence", "attach", "CHG-1", "risk-envelope", str(evidence),
+              actor="bob.risk").code == 0
+    assert ol(cli_env, "approve", "CHG-1", "risk-signoff", actor="bob.risk").code == 0
+    r = ol(cli_env, "roster", "audit", "--json")
+    assert r.code == 0, r.err
+    assert json.loads(r.out) == {"checked": 2, "ok": True, "findings": []}
+    r = ol(cli_env, "roster", "audit")
+    assert r.out.strip() == "2 roster-checked events replayed: all allowed by the roster they name"

@@ -178,3 +178,42 @@ def test_staffing_twice_changes_nothing(app):
     version = app.get_roster().version
     staff(app)
     assert app.get_roster().version == version == 1 + len(PEOPLE)
+
+
+def test_an_audit_replays_every_checked_event_against_the_roster_it_names(app):
+    key = open_ticket(app)
+    attach_all(app, key)
+    approve_all(app, key)
+    checked, findings = app.audit_authority()
+    assert (checked, findings) == (8 + 3, [])  # eight signatures (cutover has two), three approvals
+
+    # Written around the application: no roster check, or a role never granted.
+    ticket = app.get_ticket(key)
+    ticket.approve(approval=Approval.COMPLIANCE_MEMO, reference="r", actor="mallory",
+                   role=Role.COMPLIANCE_OFFICER)
+    ticket.attach_evidence(check="health-gate", path="t.md", sha256=FILE_SHA, size=1,
+                           actor="mallory", role=Role.DEV_LEAD,
+                           roster_version=app.get_roster().version)
+    app.save(ticket)
+    _, findings = app.audit_authority()
+    assert [(f.event, f.actor, f.problem) for f in findings] == [
+        ("ApprovalGiven", "mallory", "recorded without a roster check"),
+        ("EvidenceAttached", "mallory",
+         f"the roster at version {app.get_roster().version} did not grant mallory the "
+         "dev-lead role"),
+    ]
+    assert all(f.ticket == key for f in findings)
+
+
+def test_an_audit_finds_a_revocation_that_overtook_the_check(app):
+    key = open_ticket(app)
+    ticket = app.get_ticket(key)
+    checked_at = app.get_roster().version  # the check reads the roster...
+    app.revoke_role(RISK, Role.RISK_OFFICER, actor=ADMIN, reason="left")  # ...a revoke lands...
+    ticket.attach_evidence(check="risk-envelope", path="l.yaml", sha256=FILE_SHA, size=1,
+                           actor=RISK, role=Role.RISK_OFFICER, roster_version=checked_at)
+    app.save(ticket)  # ...and the event is saved after it
+    _, findings = app.audit_authority()
+    assert [f.problem for f in findings] == [
+        f"the role was revoked at roster version {checked_at + 1}, before the event was recorded"
+    ]
