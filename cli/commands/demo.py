@@ -279,6 +279,11 @@ def demo(obj: Context, directory: Path, no_archive: bool) -> None:
             f"    live.enabled {change.old} -> {change.new} by {change.actor} "
             f"({change.reason}, {change.ticket})"
         )
+    checked, findings = app.audit_authority()
+    click.echo(
+        f"    authority: {checked} roster-checked events replayed, "
+        + (f"{len(findings)} NOT allowed" if findings else "each allowed by the roster it names")
+    )
     manager = PEOPLE[Role.RELEASE_MANAGER]
     try:
         app.close_ticket(key, actor=manager, role=Role.RELEASE_MANAGER)

@@ -34,9 +34,14 @@ def test_demo_runs_a_session_to_settled_without_a_server(opsledger_exe, tmp_path
         assert (session / name).is_file(), name
     assert list(session.glob("metrics_*.json.gz")) and list(session.glob("logs_*.tar.gz"))
     assert app.get_shift("dana.ops", ticket.session_date).accepted
+    # authority came from the roster: every signature, approval and script replays cleanly
+    checked, findings = app.audit_authority()
+    assert checked == 8 + 3 + 3 and findings == []  # signatures, approvals, three scripts
+    assert "authority: 14 roster-checked events replayed, each allowed" in done.stdout
     app.close()
 
     again = subprocess.run([*opsledger_exe, "demo", "--dir", str(tmp_path / "demo")],
                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     assert "CHG-2042" in again.stdout  # a second run never collides with the first
+    assert "dana.ops: operator (already held)" in again.stdout  # the roster is kept
