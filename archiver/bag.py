@@ -10,6 +10,11 @@ the tar; only the constant ``bagit.txt`` precedes it.
 Tar order: ``<top>/``, ``bagit.txt``, ``data/`` and its directories, payload
 files, ``bag-info.txt``, caller tag files (sorted), ``manifest-sha256.txt``,
 ``manifest-sha512.txt``, ``tagmanifest-sha256.txt``, ``tagmanifest-sha512.txt``.
+
+With ``scan_secrets`` the same chunks also go through the secret scan
+(``secret_stage``); a finding stops the compression and raises
+``SecretsFoundError`` once every file has been scanned, before any tag file
+is written (or ``deferred_tags`` is asked for): the caller discards ``out``.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from typing import BinaryIO
 
 import zstandard
 
-from . import bagit_paths
+from . import bagit_paths, secret_hits
 from .detached import DetachedFile, DetachedManifest
 from .errors import ArchiveWriteError, BagInputError
 from .payload import (
@@ -41,6 +46,8 @@ from .payload import (
     PayloadReader,
     scan_payload,
 )
+from .secret_stage import SecretScanStage
+from .secrets import SecretsFoundError, TreeScan
 from .tarstream import TarStreamWriter
 
 DEFAULT_LEVEL = 3
@@ -53,6 +60,8 @@ _TICKET_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 TagFileContent = bytes | Iterable[bytes]
 ProgressCallback = Callable[[int, int], object]
+# More bag-info lines and tag files, known only once the payload has passed the scan.
+DeferredTags = Callable[[], tuple[Sequence[tuple[str, str]], Mapping[str, TagFileContent]]]
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,7 @@ class BuildResult:
     payload_oxum: str
     files: tuple[ArchivedFile, ...]  # in tar order
     manifest: DetachedManifest
+    secret_scan: TreeScan | None = None  # None when the build did not scan
 
     @property
     def detached_manifest(self) -> bytes:
@@ -199,6 +209,9 @@ def build_bag(
     bagging_date: str | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     buffers: int = DEFAULT_BUFFERS,
+    scan_secrets: bool = False,
+    scan_engine: secret_hits.HitFinder | None = None,
+    deferred_tags: DeferredTags | None = None,
 ) -> BuildResult:
     """Stream ``source_dir`` as a bagged ``.tar.zst`` into ``out``.
 
@@ -206,7 +219,8 @@ def build_bag(
     bytes already written are an unfinished zstd frame (``zstd -t`` rejects
     them) and must be discarded. ``progress(done, total)`` counts payload
     bytes. ``bagging_date`` defaults to today (UTC); fixing it makes the
-    archive byte-for-byte reproducible.
+    archive byte-for-byte reproducible. ``deferred_tags()`` is called once,
+    after the payload, for bag-info lines and tag files added to the others.
     """
     top = bag_dir_name(ticket_key, session_date)
     fields = bagit_paths.check_bag_info_fields(bag_info)
@@ -232,7 +246,14 @@ def build_bag(
     tar.add_directory(f"{top}/data", tag_mtime)
     for rel, mtime in plan.directories:
         tar.add_directory(f"{top}/data/{rel}", mtime)
-    payload = _write_payload(plan, tar, top, progress, chunk_size, buffers)
+    stage = SecretScanStage(plan, engine=scan_engine) if scan_secrets else None
+    payload, scanned = _write_payload(plan, tar, top, progress, chunk_size, buffers, stage)
+    if scanned is not None and scanned.findings:
+        raise SecretsFoundError(scanned.findings, scanned)
+    if deferred_tags is not None:
+        more_info, more_tags = deferred_tags()
+        fields += bagit_paths.check_bag_info_fields(more_info)
+        extra_tags = _check_tag_files({**dict(extra_tags), **dict(more_tags)})
 
     oxum = f"{sum(f.size for f in payload)}.{len(payload)}"
     info = [("Payload-Oxum", oxum), ("Bagging-Date", bagged_on),
@@ -275,6 +296,7 @@ def build_bag(
         payload_oxum=oxum,
         files=files,
         manifest=manifest,
+        secret_scan=scanned,
     )
 
 
@@ -285,33 +307,38 @@ def _write_payload(
     progress: ProgressCallback | None,
     chunk_size: int,
     buffers: int,
-) -> list[ArchivedFile]:
-    """Drive the reader thread; this thread frames tar and feeds zstd."""
+    stage: SecretScanStage | None,
+) -> tuple[list[ArchivedFile], TreeScan | None]:
+    """Drive the reader thread (which also scans); this thread frames tar and feeds zstd."""
     total = plan.total_bytes
     done_bytes = 0
     cancel = threading.Event()
     pool = BufferPool(buffers, chunk_size, cancel)
-    reader = PayloadReader(plan, ("sha256", "sha512"), pool, cancel)
+    reader = PayloadReader(plan, ("sha256", "sha512"), pool, cancel, tap=stage)
+    writing = True  # until a secret is found: then the archive is lost anyway
     if progress is not None:
         progress(0, total)
     reader.start()
     try:
         while True:
             kind, value = reader.messages.get()
+            if writing and stage is not None and stage.found.is_set():
+                writing = False
             if kind == DATA:
                 chunk: Chunk = value  # type: ignore[assignment]
                 try:
-                    tar.write(chunk.view)
+                    if writing:
+                        tar.write(chunk.view)
                     done_bytes += len(chunk.view)
                 finally:
                     chunk.done()
                 if progress is not None:
                     progress(done_bytes, total)
-            elif kind == BEGIN:
+            elif kind == BEGIN and writing:
                 index, mtime = value  # type: ignore[misc]
                 item = plan.files[index]
                 tar.begin_file(f"{top}/data/{item.rel}", item.size, mtime, item.mode)
-            elif kind == END:
+            elif kind == END and writing:
                 tar.end_file()
             elif kind == DONE:
                 break
@@ -320,8 +347,11 @@ def _write_payload(
     finally:
         cancel.set()  # no-op after DONE; stops a reader still running after a failure
         reader.join()
+        if stage is not None:
+            stage.close()
     sha256, sha512 = reader.digests["sha256"], reader.digests["sha512"]
-    return [
+    payload = [
         ArchivedFile(f"data/{item.rel}", item.size, sha256[i], sha512[i])
         for i, item in enumerate(plan.files)
     ]
+    return payload, (stage.result(sha256) if stage is not None else None)

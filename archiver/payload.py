@@ -3,20 +3,24 @@
 The scan fixes the order and sizes (tar headers need sizes up front). The
 reader thread reads every file exactly once into pooled buffers, computes
 sha256 and sha512 while the buffer is still in its core's cache (hashlib
-releases the GIL), and hands the buffer to the tar writer, whose zstd
-workers compress it on the other core. A buffer returns to the pool once
-written, which is what bounds memory whatever the input size.
+releases the GIL), hands it to the secret scan when there is one (a
+``ChunkTap``, which scans it in this thread too), and then to the tar
+writer, whose zstd workers compress it on the other core. A buffer returns
+to the pool once written (and scanned), which is what bounds memory
+whatever the input size.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import queue
 import stat
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from .errors import BagInputError, SourceChangedError, SourceReadError
 
@@ -119,18 +123,33 @@ class BufferPool:
 
 
 class Chunk:
-    """A filled buffer on its way to the writer, recycled by ``done()``."""
+    """A filled buffer on its way to the writer (and the tap, if any),
+    recycled once each of its ``users`` has called ``done()``."""
 
-    __slots__ = ("view", "_buf", "_pool")
+    __slots__ = ("view", "_buf", "_pool", "_countdown")
 
-    def __init__(self, buf: bytearray, n: int, pool: BufferPool) -> None:
+    def __init__(self, buf: bytearray, n: int, pool: BufferPool, users: int = 1) -> None:
         self._buf = buf
         self.view = memoryview(buf)[:n]
         self._pool = pool
+        # next() on a count is atomic under the GIL: users finish on any thread.
+        self._countdown = itertools.count(users - 1, -1)
 
     def done(self) -> None:
-        self.view.release()
-        self._pool.release(self._buf)
+        if next(self._countdown) == 0:
+            self.view.release()
+            self._pool.release(self._buf)
+
+
+class ChunkTap(Protocol):
+    """Also receives every chunk read (the secret scan), in file order."""
+
+    def begin(self, index: int) -> None: ...
+
+    def data(self, chunk: Chunk) -> None:
+        """Must call ``chunk.done()`` once finished with it."""
+
+    def end(self, index: int) -> None: ...
 
 
 # Messages from the reader to the tar writer.
@@ -139,7 +158,8 @@ Message = tuple[int, object]
 
 
 class PayloadReader:
-    """Thread that reads ``plan`` once, digesting each chunk and queueing it.
+    """Thread that reads ``plan`` once, digesting each chunk and queueing it
+    (and handing it to ``tap``, when given).
 
     ``digests[alg][i]`` is the hex digest of ``plan.files[i]`` once the
     reader has sent ``DONE``.
@@ -151,12 +171,15 @@ class PayloadReader:
         algorithms: tuple[str, ...],
         pool: BufferPool,
         cancel: threading.Event,
+        tap: ChunkTap | None = None,
     ) -> None:
         self.messages: queue.Queue[Message] = queue.Queue()
         self.digests: dict[str, list[str]] = {alg: [] for alg in algorithms}
         self._plan = plan
         self._pool = pool
         self._cancel = cancel
+        self._tap = tap
+        self._users = 1 if tap is None else 2
         self._thread = threading.Thread(target=self._run, name="payload-reader", daemon=True)
 
     def start(self) -> None:
@@ -191,6 +214,8 @@ class PayloadReader:
             if hasattr(os, "posix_fadvise"):
                 os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
             self.messages.put((BEGIN, (index, int(before.st_mtime))))
+            if self._tap is not None:
+                self._tap.begin(index)
             hashers = [hashlib.new(alg) for alg in self.digests]
             remaining = item.size
             while remaining:
@@ -209,9 +234,11 @@ class PayloadReader:
                         f"shrank while being read: ended after {item.size - remaining}"
                         f" of {item.size} bytes",
                     )
-                chunk = Chunk(buf, n, self._pool)
+                chunk = Chunk(buf, n, self._pool, self._users)
                 for hasher in hashers:
                     hasher.update(chunk.view)
+                if self._tap is not None:
+                    self._tap.data(chunk)
                 self.messages.put((DATA, chunk))
                 remaining -= n
             if os.read(fd, 1):
@@ -221,6 +248,8 @@ class PayloadReader:
                 raise SourceChangedError(item.rel, "was modified while being read")
             for hasher, results in zip(hashers, self.digests.values(), strict=True):
                 results.append(hasher.hexdigest())
+            if self._tap is not None:
+                self._tap.end(index)
             self.messages.put((END, index))
         finally:
             os.close(fd)

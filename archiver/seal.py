@@ -1,10 +1,15 @@
 """Sealing a session: bag it into a store in one pass, then prove it by re-reading.
 
-The orchestrator of the archiver's stages (payload scan, bag writer, store
-writer, verifier). Order matters for the runbook's guarantees:
+The orchestrator of the archiver's stages (payload scan, bag writer, secret
+scan, store writer, verifier). Order matters for the runbook's guarantees:
 
-1. the bag streams straight into the store's create-only writer, hashed and
-   compressed in the same pass;
+1. the bag streams straight into the store's create-only writer, hashed,
+   compressed and scanned for secrets in the same pass; a secret aborts the
+   build, the writer discards what it was given (a local temp file, an S3
+   multipart upload that is aborted) and nothing is published. Only then
+   are the files holding secrets read again: to number their lines for the
+   refusal, or, when redacting, to stage redacted copies, after which the
+   bag is built again from those (``seal_redacting``);
 2. before the writer publishes, the logs' digests as archived are compared
    with those recorded when their scripts finished: a log changed in between
    aborts the seal, and nothing is published;
@@ -19,13 +24,16 @@ after step 4, so no sealed event can exist without a complete archive.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from archiver.bag import BuildResult, TagFileContent, bag_dir_name, build_bag
+from archiver.bag import BuildResult, DeferredTags, TagFileContent, bag_dir_name, build_bag
 from archiver.errors import ArchiverError
+from archiver.redact import Redaction, number_lines, stage_redacted, staging_dir
+from archiver.secrets import SecretsFoundError, SecretsNotRedactableError, TreeScan
 from archiver.store import MANIFEST_SUFFIX, ArchiveInfo, ArchiveStore, PutResult
 from archiver.verify import VerifyReport, verify_archive
 
@@ -52,6 +60,10 @@ class SealRequest:
     # payload path relative to the session folder -> sha256 recorded on the ticket
     recorded_digests: Mapping[str, str] = field(default_factory=dict)
     level: int = 3
+    scan_secrets: bool = True
+    # Called once the payload has passed the secret scan, for more bag-info
+    # lines and tag files: what they cost or record happens only for a seal.
+    deferred_tags: DeferredTags | None = None
 
     @property
     def archive_name(self) -> str:
@@ -70,11 +82,54 @@ class Sealed:
     payload_bytes: int
     reused: bool
     put: PutResult
+    secret_scan: TreeScan | None = None  # what was scanned (and skipped: see its ``skipped``)
 
 
 def seal(store: ArchiveStore, request: SealRequest,
          progress: ProgressCallback | None = None) -> Sealed:
-    """Builds and publishes the archive and its detached manifest."""
+    """Builds and publishes the archive and its detached manifest; a secret
+    in the payload refuses with ``SecretsFoundError`` (file:line:kind)."""
+    try:
+        return _seal_once(store, request, progress)
+    except SecretsFoundError as found:
+        if found.scan is None:
+            raise
+        numbered = number_lines(request.source_dir, found.scan)
+        raise SecretsFoundError(numbered.findings, numbered) from None
+
+
+def seal_redacting(
+    store: ArchiveStore,
+    request: SealRequest,
+    redacted: Callable[[list[Redaction]], SealRequest],
+    progress: ProgressCallback | None = None,
+) -> tuple[Sealed, list[Redaction]]:
+    """Seals; when the payload holds secrets, seals redacted copies instead.
+
+    The copies are staged beside the session folder (which is never
+    written), ``redacted(redactions)`` puts the alteration on the record and
+    returns the request to seal now (its tags tell of the redaction), and
+    the bag is built again from the staging folder, scanned again too.
+    Secrets inside compressed files refuse (``SecretsNotRedactableError``):
+    their bytes cannot be replaced without re-creating the file.
+    """
+    try:
+        return _seal_once(store, request, progress), []
+    except SecretsFoundError as found:
+        if found.scan is None:
+            raise
+        scan = found.scan
+    packed = [f for s in scan.files if not s.redactable for f in s.findings]
+    if packed:
+        raise SecretsNotRedactableError(packed, scan)
+    with staging_dir(request.source_dir) as staging:
+        redactions = stage_redacted(request.source_dir, scan, Path(staging))
+        again = dataclasses.replace(redacted(redactions), source_dir=Path(staging))
+        return seal(store, again, progress), redactions
+
+
+def _seal_once(store: ArchiveStore, request: SealRequest,
+               progress: ProgressCallback | None) -> Sealed:
     name = request.archive_name
     with store.open_writer(name) as out:
         built = build_bag(
@@ -87,6 +142,8 @@ def seal(store: ArchiveStore, request: SealRequest,
             progress=progress,
             level=request.level,
             bagging_date=request.session_date,
+            scan_secrets=request.scan_secrets,
+            deferred_tags=request.deferred_tags,
         )
         _refuse_altered(built, request.recorded_digests)
         put = out.commit()
@@ -104,6 +161,7 @@ def seal(store: ArchiveStore, request: SealRequest,
         payload_bytes=sum(f.size for f in payload),
         reused=put.reused,
         put=put,
+        secret_scan=built.secret_scan,
     )
 
 

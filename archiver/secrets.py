@@ -1,109 +1,41 @@
 """Secret scanning stage: no credential goes into WORM storage.
 
 A sealed archive can never be altered or deleted before its retention ends,
-so a leaked key inside it could not be purged either. Before the bag is
-built every payload file is read once, streaming, and searched for
-credentials. A hit refuses the seal; with redaction the bag is built from a
-staging copy in which each secret's bytes are replaced by
-``[REDACTED:<kind>]``, and the caller records the alteration (original and
-redacted sha256, kinds, lines) on the ticket.
+so a leaked key inside it could not be purged either. The bag build hands
+every chunk it reads to a ``FileScanner`` (see ``secret_stage``), so the
+payload is read once for hashing, compressing and scanning alike; a hit
+aborts the build before anything is published.
 
-Bounded memory: files are read in blocks cut at line ends; a line longer
-than ``max_line`` is scanned in pieces that overlap by ``_OVERLAP`` bytes, so
-a token crossing a cut is still found. Blocks in which no trigger word
-occurs are skipped after counting their lines, which is what keeps the scan
-fast on large, clean logs.
+A scanner is fed a file's bytes in chunks of any size. A multi-pattern
+engine (``secret_hits``) finds where a rule's trigger ends; only there, in a
+window cut at line ends, does that rule (of ``secret_rules``) run. Memory
+stays bounded whatever the line lengths: the scanner keeps the end of the
+current line (``MAX_TRIGGER`` bytes) and, while a trigger's line has not
+ended, at most ``MAX_MATCH`` bytes after it.
 
 Findings never carry the secret: only its first four characters and length.
+Spans (what redaction replaces) are absolute byte offsets in the file.
 """
 
 from __future__ import annotations
 
-import hashlib
-import math
-import os
-import re
-import shutil
-from collections import Counter
-from collections.abc import Callable, Iterator
+import bisect
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import BinaryIO
 
-from .errors import ArchiverError, SourceChangedError, SourceReadError
-from .payload import PayloadFile, scan_payload
-
-DEFAULT_MAX_LINE = 1 << 20
-_BLOCK = 1 << 20
-_OVERLAP = 8 << 10  # longer than any single token the rules match
-_KEY_BLOCK_MAX_LINES = 1000  # an unterminated key block stops being one after this
-
-# Compressed payloads hold no readable text; redacting their bytes would corrupt them.
-_COMPRESSED_MAGIC = (b"\x1f\x8b", b"\x28\xb5\x2f\xfd", b"PK\x03\x04", b"BZh", b"\xfd7zXZ\x00")
-
-ENTROPY_THRESHOLD = 3.0  # bits per character; base64/random secrets sit well above
-MIN_ASSIGNED_LENGTH = 10
-
-# Every rule's match contains one of these (lower-cased); a line with none is
-# skipped without running the rules, found by bytes.find at memory speed.
-_ANCHORS = (b"akia", b"asia", b"key", b"sig=", b"bearer", b"eyj", b"://", b"secret", b"token",
-            b"passw", b"pwd", b"credential")
-
-
-def _has_anchor(text: bytes) -> bool:
-    low = text.lower()
-    return any(word in low for word in _ANCHORS)
-
-
-def _candidate_runs(block: bytes) -> list[tuple[int, int]]:
-    """(start, end) of runs of whole lines holding an anchor, in order."""
-    low = block.lower()
-    lines: set[tuple[int, int]] = set()
-    for word in _ANCHORS:
-        at = low.find(word)
-        while at != -1:
-            start = block.rfind(b"\n", 0, at) + 1
-            end = block.find(b"\n", at) + 1 or len(block)
-            lines.add((start, end))
-            at = low.find(word, end)
-    runs: list[tuple[int, int]] = []
-    for start, end in sorted(lines):
-        if runs and runs[-1][1] == start:
-            runs[-1] = (runs[-1][0], end)
-        else:
-            runs.append((start, end))
-    return runs
-
-# (kind, pattern, group holding the secret), in priority order: a later rule's
-# hit that overlaps an earlier one on the same line is not reported twice.
-_RULES: tuple[tuple[str, re.Pattern[bytes], int], ...] = (
-    ("gcp-service-account-key",
-     re.compile(rb'"private_key"[ \t]*:[ \t]*"(-----BEGIN[^"\n]{0,16384}?)"'), 1),
-    ("private-key",
-     re.compile(rb"-----BEGIN[A-Z0-9 ]{0,40} PRIVATE KEY(?: BLOCK)?-----.*?"
-                rb"-----END[A-Z0-9 ]{0,40} PRIVATE KEY(?: BLOCK)?-----"), 0),
-    ("aws-access-key", re.compile(rb"(?<![A-Z0-9])((?:AKIA|ASIA)[A-Z0-9]{16})(?![A-Z0-9])"), 1),
-    ("azure-storage-key",
-     re.compile(rb"(?i)\b(?:AccountKey|SharedAccessKey)[ \t]*=[ \t]*([A-Za-z0-9+/]{20,}={0,2})"), 1),
-    ("azure-sas-token", re.compile(rb"[?&;]sig=([A-Za-z0-9%+/]{20,}(?:%3D|=){0,2})"), 1),
-    ("bearer-token",
-     re.compile(rb"(?i)\bauthorization[\"']?[ \t]*[:=][ \t]*[\"']?bearer[ \t]+([A-Za-z0-9._~+/-]{8,}=*)"), 1),
-    ("jwt", re.compile(rb"\b(eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*)"), 1),
-    ("url-password",
-     re.compile(rb"\b[A-Za-z][A-Za-z0-9+.-]{0,30}://[^\s:/?#@\"'<>]{1,256}:([^\s@/\"'<>]{1,256})@"
-                rb"[A-Za-z0-9\[]"), 1),
-    ("high-entropy-assignment",
-     re.compile(rb"(?i)(?:secret|token|passwd|password|pwd|api[_-]?key"
-                rb"|access[_-]?key|auth[_-]?key|credentials?)[A-Za-z0-9_.-]{0,64}[\"']?[ \t]*"
-                rb"(?::=|=>|:|=)[ \t]*[\"']?([A-Za-z0-9+/=_.~:-]{10,512})"), 1),
+from . import secret_hits
+from .errors import ArchiverError
+from .secret_rules import (
+    KEY_BEGIN,
+    KEY_BLOCK_MAX_LINES,
+    KEY_END,
+    MAX_MATCH,
+    MAX_TRIGGER,
+    PRIVATE_KEY,
+    RULES,
+    accept,
+    fingerprint,
 )
-_KEY_BEGIN = re.compile(rb"-----BEGIN[A-Z0-9 ]{0,40} PRIVATE KEY(?: BLOCK)?-----")
-_KEY_END = re.compile(rb"-----END[A-Z0-9 ]{0,40} PRIVATE KEY(?: BLOCK)?-----")
-
-_DIGEST_HEX = re.compile(rb"(?:[0-9a-fA-F]{40}|[0-9a-fA-F]{64}|[0-9a-fA-F]{128})")
-_DIGEST_PREFIX = re.compile(rb"(?i)(?:sha1|sha256|sha384|sha512|md5):")
-_UUID = re.compile(rb"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-_PLACEHOLDER = re.compile(rb"(?:[*xX.]+|\$.*|<.*|\{.*|%s|changeme|redacted|REDACTED.*)")
 
 
 class SecretScanError(ArchiverError):
@@ -111,34 +43,51 @@ class SecretScanError(ArchiverError):
 
 
 class SecretsFoundError(ArchiverError):
-    """Payload files hold credentials; nothing was sealed."""
+    """Payload files hold credentials; nothing was sealed. ``scan`` is the
+    whole payload's scan (spans included) when the build produced one."""
 
-    def __init__(self, findings: list[SecretFinding]) -> None:
+    def __init__(self, findings: list[SecretFinding], scan: TreeScan | None = None) -> None:
         shown = "; ".join(str(f) for f in findings[:20])
         more = f"; and {len(findings) - 20} more" if len(findings) > 20 else ""
         super().__init__(
             f"{len(findings)} secret(s) in the payload, nothing sealed "
-            f"(rerun with --redact to archive redacted copies): {shown}{more}"
+            f"({_advice(findings)}): {shown}{more}"
         )
         self.findings = list(findings)
+        self.scan = scan
+
+
+class SecretsNotRedactableError(SecretsFoundError):
+    """Secrets inside compressed payload files, which cannot be redacted byte for byte."""
+
+
+def _advice(findings: list[SecretFinding]) -> str:
+    packed = sorted({f.path for f in findings if f.member})
+    if not packed:
+        return "rerun with --redact to archive redacted copies"
+    return (f"{', '.join(packed)}: compressed, so --redact cannot replace the secret's bytes; "
+            "re-create the file without the secret by hand, then rerun")
 
 
 @dataclass(frozen=True)
 class SecretFinding:
     path: str  # relative to the session folder
-    line: int  # 1-based
+    line: int  # 1-based; 0 until numbered (the build scans without counting lines)
     kind: str
     fingerprint: str  # first four characters and the length, never the secret
+    member: str = ""  # inside a compressed file: the member (or decompressed file) name
+    offset: int = field(default=-1, compare=False)  # of the secret, in the file or member
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.kind} ({self.fingerprint})"
+        where = f"{self.path}[{self.member}]" if self.member else self.path
+        at = f"{where}:{self.line}" if self.line else f"{where} (byte {self.offset})"
+        return f"{at}: {self.kind} ({self.fingerprint})"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class Span:
-    """Bytes to redact: ``[start, end)`` within line ``line`` (0-based offsets)."""
+    """Bytes to redact: ``[start, end)`` of the file; never across a line end."""
 
-    line: int
     start: int
     end: int
     kind: str
@@ -151,7 +100,12 @@ class FileScan:
     sha256: str
     findings: tuple[SecretFinding, ...] = ()
     spans: tuple[Span, ...] = ()
-    skipped: str = ""  # why the file was not scanned (compressed), else ""
+    skipped: str = ""  # why (part of) the file could not be scanned, else ""
+    compressed: str = ""  # "gzip", "zstd"...: findings are inside, spans are empty
+
+    @property
+    def redactable(self) -> bool:
+        return not self.compressed
 
 
 @dataclass(frozen=True)
@@ -166,304 +120,258 @@ class TreeScan:
     def bytes_scanned(self) -> int:
         return sum(s.size for s in self.files if not s.skipped)
 
-
-@dataclass(frozen=True)
-class Redaction:
-    path: str
-    original_sha256: str
-    redacted_sha256: str
-    findings: tuple[SecretFinding, ...]
+    @property
+    def skipped(self) -> list[FileScan]:
+        return [s for s in self.files if s.skipped]
 
 
-@dataclass
-class _LineState:
-    spans: list[Span] = field(default_factory=list)
-    findings: list[SecretFinding] = field(default_factory=list)
-    key_start: int | None = None  # line where an open private key block began
-    key_body: int = 0
+class FileScanner:
+    """Finds the secrets in one stream of bytes, fed in order by ``feed``.
 
+    With ``count_lines`` off (the bag build) findings have line 0 and their
+    offset: counting newlines costs as much as finding the triggers, and the
+    rare file with a finding is numbered afterwards (``redact.number_lines``).
+    """
 
-def fingerprint(secret: bytes) -> str:
-    """First four characters and the length; a key block's header is skipped,
-    since every key starts with the same one."""
-    header = _KEY_BEGIN.match(secret)
-    material = secret[header.end():].removeprefix(b"\\n").lstrip() if header else secret
-    head = material[:4].decode("ascii", "replace")
-    return f"{head}…({len(secret)} chars)"
+    def __init__(self, path: str, *, member: str = "", count_lines: bool = True,
+                 engine: secret_hits.HitFinder | None = None) -> None:
+        self.path = path
+        self.member = member
+        self._finder = engine or secret_hits.finder()
+        self._count = count_lines
+        self._hits: list[tuple[int, int]] = []  # (end, rule) of triggers not judged yet
+        self._text = b""  # the bytes [_base, _pos) still needed
+        self._base = 0
+        self._pos = 0
+        self._newlines = 0  # in [0, _pos), when counting
+        self._memo = (0, 0)  # (offset, newlines before it), for numbering findings
+        self._cursor = 0  # bytes before it are judged
+        self._key_lines = -1  # lines followed so far inside an open private key block
+        self._spans: list[Span] = []  # sorted by start
+        self.findings: list[SecretFinding] = []
 
+    @property
+    def size(self) -> int:
+        return self._pos
 
-def shannon_entropy(value: bytes) -> float:
-    if not value:
-        return 0.0
-    n = len(value)
-    return -sum(c / n * math.log2(c / n) for c in Counter(value).values())
+    @property
+    def spans(self) -> tuple[Span, ...]:
+        return tuple(self._spans)
 
+    @property
+    def retained_bytes(self) -> int:
+        """Bytes held between feeds: bounded whatever the line lengths."""
+        return len(self._text)
 
-def _is_assigned_secret(value: bytes) -> bool:
-    """Whether a value assigned to a secret-sounding name looks like a credential;
-    digests (pure hex of 40/64/128, ``sha256:...``) and UUIDs are everywhere in
-    our logs and are not."""
-    value = value.strip(b"\"'")
-    if len(value) < MIN_ASSIGNED_LENGTH or _PLACEHOLDER.fullmatch(value):
-        return False
-    if _DIGEST_HEX.fullmatch(value) or _DIGEST_PREFIX.match(value) or _UUID.fullmatch(value):
-        return False
-    has_letter = any(65 <= b <= 90 or 97 <= b <= 122 for b in value)
-    has_digit = any(48 <= b <= 57 for b in value)
-    return has_letter and has_digit and shannon_entropy(value) >= ENTROPY_THRESHOLD
-
-
-def _accept(kind: str, secret: bytes) -> bool:
-    if kind == "high-entropy-assignment":
-        return _is_assigned_secret(secret)
-    if kind == "url-password":
-        return not _PLACEHOLDER.fullmatch(secret)
-    return True
-
-
-def _pieces(stream: BinaryIO, max_line: int) -> Iterator[tuple[bytes, bool]]:
-    """(block, ends_at_line_end): blocks of whole lines, except that a line
-    longer than ``max_line`` comes as several blocks, all but the last False."""
-    carry = b""
-    while True:
-        data = stream.read(_BLOCK)
-        if not data:
-            if carry:
-                yield carry, True
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
+        n = len(data)
+        if not n:
             return
-        data = carry + data
-        cut = data.rfind(b"\n") + 1
-        if cut:
-            yield data[:cut], True
-            carry = data[cut:]
-        else:
-            carry = data
-        while len(carry) > max_line:
-            yield carry[:max_line], False
-            carry = carry[max_line:]
-
-
-def _scan_line(rel: str, number: int, base: int, text: bytes, new_from: int,
-               state: _LineState) -> None:
-    """Finds secrets in ``text`` (bytes of line ``number`` from offset ``base``);
-    hits ending before ``new_from`` were seen in the previous piece."""
-    if state.key_start is not None:
-        end = _KEY_END.search(text)
-        stop = end.end() if end else len(text.rstrip(b"\r\n"))
-        state.spans.append(Span(number, base, base + stop, "private-key"))
-        state.key_body += 1
-        if end or state.key_body >= _KEY_BLOCK_MAX_LINES:
-            state.key_start = None
-        if not end:
+        if self._count and isinstance(data, memoryview):
+            data = bytes(data)
+        pos, hits = self._pos, self._hits
+        self._finder.find(data, pos, hits)
+        if self._text:  # a trigger may straddle the seam; triggers never cross a line end
+            seam_from = max(0, len(self._text) - self._finder.overlap)
+            seam = self._text[seam_from:] + bytes(data[:self._finder.overlap])
+            found: list[tuple[int, int]] = []
+            self._finder.find(seam, self._base + seam_from, found)
+            hits.extend(hit for hit in found if hit[0] > pos)
+        if self._count:
+            self._newlines += data.count(b"\n")
+        self._pos = pos + n
+        if not hits and self._key_lines < 0:
+            # The common case: keep only the end of the current line.
+            tail = bytes(data[-MAX_TRIGGER:])
+            cut = tail.rfind(b"\n")
+            text = tail[cut + 1:] if cut >= 0 else (self._text + tail)[-MAX_TRIGGER:]
+            self._text, self._base = text, self._pos - len(text)
             return
-        text_from = stop
-    else:
-        text_from = 0
-    if not _has_anchor(text[text_from:]):
-        return
-    line_spans = [s for s in state.spans if s.line == number]
-    for kind, pattern, group in _RULES:
-        for match in pattern.finditer(text, text_from):
-            start, end = match.span(group)
-            if end <= new_from:
-                continue
-            if not _accept(kind, match.group(group)):
-                continue
-            a, b = base + start, base + end
-            clash = next((s for s in line_spans if s.start < b and a < s.end), None)
-            if clash is not None:
-                if clash.kind == kind and b > clash.end:  # the same token, cut by a piece end
-                    grown = Span(number, clash.start, b, kind)
-                    state.spans[state.spans.index(clash)] = grown
-                    line_spans[line_spans.index(clash)] = grown
-                continue
-            span = Span(number, a, b, kind)
-            state.spans.append(span)
-            line_spans.append(span)
-            state.findings.append(SecretFinding(rel, number, kind, fingerprint(match.group(group))))
-    begin = None
-    for found in _KEY_BEGIN.finditer(text, text_from):
-        begin = found  # only the last one can still be open at the line's end
-    if begin is not None and not any(s.start <= base + begin.start() < s.end for s in line_spans):
-        # a key block opens here and continues on the next lines
-        state.spans.append(Span(number, base + begin.start(),
-                                base + len(text.rstrip(b"\r\n")), "private-key"))
-        state.findings.append(SecretFinding(rel, number, "private-key",
-                                            fingerprint(text[begin.start():].strip())))
-        state.key_start, state.key_body = number, 0
+        self._text = b"".join((self._text, data))
+        self._judge(final=False)
+        self._trim()
 
+    def finish(self) -> tuple[list[SecretFinding], tuple[Span, ...]]:
+        self._judge(final=True)
+        self._text, self._hits = b"", []
+        return self.findings, self.spans
 
-def _scan_block(rel: str, first_line: int, block: bytes, state: _LineState) -> None:
-    """Whole lines at once: no rule matches across a line end, so each runs
-    over the block and hits are mapped to lines afterwards (far faster than
-    running every rule on every line)."""
-    hits: list[tuple[int, int, int, str, bytes]] = []
-    for run_start, run_end in _candidate_runs(block):
-        for priority, (kind, pattern, group) in enumerate(_RULES):
-            for match in pattern.finditer(block, run_start, run_end):
+    # Judging ---------------------------------------------------------------
+
+    def _judge(self, final: bool) -> None:
+        hits = self._hits = sorted(set(self._hits))
+        i = 0
+        while True:
+            if self._key_lines >= 0:
+                if not self._follow_key(final):
+                    break
+                continue
+            while i < len(hits) and hits[i][0] <= self._cursor:
+                i += 1
+            if i == len(hits):
+                break
+            start = self._window_start(hits[i][0])
+            stop = self._window_stop(hits[i][0], final)
+            # Triggers on the same or the next lines are judged in one run:
+            # a log where every line holds one costs a few regex passes per
+            # run, not per line.
+            j = i + 1
+            while stop is not None and j < len(hits) and stop - start < 2 * MAX_MATCH:
+                next_start = self._window_start(hits[j][0])
+                if next_start > stop:
+                    break
+                more = self._window_stop(hits[j][0], final)
+                if more is None:
+                    if next_start < stop:
+                        stop = None  # it shares a line with the run: wait for that line
+                    break
+                stop = max(stop, more)
+                j += 1
+            if stop is None:
+                break  # a trigger's line has not ended yet
+            self._judge_window(start, stop, {rule for _, rule in hits[i:j]})
+        del hits[:i]
+
+    def _window_start(self, end: int) -> int:
+        rel = end - self._base
+        line = self._text.rfind(b"\n", max(0, rel - MAX_TRIGGER), rel) + 1
+        return max(self._base + line, end - MAX_TRIGGER)
+
+    def _window_stop(self, end: int, final: bool) -> int | None:
+        rel = end - self._base
+        limit = min(rel + MAX_MATCH, len(self._text))
+        nl = self._text.find(b"\n", rel, limit)
+        if nl >= 0:
+            return self._base + nl + 1
+        if final or rel + MAX_MATCH <= len(self._text):
+            return self._base + limit
+        return None
+
+    def _judge_window(self, start: int, stop: int, rules: set[int]) -> None:
+        """Runs the rules whose triggers fired (all, for ``ANY_RULE``) over
+        ``[start, stop)``, whole lines unless a line is too long to keep."""
+        text, base = self._text, self._base
+        a, b = start - base, stop - base
+        every = secret_hits.ANY_RULE in rules
+        hits: list[tuple[int, int, int, str, bytes]] = []
+        for priority, (kind, pattern, group) in enumerate(RULES):
+            if not every and priority not in rules:
+                continue
+            for match in pattern.finditer(text, a, b):
                 secret = match.group(group)
-                if _accept(kind, secret):
-                    hits.append((priority, *match.span(group), kind, secret))
-    kept: list[tuple[int, int, str, bytes]] = []
-    for _, start, end, kind, secret in sorted(hits):
-        if not any(k[0] < end and start < k[1] for k in kept):
-            kept.append((start, end, kind, secret))
-    line, line_start, pos = first_line, 0, 0
-    for start, end, kind, secret in sorted(kept):
-        newlines = block.count(b"\n", pos, start)
-        if newlines:
-            line += newlines
-            line_start = block.rfind(b"\n", pos, start) + 1
-        pos = start
-        state.spans.append(Span(line, start - line_start, end - line_start, kind))
-        state.findings.append(SecretFinding(rel, line, kind, fingerprint(secret)))
+                if accept(kind, secret):
+                    hits.append((priority, base + match.start(group), base + match.end(group),
+                                 kind, secret))
+        kept: list[tuple[int, int, str, bytes]] = []
+        for _, s, e, kind, secret in sorted(hits):
+            if not any(k[0] < e and s < k[1] for k in kept):
+                kept.append((s, e, kind, secret))
+        kept.sort()
+        self._cursor = max(self._cursor, stop)
+        begins = KEY_BEGIN.finditer(text, a, b) if every or PRIVATE_KEY in rules else ()
+        for begin in begins:
+            at = base + begin.start()
+            if any(s <= at < e for s, e, *_ in kept) or self._clash(at, at + 1) is not None:
+                continue  # a whole key on one line, already a finding
+            # A key block opens here and continues on the next lines; what
+            # follows it on its line is part of it.
+            kept = [k for k in kept if k[0] < at]
+            nl = text.find(b"\n", begin.start(), b)
+            line_end = nl if nl >= 0 else b
+            block = text[begin.start():line_end].rstrip(b"\r")
+            kept.append((at, at + len(block), "private-key", block.strip()))
+            self._cursor = base + (nl + 1 if nl >= 0 else b)
+            self._key_lines = 0
+            break
+        for s, e, kind, secret in kept:
+            self._record(s, e, kind, fingerprint(secret))
+
+    def _follow_key(self, final: bool) -> bool:
+        """Redacts the next line of an open key block, ending the block at its
+        END marker; False when the data fed so far ends inside the line."""
+        text, base = self._text, self._base
+        rel = self._cursor - base
+        nl = text.find(b"\n", rel)
+        piece = False
+        if nl >= 0:
+            line_end, next_line = nl, nl + 1
+        elif final:
+            line_end = next_line = len(text)
+        elif len(text) - rel > MAX_MATCH:  # an overlong line inside a block: take a piece
+            line_end = next_line = len(text) - MAX_TRIGGER
+            piece = True
+        else:
+            return False
+        end = KEY_END.search(text, rel, len(text) if piece else line_end)
+        stop = end.end() if end else rel + len(text[rel:line_end].rstrip(b"\r"))
+        if stop > rel:
+            self._add_span(Span(base + rel, base + stop, "private-key"))
+        if piece and not end:
+            self._cursor = base + line_end
+            return True
+        self._key_lines += 1
+        if end or self._key_lines >= KEY_BLOCK_MAX_LINES or (final and next_line >= len(text)):
+            self._key_lines = -1
+            self._cursor = base + (stop if end else next_line)
+        else:
+            self._cursor = base + next_line
+        return True
+
+    def _trim(self) -> None:
+        text, base = self._text, self._base
+        line = text.rfind(b"\n", max(0, len(text) - MAX_TRIGGER)) + 1
+        need = max(base + line, self._pos - MAX_TRIGGER)
+        if self._key_lines >= 0:
+            need = min(need, self._cursor)
+        if self._hits:
+            need = min(need, self._window_start(self._hits[0][0]))
+        if need > base:
+            self._text, self._base = text[need - base:], need
+
+    # Recording -------------------------------------------------------------
+
+    def _clash(self, start: int, end: int) -> int | None:
+        """Index of a recorded span overlapping ``[start, end)``."""
+        i = bisect.bisect_left(self._spans, Span(start - MAX_MATCH, 0, ""))
+        while i < len(self._spans) and self._spans[i].start < end:
+            if start < self._spans[i].end:
+                return i
+            i += 1
+        return None
+
+    def _add_span(self, span: Span) -> None:
+        bisect.insort(self._spans, span)
+
+    def _record(self, start: int, end: int, kind: str, shown: str) -> None:
+        clash = self._clash(start, end)
+        if clash is not None:
+            old = self._spans[clash]
+            if old.kind == kind and end > old.end:  # the same token, cut by a window end
+                self._spans[clash] = Span(old.start, end, kind)
+            return
+        self._add_span(Span(start, end, kind))
+        self.findings.append(SecretFinding(self.path, self._line_of(start), kind, shown,
+                                           self.member, start))
+
+    def _line_of(self, offset: int) -> int:
+        if not self._count:
+            return 0
+        text, base = self._text, self._base
+        memo_at, memo_lines = self._memo
+        if base <= memo_at <= offset:
+            before = memo_lines + text.count(b"\n", memo_at - base, offset - base)
+        else:
+            before = self._newlines - text.count(b"\n", offset - base)
+        self._memo = (offset, before)
+        return before + 1
 
 
-def scan_stream(stream: BinaryIO, rel: str, *, max_line: int = DEFAULT_MAX_LINE,
-                progress: Callable[[int], object] | None = None) -> FileScan:
-    """Scans one file's bytes; returns its findings, redaction spans and sha256."""
-    if max_line < 2 * _OVERLAP:
-        raise SecretScanError(f"max_line must be at least {2 * _OVERLAP} bytes")
-    state = _LineState()
-    sha = hashlib.sha256()
-    size = 0
-    line = 1
-    offset = 0  # of the next piece within the current line
-    tail = b""  # the end of the previous piece of an overlong line
-    for block, whole in _pieces(stream, max_line):
-        sha.update(block)
-        size += len(block)
-        if progress is not None:
-            progress(len(block))
-        if not whole:  # a piece of an overlong line
-            text = tail + block
-            _scan_line(rel, line, offset - len(tail), text, len(tail), state)
-            offset += len(block)
-            tail = text[-_OVERLAP:]
-            continue
-        if tail:  # the overlong line ends in this block
-            stop = block.find(b"\n") + 1 or len(block)
-            _scan_line(rel, line, offset - len(tail), tail + block[:stop], len(tail), state)
-            line, offset, tail = line + 1, 0, b""
-            block = block[stop:]
-        if state.key_start is None and not _KEY_BEGIN.search(block):
-            _scan_block(rel, line, block, state)
-            line += block.count(b"\n")
-            continue
-        start = 0  # a key block may span lines: follow it line by line
-        while start < len(block):
-            stop = block.find(b"\n", start) + 1 or len(block)
-            _scan_line(rel, line, 0, block[start:stop], 0, state)
-            line += 1
-            start = stop
-    return FileScan(rel, size, sha.hexdigest(), tuple(state.findings), tuple(state.spans))
-
-
-def _is_compressed(path: str) -> bool:
-    try:
-        with open(path, "rb") as f:
-            head = f.read(6)
-    except OSError as exc:
-        raise SourceReadError(f"cannot open {path!r}: {exc.strerror or exc}") from None
-    return any(head.startswith(m) for m in _COMPRESSED_MAGIC)
-
-
-def scan_file(item: PayloadFile, *, max_line: int = DEFAULT_MAX_LINE,
-              progress: Callable[[int], object] | None = None) -> FileScan:
-    if _is_compressed(item.path):
-        return FileScan(item.rel, item.size, "", skipped="compressed")
-    try:
-        with open(item.path, "rb") as f:
-            return scan_stream(f, item.rel, max_line=max_line, progress=progress)
-    except OSError as exc:
-        raise SourceReadError(f"cannot read {item.path!r}: {exc.strerror or exc}") from None
-
-
-def scan_tree(source_dir: Path, *, max_line: int = DEFAULT_MAX_LINE,
-              progress: Callable[[int, int], object] | None = None) -> TreeScan:
-    """Scans every payload file of a session folder; ``progress(done, total)`` in bytes."""
-    plan = scan_payload(Path(source_dir))
-    total, done = plan.total_bytes, 0
-
-    def step(n: int) -> None:
-        nonlocal done
-        done += n
-        if progress is not None:
-            progress(done, total)
-
-    return TreeScan(tuple(scan_file(f, max_line=max_line, progress=step) for f in plan.files))
-
-
-def redact_stream(src: BinaryIO, dst: BinaryIO, spans: tuple[Span, ...], *,
-                  max_line: int = DEFAULT_MAX_LINE) -> tuple[str, str]:
-    """Copies ``src`` to ``dst`` with each span replaced by ``[REDACTED:<kind>]``.
-    Returns (sha256 of src, sha256 of what was written)."""
-    by_line: dict[int, list[Span]] = {}
-    for s in spans:
-        by_line.setdefault(s.line, []).append(s)
-    for group in by_line.values():
-        group.sort(key=lambda s: s.start)
-    original, redacted = hashlib.sha256(), hashlib.sha256()
-
-    def out(data: bytes) -> None:
-        redacted.update(data)
-        dst.write(data)
-
-    line, offset = 1, 0
-    for block, whole in _pieces(src, max_line):
-        original.update(block)
-        start = 0
-        while start < len(block):
-            stop = block.find(b"\n", start) + 1 or len(block)
-            piece = block[start:stop]
-            a, b = offset, offset + len(piece)
-            cursor = 0
-            for s in by_line.get(line, ()):
-                if s.end <= a or s.start >= b:
-                    continue
-                if s.start >= a:
-                    out(piece[cursor:s.start - a])
-                    out(b"[REDACTED:" + s.kind.encode() + b"]")
-                cursor = max(cursor, min(s.end, b) - a)
-            out(piece[cursor:])
-            if piece.endswith(b"\n") or (whole and stop == len(block)):
-                line, offset = line + 1, 0
-            else:
-                offset = b
-            start = stop
-    return original.hexdigest(), redacted.hexdigest()
-
-
-def stage_redacted(source_dir: Path, scan: TreeScan, staging_dir: Path) -> list[Redaction]:
-    """Mirrors ``source_dir`` into the empty ``staging_dir``: files with findings
-    as redacted copies, the rest hard-linked (copied across file systems), mtimes
-    kept so the bag's tar headers match the originals. The source is never written."""
-    source_dir, staging_dir = Path(source_dir), Path(staging_dir)
-    if any(staging_dir.iterdir()):
-        raise SecretScanError(f"staging folder {str(staging_dir)!r} is not empty")
-    plan = scan_payload(source_dir)
-    scans = {s.path: s for s in scan.files}
-    for rel, _ in plan.directories:
-        (staging_dir / rel).mkdir(parents=True, exist_ok=True)
-    done: list[Redaction] = []
-    for item in plan.files:
-        target = staging_dir / item.rel
-        found = scans.get(item.rel)
-        try:
-            if found is None or not found.spans:
-                try:
-                    os.link(item.path, target)
-                except OSError:
-                    shutil.copy2(item.path, target)
-                continue
-            with open(item.path, "rb") as src, open(target, "wb") as dst:
-                before, after = redact_stream(src, dst, found.spans)
-            shutil.copystat(item.path, target)
-        except OSError as exc:
-            raise SourceReadError(f"cannot stage {item.rel!r}: {exc.strerror or exc}") from None
-        if before != found.sha256:
-            raise SourceChangedError(item.rel, "changed between the secret scan and redaction")
-        done.append(Redaction(item.rel, before, after, found.findings))
-    for rel, _ in reversed(plan.directories):  # children first: adding entries moved mtimes
-        shutil.copystat(source_dir / rel, staging_dir / rel)
-    return done
+def scan_text(path: str, chunks: Iterable[bytes | bytearray | memoryview], *,
+              member: str = "", count_lines: bool = True,
+              engine: secret_hits.HitFinder | None = None) -> FileScanner:
+    """Scans uncompressed bytes; returns the finished scanner."""
+    scanner = FileScanner(path, member=member, count_lines=count_lines, engine=engine)
+    for chunk in chunks:
+        scanner.feed(chunk)
+    scanner.finish()
+    return scanner

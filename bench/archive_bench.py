@@ -4,12 +4,18 @@ Generates a reproducible session folder (default 1 GiB: large text logs,
 JSON metric snapshots, CSVs and hundreds of small log files) in a temp dir,
 then times, in one run and on warm page cache:
 
-  build    our ``build_bag`` to a local file (in a child process: peak RSS)
+  build    our ``build_bag`` to a local file, scanning for secrets as ``seal``
+           does (in a child process: peak RSS)
+  build_noscan  the same without the secret scan, to show what the scan costs
+  scan     the secret scanner alone over the same bytes already in memory
+           (1 MiB chunks, as the build hands them over), on one thread
   shell    ``tar -cf - DIR | zstd -3 -T0`` with ``sha256sum`` of every file
            running concurrently
   runbook  ``tar -czf`` then ``sha256sum`` of every file
   ceiling  zstd level 3 on all cores plus sha256 and sha512 of every file,
            concurrently, over the same bytes already in memory
+  ceiling_scan  the same plus the secret scanner in another thread: the
+           ceiling of a build that scans (printed, no target of its own)
 and the same for verification: ``verify_archive`` against
 ``zstd -d | tee >(sha256sum) | sha512sum`` and an in-memory ceiling
 (decompress plus both digests, concurrently).
@@ -183,6 +189,20 @@ def _sh(script: str) -> None:
     subprocess.run(["bash", "-c", script], check=True)
 
 
+def _scan_alone(blobs: list[bytes]) -> dict:
+    from archiver import secret_hits
+    from archiver.secret_files import scan_chunks
+
+    engine = secret_hits.finder()  # compiled before the clock starts, as in a build
+    c = time.process_time()
+    found = 0
+    for i, blob in enumerate(blobs):
+        view = memoryview(blob)
+        chunks = (view[at:at + MiB] for at in range(0, len(blob), MiB))
+        found += len(scan_chunks(str(i), chunks, size=len(blob), engine=engine).findings)
+    return {"findings": found, "engine": engine.name, "scan_cpu": time.process_time() - c}
+
+
 def _child(mode: str, src: Path, archive: Path, manifest: Path) -> dict:
     """Run our build or verify in a fresh interpreter so its peak RSS is its own."""
     out = subprocess.run(
@@ -198,14 +218,16 @@ def _run_child(mode: str, src: str, archive: str, manifest: str) -> None:
     from archiver.verify import verify_archive
 
     t, c = time.perf_counter(), time.process_time()
-    if mode == "build":
+    if mode in ("build", "build_noscan"):
         with open(archive, "wb") as out:
             result = build_bag(Path(src), out, ticket_key="BENCH-1", session_date="2024-05-01",
                                bag_info=[("Opsledger-Bench", "1")],
                                tag_files={"opsledger/ticket.json": b"{}"},
-                               bagging_date="2024-05-02")
+                               bagging_date="2024-05-02", scan_secrets=mode == "build")
         Path(manifest).write_bytes(result.detached_manifest)
         extra = {"archive_size": result.archive_size, "tar_size": result.tar_size}
+        if result.secret_scan is not None:
+            extra["findings"] = len(result.secret_scan.findings)
     else:
         with open(archive, "rb") as stream:
             report = verify_archive(stream, detached_manifest=Path(manifest).read_bytes())
@@ -218,10 +240,15 @@ def _run_child(mode: str, src: str, archive: str, manifest: str) -> None:
     print(json.dumps({"inner_seconds": elapsed, "inner_cpu": cpu, "peak_rss": rss, **extra}))
 
 
-def _ceiling_build(blobs: list[bytes]) -> float:
+def _ceiling_build(blobs: list[bytes], scan: bool = False) -> float:
     def digest(alg: str) -> None:
         for blob in blobs:
             hashlib.new(alg, blob).hexdigest()
+
+    if scan:
+        from archiver import secret_hits
+
+        secret_hits.finder()  # compiled before the clock starts
 
     class Null:
         def write(self, data: bytes) -> int:
@@ -235,6 +262,8 @@ def _ceiling_build(blobs: list[bytes]) -> float:
                 w.write(blob)
 
     threads = [threading.Thread(target=digest, args=(alg,)) for alg in ("sha256", "sha512")]
+    if scan:
+        threads.append(threading.Thread(target=_scan_alone, args=(blobs,)))
     t = time.perf_counter()
     for th in threads:
         th.start()
@@ -303,6 +332,7 @@ def main() -> None:
     if args.child:
         _run_child(*args.child)
         return
+    sys.path.insert(0, str(ROOT))  # the scanner runs in this process too
 
     tmp = Path(tempfile.mkdtemp(prefix="opsledger-bench-"))
     try:
@@ -328,8 +358,12 @@ def main() -> None:
         # report the best of each and the median of the per-round ratios.
         build_runs = _rounds(args.repeat, {
             "build": lambda: _child("build", src, archive, manifest),
+            "build_noscan": lambda: _child("build_noscan", src, tmp / "noscan.tar.zst",
+                                           tmp / "noscan.manifest.json"),
             "shell": lambda: _sh(shell),
             "ceiling": lambda: _ceiling_build(blobs),
+            "ceiling_scan": lambda: _ceiling_build(blobs, scan=True),
+            "scan": lambda: _scan_alone(blobs),
         })
         blobs.clear()  # 1 GiB we no longer need
         runbook = _measure(lambda: _sh(f"cd {parent} && tar -czf {tmp}/runbook.tar.gz {name} && {sums}"))
@@ -355,6 +389,12 @@ def main() -> None:
         _ratio("ceiling / build", build_runs["ceiling"], build_runs["build"], ">= 0.85")
         _ratio("verify ceiling / verify", verify_runs["verify_ceiling"], verify_runs["verify"], ">= 0.80")
         _ratio("zstd -d|hash / verify", verify_runs["verify_shell"], verify_runs["verify"], "")
+        scan = min(build_runs["scan"], key=lambda r: r["seconds"])
+        print(f"secret scan on its own ({scan['engine']}): {scan['seconds']:.2f} s,"
+              f" {total / 1e6 / scan['seconds']:.0f} MB/s, {scan['scan_cpu']:.2f} cpu s,"
+              f" {scan['findings']} findings (in the build: {build['findings']})")
+        _ratio("build / build without scan", build_runs["build"], build_runs["build_noscan"], "")
+        _ratio("ceiling incl. scan / build", build_runs["ceiling_scan"], build_runs["build"], "")
         print(f"  peak RSS of build        = {max(r['peak_rss'] for r in build_runs['build']) / MiB:.0f}"
               f" MiB (target < 256); of verify = {max(r['peak_rss'] for r in verify_runs['verify']) / MiB:.0f} MiB")
     finally:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import tempfile
-from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from archiver.seal import SealRequest, seal, verify_stored
-from archiver.secrets import Redaction, SecretsFoundError, scan_tree, stage_redacted
+from archiver.redact import Redaction
+from archiver.seal import Sealed, SealRequest, seal, seal_redacting, verify_stored
 from archiver.store import ArchiveStore
 from archiver.verify import verify_archive
 from cli.commands.incidents import write_report
@@ -213,68 +211,58 @@ def seal_session(
             + "; ".join(g.line() for g in gaps),
             REFUSED,
         )
-    with ProgressBar("scanning for secrets", enabled=not json_output) as bar:
-        scanned = scan_tree(session_dir, progress=bar.update)
-    if scanned.findings and not redact:
-        raise SecretsFoundError(scanned.findings)
-    with ExitStack() as cleanup:
-        source_dir, redactions = session_dir, []
-        if scanned.findings:
-            source_dir = Path(cleanup.enter_context(_staging_dir(session_dir)))
-            redactions = stage_redacted(session_dir, scanned, source_dir)
-            for r in redactions:
-                app.record_redaction(
-                    key,
-                    file=r.path,
-                    original_sha256=r.original_sha256,
-                    redacted_sha256=r.redacted_sha256,
-                    findings=[{"kind": f.kind, "line": f.line} for f in r.findings],
-                    actor=actor,
-                    role=role,
-                )
-            ticket = app.get_ticket(key)
-            items = checklist(ticket, files, digests)
-        return _seal_checked(
-            obj,
-            key,
-            ticket,
-            items,
-            gaps,
-            source_dir=source_dir,
-            redactions=redactions,
-            store_uri=store_uri,
-            actor=actor,
-            role=role,
-            json_output=json_output,
-        )
+    store = obj.archive_store(store_uri)
+
+    def request_for(ticket, redactions: list[Redaction]) -> SealRequest:
+        return _seal_request(obj, key, ticket, checklist(ticket, files, digests), gaps, files,
+                             redactions=redactions, source_dir=session_dir,
+                             json_output=json_output)
+
+    def redacted(redactions: list[Redaction]) -> SealRequest:
+        """The alteration goes on the record before the redacted copies are sealed,
+        so the archive's events and checklist tell of it."""
+        for r in redactions:
+            app.record_redaction(
+                key,
+                file=r.path,
+                original_sha256=r.original_sha256,
+                redacted_sha256=r.redacted_sha256,
+                findings=[{"kind": f.kind, "line": f.line} for f in r.findings],
+                actor=actor,
+                role=role,
+            )
+        return request_for(app.get_ticket(key), redactions)
+
+    # The payload is scanned for secrets as the bag is built: a secret refuses
+    # the seal (file:line:kind), or with --redact seals redacted copies.
+    with ProgressBar("sealing", enabled=not json_output) as bar:
+        if redact:
+            sealed, redactions = seal_redacting(store, request_for(ticket, []), redacted,
+                                                progress=bar.update)
+        else:
+            sealed, redactions = seal(store, request_for(ticket, []), progress=bar.update), []
+    if not json_output and sealed.secret_scan is not None:
+        for skipped in sealed.secret_scan.skipped:
+            note(f"opsledger: warning: {skipped.path} was not scanned for secrets: "
+                 f"{skipped.skipped}")
+    return _record_and_verify(obj, key, store, sealed, gaps, redactions, actor=actor, role=role,
+                              json_output=json_output)
 
 
-def _staging_dir(session_dir: Path) -> tempfile.TemporaryDirectory:
-    """Beside the session folder, so unchanged files can be hard-linked."""
-    try:
-        return tempfile.TemporaryDirectory(
-            dir=session_dir.parent, prefix=f".{session_dir.name}.redacted-"
-        )
-    except OSError:
-        return tempfile.TemporaryDirectory(prefix=f"{session_dir.name}.redacted-")
-
-
-def _seal_checked(
+def _seal_request(
     obj,
     key: str,
     ticket,
     items: list,
     gaps: list,
+    files: list[str],
     *,
-    source_dir: Path,
     redactions: list[Redaction],
-    store_uri: str | None,
-    actor: str,
-    role: Role | None,
+    source_dir: Path,
     json_output: bool,
-) -> dict[str, Any]:
-    app = obj.app
-    files = _session_files(source_dir)
+) -> SealRequest:
+    """What to seal; the tag files that record the ledger's proofs are only
+    computed once the payload has passed the secret scan."""
     # a redacted log is archived as its redacted copy, whose hash the ticket now holds
     swapped = {r.path: r.redacted_sha256 for r in redactions}
     altered = {g.item for g in gaps if g.status == "altered"}
@@ -283,30 +271,6 @@ def _seal_checked(
         for name, sha, _ in recorded_logs(ticket)
         if sha is not None and name in files and name not in altered
     }
-
-    events, count, last_position = events_jsonl(obj, key)
-    proof_files, proof_info = ledger_tag_files(obj, key, events)
-    tag_files: dict[str, bytes] = {
-        "opsledger/events.jsonl": events,
-        "opsledger/ticket.json": canonical_json(
-            fresh_reader(obj, ["tickets"], json_output=json_output).ticket(key)
-        )
-        + b"\n",
-        "opsledger/checklist.json": canonical_json(
-            [
-                {
-                    "item": i.item,
-                    "reason": i.reason,
-                    "status": i.status,
-                    "files": list(i.matches),
-                    "detail": i.detail,
-                }
-                for i in items
-            ]
-        )
-        + b"\n",
-    }
-    tag_files.update(proof_files)
     bag_info = [
         ("Source-Organization", "opsledger"),
         ("Opsledger-Ticket", key),
@@ -314,22 +278,64 @@ def _seal_checked(
         ("Opsledger-Requested-Env", ticket.requested_env.value),
         ("Opsledger-Effective-Env", ticket.effective_env.value),
         ("Opsledger-Artifact-Digest", ticket.artifact_digest),
-        ("Opsledger-Event-Count", str(count)),
-        ("Opsledger-Last-Position", str(last_position)),
     ]
-    bag_info += [("Opsledger-Incomplete", g.line()) for g in gaps]
-    bag_info += proof_info
-    store = obj.archive_store(store_uri)
-    request = SealRequest(
+
+    def tags() -> tuple[list[tuple[str, str]], dict[str, bytes]]:
+        events, count, last_position = events_jsonl(obj, key)
+        proof_files, proof_info = ledger_tag_files(obj, key, events)
+        tag_files: dict[str, bytes] = {
+            "opsledger/events.jsonl": events,
+            "opsledger/ticket.json": canonical_json(
+                fresh_reader(obj, ["tickets"], json_output=json_output).ticket(key)
+            )
+            + b"\n",
+            "opsledger/checklist.json": canonical_json(
+                [
+                    {
+                        "item": i.item,
+                        "reason": i.reason,
+                        "status": i.status,
+                        "files": list(i.matches),
+                        "detail": i.detail,
+                    }
+                    for i in items
+                ]
+            )
+            + b"\n",
+        }
+        tag_files.update(proof_files)
+        info = [
+            ("Opsledger-Event-Count", str(count)),
+            ("Opsledger-Last-Position", str(last_position)),
+            *(("Opsledger-Incomplete", g.line()) for g in gaps),
+            *proof_info,
+        ]
+        return info, tag_files
+
+    return SealRequest(
         ticket_key=key,
         session_date=str(ticket.session_date),
         source_dir=source_dir,
         bag_info=bag_info,
-        tag_files=tag_files,
         recorded_digests=recorded,
+        deferred_tags=tags,
     )
-    with ProgressBar("sealing", enabled=not json_output) as bar:
-        sealed = seal(store, request, progress=bar.update)
+
+
+def _record_and_verify(
+    obj,
+    key: str,
+    store: ArchiveStore,
+    sealed: Sealed,
+    gaps: list,
+    redactions: list[Redaction],
+    *,
+    actor: str,
+    role: Role | None,
+    json_output: bool,
+) -> dict[str, Any]:
+    """Records the seal, re-reads the stored archive, records the verification."""
+    app = obj.app
     app.record_seal(
         key,
         location=sealed.location,

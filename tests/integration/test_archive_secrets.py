@@ -110,6 +110,8 @@ def test_a_leaked_key_refuses_the_seal_naming_file_line_kind_not_the_secret(sess
     assert "ArchiveSealed" not in names and "PayloadRedacted" not in names
     after = {p.name: _sha256(p) for p in session["dir"].iterdir() if p.is_file()}
     assert {n: after[n] for n in before} == before  # build only adds sla_incidents.md
+    archives = session["home"] / "archives"  # the aborted build published nothing
+    assert not archives.exists() or [p for p in archives.rglob("*") if p.is_file()] == []
 
 
 def test_redact_seals_a_redacted_copy_and_records_the_alteration(session):
@@ -159,3 +161,34 @@ def test_redact_seals_a_redacted_copy_and_records_the_alteration(session):
     assert AWS not in timeline.out
     shown = ol(session, "ticket", "show", "CHG-2041", "--json")
     assert shown.code == 0, shown.err
+
+
+def test_a_key_inside_the_compressed_log_bundle_refuses_even_with_redact(session):
+    import tarfile
+
+    log = session["dir"] / "deploy.log"  # this time the plain log is clean
+    log.write_text(log.read_text().replace(f"using AWS_ACCESS_KEY_ID={AWS} for artefact upload\n",
+                                           ""))
+    _pretend_recorded(session["home"] / "events.sqlite", "deploy.log", _sha256(log))
+    [bundle] = session["dir"].glob("logs_*.tar.gz")
+    with tarfile.open(bundle) as tar:
+        members = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+    risk = "observability/logs/risk.log"
+    first, rest = members[risk].split(b"\n", 1)
+    members[risk] = first + f"\nexport AWS_ACCESS_KEY_ID={AWS}\n".encode() + rest
+    with tarfile.open(bundle, "w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+    for extra in ((), ("--redact",)):
+        r = build(session, *extra)
+        assert r.code == 1, r.err
+        assert f"{bundle.name}[{risk}]:2: aws-access-key (AKIA…(20 chars))" in r.err
+        assert "re-create the file without the secret by hand" in r.err
+        assert AWS not in r.err and AWS not in r.out
+    names = [type(e).__name__ for e in ticket_events(session)]
+    assert "ArchiveSealed" not in names and "PayloadRedacted" not in names
+    archives = session["home"] / "archives"
+    assert not archives.exists() or [p for p in archives.rglob("*") if p.is_file()] == []

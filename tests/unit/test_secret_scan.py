@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import io
+import re
 import uuid
 from pathlib import Path
 
 import pytest
 
+from archiver import secret_hits
 from archiver.payload import PayloadFile
-from archiver.secrets import (
-    SecretFinding,
-    SecretsFoundError,
-    TreeScan,
-    redact_stream,
-    scan_file,
-    scan_stream,
-    scan_tree,
-    stage_redacted,
-)
+from archiver.redact import redact_stream, stage_redacted
+from archiver.secret_files import scan_file, scan_stream, scan_tree
+from archiver.secret_rules import MAX_MATCH, MAX_TRIGGER, RULES
+from archiver.secrets import FileScanner, SecretFinding, SecretsFoundError, TreeScan
+from archiver.secrets import scan_text as scan_pieces
 
 AWS = "AKIAIOSFODNN7EXAMPLE"
 JWT = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4ifQ"
@@ -103,18 +100,90 @@ def test_high_entropy_threshold():
     assert len(scan_text("client_secret: 'Zq8vN3kP1xWt5Rb9'\n").findings) == 1
 
 
-def test_long_lines_are_bounded_and_a_key_across_a_cut_is_still_found():
-    max_line = 16 << 10
-    for pad in (max_line - 10, max_line - 3, 2 * max_line + 5):
-        text = "x" * pad + " " + AWS + " " + "y" * 100 + "\nnext AKIAZZZZZZZZZZZZZZZZ\n"
-        result = scan_text(text, max_line=max_line)
-        assert [(f.line, f.kind) for f in result.findings] == [
-            (1, "aws-access-key"), (2, "aws-access-key")], pad
-        out = io.BytesIO()
-        redact_stream(io.BytesIO(text.encode()), out, result.spans, max_line=max_line)
-        redacted = out.getvalue().decode()
-        assert AWS not in redacted and "AKIAZZZZ" not in redacted
-        assert redacted.count("\n") == 2 and redacted.startswith("x" * pad + " [REDACTED:")
+def chunked(data: bytes, size: int) -> list[bytes]:
+    return [data[i:i + size] for i in range(0, len(data), size)]
+
+
+@pytest.mark.parametrize("pad", [MAX_TRIGGER - 10, MAX_TRIGGER + 3, MAX_MATCH + 5, 3 * MAX_MATCH])
+@pytest.mark.parametrize("chunk", [4096, 1 << 20])
+def test_long_lines_are_bounded_and_a_key_on_them_is_still_found(pad, chunk):
+    text = "x" * pad + " " + AWS + " " + "y" * 100 + "\nnext AKIAZZZZZZZZZZZZZZZZ\n"
+    scanner = FileScanner("deploy.log")
+    retained = 0
+    for piece in chunked(text.encode(), chunk):
+        scanner.feed(piece)
+        retained = max(retained, scanner.retained_bytes)
+    findings, spans = scanner.finish()
+    assert [(f.line, f.kind) for f in findings] == [(1, "aws-access-key"), (2, "aws-access-key")]
+    # memory: what one line needs around a trigger, not the line
+    assert retained <= MAX_TRIGGER + MAX_MATCH + chunk
+    out = io.BytesIO()
+    redact_stream(io.BytesIO(text.encode()), out, spans)
+    redacted = out.getvalue().decode()
+    assert AWS not in redacted and "AKIAZZZZ" not in redacted
+    assert redacted.count("\n") == 2 and redacted.startswith("x" * pad + " [REDACTED:")
+
+
+def full_session_text() -> bytes:
+    """Every kind, a multi-line key block with a secret after its END, a
+    secret far into a long line, and two on one line."""
+    lines = ["starting\n", *(SECRETS[k][0] + "\n" for k in sorted(SECRETS)),
+             "before\n-----BEGIN RSA PRIVATE KEY-----\n" + PEM_BODY + "\n" + PEM_BODY[::-1]
+             + "\n-----END RSA PRIVATE KEY----- then token=Zq8vN3kP1xWt5Rb9\nafter\n",
+             "x" * 20_000 + " " + AWS + "\n",
+             "a=" + AWS + " b=https://u:Pw9xYz7Q@h.example\n",
+             "no newline at the end: password=Hq3vL9xWp2Ze"]
+    return "".join(lines).encode()
+
+
+@pytest.mark.parametrize("engine", secret_hits.available())
+def test_findings_do_not_depend_on_where_the_chunks_are_cut(engine):
+    """The build hands the scanner 1 MiB chunks cut anywhere, mid-line and
+    mid-secret: every cut gives the same findings and spans as one block."""
+    data = full_session_text()
+
+    def scan(size: int):
+        found = scan_pieces("s.log", chunked(data, size), engine=secret_hits.finder(engine))
+        return [(f.line, f.kind, f.fingerprint, f.offset) for f in found.findings], found.spans
+
+    whole = scan(len(data))
+    assert [(line, kind) for line, kind, *_ in whole[0]] == [
+        (2, "aws-access-key"), (3, "aws-access-key"), (4, "azure-storage-key"),
+        (5, "bearer-token"), (6, "gcp-service-account-key"), (7, "high-entropy-assignment"),
+        (8, "jwt"), (9, "url-password"), (11, "private-key"), (14, "high-entropy-assignment"),
+        (16, "aws-access-key"), (17, "aws-access-key"), (17, "url-password"),
+        (18, "high-entropy-assignment")]
+    for size in [*range(1, 70), 127, 4096, 8191, 8193, 20_001]:
+        assert scan(size) == whole, size
+
+
+def test_both_engines_find_the_same():
+    data = full_session_text()
+    results = {name: scan_pieces("s.log", [data], engine=secret_hits.finder(name)).findings
+               for name in secret_hits.available()}
+    assert len(set(map(tuple, results.values()))) == 1
+
+
+def test_no_rule_matches_more_than_the_scanner_keeps_around_a_trigger():
+    for kind, pattern, _ in RULES:
+        assert re._parser.parse(pattern.pattern).getwidth()[1] <= MAX_MATCH, kind
+
+
+@pytest.mark.parametrize("engine", secret_hits.available())
+def test_the_longest_secrets_each_rule_allows_are_found_on_long_lines(engine):
+    jwt = "eyJ" + "a" * 4096 + ".eyJ" + "b" * 8000 + "." + "c" * 100
+    longest = {
+        "jwt": f"cookie={jwt}",
+        "url-password": "redis://" + "u" * 256 + ":" + "p9Q" * 85 + "@cache.internal",
+        "high-entropy-assignment": "secret" + "_" * 64 + " " * 64 + "=" + " " * 64 + "Zq8vN3kP1xWt",
+        "gcp-service-account-key": '"private_key": "-----BEGIN PRIVATE KEY-----\\n'
+                                   + "Q" * 16000 + '"',
+    }
+    for kind, line in longest.items():
+        data = ("z" * (3 * MAX_MATCH) + " " + line + " tail\n").encode()
+        for size in (1000, 1 << 16, len(data)):
+            found = scan_pieces("s.log", chunked(data, size), engine=secret_hits.finder(engine))
+            assert [(f.line, f.kind) for f in found.findings] == [(1, kind)], (kind, size)
 
 
 def test_line_numbers_count_clean_blocks(tmp_path: Path):
