@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from archiver.authority import authority_findings
 from archiver.redact import Redaction
 from archiver.seal import Sealed, SealRequest, seal, seal_redacting, verify_stored
 from archiver.store import ArchiveStore
@@ -22,6 +23,7 @@ from cli.output import emit, note, table
 from cli.progress import ProgressBar
 from domain.archival import checklist, problems, recorded_logs
 from domain.persistence import canonical_json
+from domain.roster import roster_id
 from domain.runbook import Role
 from domain.ticket import ticket_id
 
@@ -80,6 +82,23 @@ def events_jsonl(obj, key: str) -> tuple[bytes, int, int]:
             + b"\n"
         )
     return b"".join(lines), len(lines), max(positions.values(), default=0)
+
+
+def roster_jsonl(obj) -> bytes:
+    """The roster's history as stored at the seal, so the authority of every
+    archived event can be replayed offline (archiver.authority)."""
+    return b"".join(
+        canonical_json(
+            {
+                "originator_id": str(stored.originator_id),
+                "originator_version": stored.originator_version,
+                "topic": stored.topic,
+                "state": stored.state.decode("utf-8"),
+            }
+        )
+        + b"\n"
+        for stored in obj.app.recorder.select_events(roster_id())
+    )
 
 
 @archive_group.command("build")
@@ -304,6 +323,9 @@ def _seal_request(
             + b"\n",
         }
         tag_files.update(proof_files)
+        roster = roster_jsonl(obj)
+        if roster:
+            tag_files["opsledger/roster.jsonl"] = roster
         info = [
             ("Opsledger-Event-Count", str(count)),
             ("Opsledger-Last-Position", str(last_position)),
@@ -540,6 +562,7 @@ def verify(
                 store, name, expected_sha256=latest["archive_sha256"], progress=bar.update
             )
         findings = list(checked.findings) + _retention_findings(checked.info)
+        findings += authority_findings(checked.report.tag_files)
         app.record_verification(
             target,
             location=latest["location"],
@@ -558,6 +581,7 @@ def verify(
         finally:
             stream.close()
         findings = [str(f) for f in report.findings]
+        findings += authority_findings(report.tag_files)
         if detached is None:
             note(
                 f"opsledger: warning: no detached manifest for {label}; "

@@ -173,3 +173,19 @@ def test_a_killed_build_never_leaves_a_seal_without_an_archive(session, opsledge
     assert json.loads(rerun.stdout)["verified"] is True
     final = json.loads(invoke(["archive", "list", "--json"], session["env"]).out)
     assert len(final) == 1 and final[0]["complete"]
+
+
+def test_the_archive_carries_the_roster_so_authority_replays_offline(session):
+    from archiver.verify import verify_archive
+
+    r = build(session)
+    assert r.code == 0, r.err
+    archive = Path(json.loads(r.out)["location"].removeprefix("file://"))
+    with archive.open("rb") as f:
+        report = verify_archive(f)
+    roster = [json.loads(line) for line in report.tag_files["opsledger/roster.jsonl"].splitlines()]
+    assert [row["topic"] for row in roster][:2] == ["opsledger.roster.Founded",
+                                                   "opsledger.roster.RoleGranted"]
+    # offline, the checks replay (findings would make verify exit 1 and name them)
+    offline = invoke(["archive", "verify", str(archive), "--json"], {"OPSLEDGER_HOME": "/nonexistent"})
+    assert offline.code == 0 and json.loads(offline.out)["findings"] == []
