@@ -21,9 +21,12 @@ junk = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_ch
 bad_key = junk.filter(lambda s: not TICKET_KEY.match(s) and not s.startswith("-"))
 bad_role = junk.filter(lambda s: s not in {
     "release-manager", "risk-officer", "compliance-officer", "dev-lead", "sre-captain",
-    "incident-commander", "execution-trader", "operator"} and not s.startswith("-"))
+    "incident-commander", "execution-trader", "operator", "administrator"}
+    and not s.startswith("-"))
 bad_time = junk.filter(lambda s: not re.match(r"^\d{4}-\d{2}-\d{2}", s) and not s.startswith("-"))
-word = st.text(alphabet=string.ascii_lowercase + "-", min_size=1, max_size=12)
+# Never "-h"/"--help": asking for help is not invalid input.
+word = st.text(alphabet=string.ascii_lowercase + "-", min_size=1, max_size=12).filter(
+    lambda w: not w.startswith("-"))
 # One-line junk for messages that quote a path or value verbatim: a line break in
 # it would split the error line (see test_a_line_break_in_a_path_keeps_one_error_line).
 line = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp")),
