@@ -139,8 +139,9 @@ def build(
     """Seal ticket KEY's session folder: check it against the runbook and the
     events, bag it into the store, then verify it by re-reading it.
 
-    Every payload file is scanned for credentials first: a secret refuses
-    the seal (file:line:kind, never the secret) unless --redact is given.
+    Every payload file (compressed logs included) is scanned for credentials
+    as it is read into the bag: a secret refuses the seal (file:line:kind,
+    never the secret) and nothing is stored, unless --redact is given.
 
     Exits 0 when sealed and verified, 1 when refused (items missing or altered,
     secrets found) or when verification failed.
