@@ -57,12 +57,18 @@ def init(obj, admin: str | None, reason: str, actor_override: str | None) -> Non
 @click.pass_obj
 def grant(obj, person: str, roles: tuple[str, ...], reason: str, actor_override: str | None) -> None:
     """Grant PERSON one or more ROLEs (administrators only, never to themselves)."""
+    _change(obj, person, roles, reason, actor_override, obj.app.grant_role,
+            "granted", "already holds")
+
+
+def _change(obj, person, roles, reason, actor_override, record, done: str, unchanged: str) -> None:
+    """One event per role, each reported; a role already in place records nothing."""
     actor = actor_of(obj, actor_override)
     for role in roles:
-        if obj.app.grant_role(person, Role(role), actor=actor, reason=reason):
-            click.echo(f"{person}: {role} granted by {actor}")
+        if record(person, Role(role), actor=actor, reason=reason):
+            click.echo(f"{person}: {role} {done} by {actor}")
         else:
-            click.echo(f"{person}: already holds {role}; nothing recorded")
+            click.echo(f"{person}: {unchanged} {role}; nothing recorded")
 
 
 @roster_group.command("revoke")
@@ -75,12 +81,8 @@ def revoke(
     obj, person: str, roles: tuple[str, ...], reason: str, actor_override: str | None
 ) -> None:
     """Revoke ROLEs from PERSON; what they recorded before stands."""
-    actor = actor_of(obj, actor_override)
-    for role in roles:
-        if obj.app.revoke_role(person, Role(role), actor=actor, reason=reason):
-            click.echo(f"{person}: {role} revoked by {actor}")
-        else:
-            click.echo(f"{person}: does not hold {role}; nothing recorded")
+    _change(obj, person, roles, reason, actor_override, obj.app.revoke_role,
+            "revoked", "does not hold")
 
 
 @roster_group.command("show")
