@@ -252,22 +252,39 @@ def test_an_archive_proves_its_events_offline_with_the_public_key_only(session):
     info = dict(json.loads(r.out)["bag_info"])
     assert info["Opsledger-Proofs"].startswith("rfc9162 tree ")
 
-    # an insider rewrites one event and re-bags it with fresh checksums
+    # an insider rewrites who signed one event and re-bags it with fresh checksums:
+    # the archived roster never granted the new name the role, so the bag alone fails
     top = unpack(archive, session["tmp"] / "x")
     events = (top / "opsledger" / "events.jsonl").read_text().splitlines()
-    assert "alice.rm" in events[1]
-    events[1] = events[1].replace("alice.rm", "mallo.ry")
+    assert "alice.rm" in events[1] and "roster_version" in json.loads(events[1])["state"]
+    signed = events[1]
+    events[1] = signed.replace("alice.rm", "mallo.ry")
     (top / "opsledger" / "events.jsonl").write_text("\n".join(events) + "\n")
     forged = session["tmp"] / "forged.tar.zst"
+    repack(top, forged)
+    r = invoke(["archive", "verify", str(forged), "--json"], offline)
+    assert r.code == 1
+    (finding,) = json.loads(r.out)["findings"]
+    assert finding.startswith("authority: EvidenceAttached v2 by mallo.ry: the roster at version")
+    r = invoke(["archive", "verify", str(forged), "--public-key", str(public), "--json"], offline)
+    assert r.code == 1
+    position = json.loads(events[1])["position"]
+    inclusion = (f"proof-inclusion 'opsledger/events.jsonl line 2': position {position}: "
+                 "the event differs from the leaf proved")
+    assert json.loads(r.out)["findings"] == [finding, inclusion]
+
+    # a rewrite the roster cannot see (the evidence's recorded digest): only the proofs catch it
+    state = json.loads(json.loads(signed)["state"])
+    state["sha256"] = "0" * 64
+    row = json.loads(signed)
+    row["state"] = json.dumps(state, separators=(",", ":"), sort_keys=True)
+    events[1] = json.dumps(row, separators=(",", ":"), sort_keys=True)
+    (top / "opsledger" / "events.jsonl").write_text("\n".join(events) + "\n")
     repack(top, forged)
     assert invoke(["archive", "verify", str(forged)], offline).code == 0  # the bag alone passes
     r = invoke(["archive", "verify", str(forged), "--public-key", str(public), "--json"], offline)
     assert r.code == 1
-    position = json.loads(events[1])["position"]
-    assert json.loads(r.out)["findings"] == [
-        f"proof-inclusion 'opsledger/events.jsonl line 2': position {position}: "
-        "the event differs from the leaf proved"
-    ]
+    assert json.loads(r.out)["findings"] == [inclusion]
 
     # and a flipped hex digit in the proofs
     top = unpack(archive, session["tmp"] / "y")
