@@ -117,10 +117,6 @@ class TreeScan:
         return [f for s in self.files for f in s.findings]
 
     @property
-    def bytes_scanned(self) -> int:
-        return sum(s.size for s in self.files if not s.skipped)
-
-    @property
     def skipped(self) -> list[FileScan]:
         return [s for s in self.files if s.skipped]
 

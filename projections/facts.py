@@ -38,13 +38,6 @@ class Fact(NamedTuple):
         return self.data["timestamp"]
 
 
-class StoredRecord(Protocol):
-    originator_id: UUID | str
-    originator_version: int
-    topic: str
-    state: bytes
-
-
 class Recorder(Protocol):
     """The part of eventsourcing's ApplicationRecorder the projections use."""
 
@@ -155,10 +148,6 @@ def micros_of(moment: datetime) -> int:
     if moment.tzinfo is None:
         raise InvalidQuery(f"{moment.isoformat()} has no time zone")
     return (moment - _EPOCH) // _MICRO
-
-
-def from_micros(value: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=value)
 
 
 _MINUTE = 60_000_000
