@@ -111,8 +111,7 @@ class Roster(Aggregate):
                 raise NotAuthorised(
                     actor, f"{what} is done by the {_either(allowed)}, not the {role.title}"
                 )
-            if role not in held:
-                raise NotAuthorised(actor, f"the roster does not grant {actor} the {role.title} role")
+            self.confirm(actor, role)
             return role
         usable = [r for r in allowed if r in held]
         if len(usable) == 1:

@@ -373,18 +373,14 @@ class Ticket(Aggregate):
         roster_version: int | None = None,
     ) -> None:
         self._refuse_if_closed()
-        record = self.evidence.get(evidence_id)
-        if record is None or record["superseded"] is not None:
-            raise EvidenceNotFound(self.key, f"no current evidence with id {evidence_id!r}")
+        check = self.evidence_check(evidence_id)
         if not reason.strip():
             raise ReasonRequired(self.key, "superseding evidence needs a reason")
         validate_text(self.key, "reason", reason)
-        owners = CHECKS_BY_NAME[record["check"]].owners
+        owners = CHECKS_BY_NAME[check].owners
         if role not in owners:
             names = " or ".join(r.title for r in owners)
-            raise WrongRole(
-                self.key, f"evidence for {record['check']!r} is superseded by the {names}"
-            )
+            raise WrongRole(self.key, f"evidence for {check!r} is superseded by the {names}")
         self._supersede_evidence(
             evidence_id=evidence_id,
             reason=reason,

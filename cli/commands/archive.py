@@ -69,36 +69,28 @@ def events_jsonl(obj, key: str) -> tuple[bytes, int, int]:
         if position is None:  # the view was caught up just now: this cannot lag
             raise CliError(f"{key}: event v{stored.originator_version} is not in the timeline "
                            "view; run 'opsledger projections rebuild timeline'", INCOMPLETE)
-        lines.append(
-            canonical_json(
-                {
-                    "position": position,
-                    "originator_id": str(stored.originator_id),
-                    "originator_version": stored.originator_version,
-                    "topic": stored.topic,
-                    "state": stored.state.decode("utf-8"),
-                }
-            )
-            + b"\n"
-        )
+        lines.append(stored_line(stored, position=position))
     return b"".join(lines), len(lines), max(positions.values(), default=0)
+
+
+def stored_line(stored, **extra: Any) -> bytes:
+    """One stored event as a canonical JSON line: its exact stored text, so the
+    archive alone can re-hash it (proofs) and decode it (authority replay)."""
+    return canonical_json(
+        {
+            **extra,
+            "originator_id": str(stored.originator_id),
+            "originator_version": stored.originator_version,
+            "topic": stored.topic,
+            "state": stored.state.decode("utf-8"),
+        }
+    ) + b"\n"
 
 
 def roster_jsonl(obj) -> bytes:
     """The roster's history as stored at the seal, so the authority of every
     archived event can be replayed offline (archiver.authority)."""
-    return b"".join(
-        canonical_json(
-            {
-                "originator_id": str(stored.originator_id),
-                "originator_version": stored.originator_version,
-                "topic": stored.topic,
-                "state": stored.state.decode("utf-8"),
-            }
-        )
-        + b"\n"
-        for stored in obj.app.recorder.select_events(roster_id())
-    )
+    return b"".join(stored_line(s) for s in obj.app.recorder.select_events(roster_id()))
 
 
 @archive_group.command("build")
