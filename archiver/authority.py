@@ -15,10 +15,9 @@ from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import TopicError
-
-from domain.persistence import CanonicalJSONTranscoder, PydanticMapper
-from domain.roster import Roster, RosterHistory
-from domain.ticket import AUTHORISED_EVENTS
+from opsledger.domain.persistence import CanonicalJSONTranscoder, PydanticMapper
+from opsledger.domain.roster import Roster, RosterHistory
+from opsledger.domain.ticket import AUTHORISED_EVENTS
 
 EVENTS = "opsledger/events.jsonl"
 ROSTER = "opsledger/roster.jsonl"

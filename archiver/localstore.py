@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from archiver.store import (
+from opsledger.archiver.store import (
     MANIFEST_SUFFIX,
     ArchiveConflict,
     ArchiveInfo,

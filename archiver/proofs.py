@@ -41,15 +41,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from archiver.errors import BagInputError
-from domain.checkpoint import (
+from opsledger.archiver.errors import BagInputError
+from opsledger.domain.checkpoint import (
     Checkpoint,
     CheckpointError,
     SignatureVerifier,
     open_checkpoint,
     split_note,
 )
-from domain.merkle import (
+from opsledger.domain.merkle import (
     InvalidProofError,
     MerkleError,
     check_consistency,

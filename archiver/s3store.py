@@ -28,9 +28,7 @@ from botocore.exceptions import (
     NoCredentialsError,
     PartialCredentialsError,
 )
-from urllib3.exceptions import HTTPError as URLLib3Error
-
-from archiver.store import (
+from opsledger.archiver.store import (
     DEFAULT_RETENTION_DAYS,
     MANIFEST_SUFFIX,
     READ_CHUNK,
@@ -50,6 +48,7 @@ from archiver.store import (
     location_hash,
     validate_name,
 )
+from urllib3.exceptions import HTTPError as URLLib3Error
 
 MiB = 1 << 20
 DEFAULT_PART_SIZE = 64 * MiB

@@ -30,12 +30,18 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from archiver.bag import BuildResult, DeferredTags, TagFileContent, bag_dir_name, build_bag
-from archiver.errors import ArchiverError
-from archiver.redact import Redaction, number_lines, stage_redacted, staging_dir
-from archiver.secrets import SecretsFoundError, SecretsNotRedactableError, TreeScan
-from archiver.store import MANIFEST_SUFFIX, ArchiveInfo, ArchiveStore, PutResult
-from archiver.verify import VerifyReport, verify_archive
+from opsledger.archiver.bag import (
+    BuildResult,
+    DeferredTags,
+    TagFileContent,
+    bag_dir_name,
+    build_bag,
+)
+from opsledger.archiver.errors import ArchiverError
+from opsledger.archiver.redact import Redaction, number_lines, stage_redacted, staging_dir
+from opsledger.archiver.secrets import SecretsFoundError, SecretsNotRedactableError, TreeScan
+from opsledger.archiver.store import MANIFEST_SUFFIX, ArchiveInfo, ArchiveStore, PutResult
+from opsledger.archiver.verify import VerifyReport, verify_archive
 
 ProgressCallback = Callable[[int, int], object]
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
-from archiver.errors import ArchiverError
+from opsledger.archiver.errors import ArchiverError
 
 Progress = Callable[[int], None]
 """Called with the cumulative number of bytes accepted so far."""

@@ -20,9 +20,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from domain.application import OpsLedger
-from domain.runbook import CHECKS, Command, Env, Role, Severity
-from domain.ticket import Ticket
+from opsledger.domain.application import OpsLedger
+from opsledger.domain.runbook import CHECKS, Command, Env, Role, Severity
+from opsledger.domain.ticket import Ticket
 
 DIGEST = "sha256:" + "ab" * 32
 SHA = "cd" * 32

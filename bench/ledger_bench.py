@@ -33,12 +33,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from domain.merkle import MerkleFrontier, SubtreeHasher, inclusion_proof, leaf_bytes, leaf_hash
-from domain.persistence import CanonicalJSONTranscoder
-from projections.facts import EventLog
-from projections.ledger_audit import audit
-from projections.ledger_log import Ledger
-from projections.sqlite import SQLiteViewStore
+from opsledger.domain.merkle import (
+    MerkleFrontier,
+    SubtreeHasher,
+    inclusion_proof,
+    leaf_bytes,
+    leaf_hash,
+)
+from opsledger.domain.persistence import CanonicalJSONTranscoder
+from opsledger.projections.facts import EventLog
+from opsledger.projections.ledger_audit import audit
+from opsledger.projections.ledger_log import Ledger
+from opsledger.projections.sqlite import SQLiteViewStore
 
 
 @dataclass(frozen=True)
@@ -155,8 +161,7 @@ def main() -> None:
         store.close()
     if args.postgres:
         import psycopg
-
-        from projections.postgres import PostgresViewStore
+        from opsledger.projections.postgres import PostgresViewStore
 
         schema = f"bench_{uuid.uuid4().hex[:12]}"
         store = PostgresViewStore(dbname="test", schema=schema)

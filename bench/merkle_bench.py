@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from domain.merkle import (
+from opsledger.domain.merkle import (
     MerkleFrontier,
     SubtreeHasher,
     consistency_proof,

@@ -30,11 +30,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from domain.application import OpsLedger  # noqa: E402
-from domain.flag import FeatureFlag  # noqa: E402
-from domain.runbook import APPROVERS, CHECKS, LIVE_FLAG, Command, Env, Role, Severity  # noqa: E402
-from domain.ticket import Ticket  # noqa: E402
-from projections import EventLog, IncidentQuery, Projector, ViewReader  # noqa: E402
+from opsledger.domain.application import OpsLedger  # noqa: E402
+from opsledger.domain.flag import FeatureFlag  # noqa: E402
+from opsledger.domain.runbook import APPROVERS, CHECKS, LIVE_FLAG, Command, Env, Role, Severity  # noqa: E402
+from opsledger.domain.ticket import Ticket  # noqa: E402
+from opsledger.projections import EventLog, IncidentQuery, Projector, ViewReader  # noqa: E402
 
 PG = {"dbname": "test", "host": "127.0.0.1", "port": 5432, "user": "postgres", "password": ""}
 QUARTER_START = datetime(2026, 7, 1, tzinfo=UTC)
@@ -193,10 +193,10 @@ class Store:
 
     def view_store(self):
         if self.kind == "sqlite":
-            from projections.sqlite import SQLiteViewStore
+            from opsledger.projections.sqlite import SQLiteViewStore
 
             return SQLiteViewStore(self.views_path)
-        from projections.postgres import PostgresViewStore
+        from opsledger.projections.postgres import PostgresViewStore
 
         return PostgresViewStore(schema=self.schema, **PG)
 

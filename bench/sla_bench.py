@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from domain.sla import Policy, evaluate, read_prometheus
+from opsledger.domain.sla import Policy, evaluate, read_prometheus
 
 DAY = 86_400
 T0 = 1_714_550_400  # 2024-05-01T08:00:00Z

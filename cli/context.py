@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
-from cli.settings import Settings, SettingsError
+from opsledger.cli.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
-    from archiver.store import ArchiveStore
-    from domain.application import OpsLedger
-    from projections import Projector
-    from projections.ledger_log import Ledger
+    from opsledger.archiver.store import ArchiveStore
+    from opsledger.domain.application import OpsLedger
+    from opsledger.projections import Projector
+    from opsledger.projections.ledger_log import Ledger
 
 
 class Context:
@@ -32,7 +32,7 @@ class Context:
 
     @cached_property
     def app(self) -> OpsLedger:
-        from domain.application import OpsLedger
+        from opsledger.domain.application import OpsLedger
 
         if not self.settings.database_url:
             self.settings.home.mkdir(parents=True, exist_ok=True)
@@ -44,12 +44,12 @@ class Context:
     @cached_property
     def projector(self) -> Projector:
         """The read models: `views.sqlite` beside the events, or the events' PostgreSQL schema."""
-        from projections import EventLog, Projector
+        from opsledger.projections import EventLog, Projector
 
         log = EventLog(self.app.recorder, self.app.mapper)
         if self.settings.database_url:
-            from cli.settings import postgres_env
-            from projections.postgres import PostgresViewStore
+            from opsledger.cli.settings import postgres_env
+            from opsledger.projections.postgres import PostgresViewStore
 
             env = postgres_env(self.settings.database_url)
             store = PostgresViewStore(
@@ -63,7 +63,7 @@ class Context:
                 listen_channel=getattr(self.app.recorder, "channel_name", None),
             )
         else:
-            from projections.sqlite import SQLiteViewStore
+            from opsledger.projections.sqlite import SQLiteViewStore
 
             store = SQLiteViewStore(self.settings.home / "views.sqlite")
         return Projector(log, store)
@@ -71,7 +71,7 @@ class Context:
     @cached_property
     def ledger(self) -> Ledger:
         """The Merkle log of every event: a tracked consumer in the views' store."""
-        from projections.ledger_log import Ledger
+        from opsledger.projections.ledger_log import Ledger
 
         return Ledger(self.projector.log, self.projector.store)
 
@@ -84,14 +84,14 @@ class Context:
         if uri and uri.startswith("s3://"):
             if not urlparse(uri).netloc:
                 raise SettingsError(f"--store {uri!r}: names no bucket")
-            from archiver.s3store import S3ArchiveStore
+            from opsledger.archiver.s3store import S3ArchiveStore
 
             return S3ArchiveStore.from_uri(
                 uri,
                 endpoint_url=self.settings.s3_endpoint,
                 retention_days=self.settings.retention_days,
             )
-        from archiver.localstore import LocalFolderStore
+        from opsledger.archiver.localstore import LocalFolderStore
 
         if uri and uri.startswith("file://"):
             uri = unquote(urlparse(uri).path)

@@ -10,22 +10,21 @@ import errno
 
 import click
 from eventsourcing.persistence import OperationalError, PersistenceError
-from pydantic import ValidationError
-
-from archiver.errors import ArchiverError, BagInputError, ExtractError
-from archiver.store import InvalidInput as StoreInvalidInput
-from archiver.store import StoreUnavailable
-from cli.hardening import HardeningError, InvalidRole
-from cli.keys import SigningKeyError
-from cli.settings import SettingsError
-from domain.errors import (
+from opsledger.archiver.errors import ArchiverError, BagInputError, ExtractError
+from opsledger.archiver.store import InvalidInput as StoreInvalidInput
+from opsledger.archiver.store import StoreUnavailable
+from opsledger.cli.hardening import HardeningError, InvalidRole
+from opsledger.cli.keys import SigningKeyError
+from opsledger.cli.settings import SettingsError
+from opsledger.domain.errors import (
     AlreadyExists,
     ConcurrencyError,
     DomainError,
     InvalidInput,
     NotFound,
 )
-from domain.sla import SlaError
+from opsledger.domain.sla import SlaError
+from pydantic import ValidationError
 
 OK, REFUSED, INVALID, INCOMPLETE, INTERRUPTED = 0, 1, 2, 3, 130
 

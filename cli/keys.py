@@ -18,8 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
-
-from domain.checkpoint import (
+from opsledger.domain.checkpoint import (
     Signer,
     ed25519_key_hash,
     format_ed25519_verifier_key,

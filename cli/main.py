@@ -11,17 +11,16 @@ import sys
 from pathlib import Path
 
 import click
-
-from cli.context import Context
-from cli.errors import INTERRUPTED, exit_code_for, message_for, one_line
-from cli.settings import ENV_VARS, Settings
+from opsledger.cli.context import Context
+from opsledger.cli.errors import INTERRUPTED, exit_code_for, message_for, one_line
+from opsledger.cli.settings import ENV_VARS, Settings
 
 
 class OpsLedgerCLI(click.Group):
     """The group whose `main` maps every failure to an exit code and one line.
 
     Doing it here rather than in a wrapper means click's own test runner, the
-    console script and `python -m cli` all behave identically.
+    console script and `python -m opsledger.cli` all behave identically.
     """
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
@@ -80,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 # --- command registration: one line per command module --------------------------
-from cli.commands import (  # noqa: E402
+from opsledger.cli.commands import (  # noqa: E402
     archive,
     db,
     demo,

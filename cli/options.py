@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-
-from domain.runbook import Role
+from opsledger.domain.runbook import Role
 
 F = TypeVar("F", bound=Callable[..., Any])
 

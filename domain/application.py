@@ -24,13 +24,18 @@ from eventsourcing.persistence import (
     OperationalError,
     ProgrammingError,
 )
-
-from domain.errors import AlreadyExists, ConcurrencyError, NotAuthorised, NotFound
-from domain.flag import FeatureFlag, as_bool, flag_id, validate_flag_name
-from domain.model import Aggregate, utcnow
-from domain.persistence import MAPPER_ENV
-from domain.roster import AuthorityFinding, Roster, RosterHistory, roster_id, validate_person
-from domain.runbook import (
+from opsledger.domain.errors import AlreadyExists, ConcurrencyError, NotAuthorised, NotFound
+from opsledger.domain.flag import FeatureFlag, as_bool, flag_id, validate_flag_name
+from opsledger.domain.model import Aggregate, utcnow
+from opsledger.domain.persistence import MAPPER_ENV
+from opsledger.domain.roster import (
+    AuthorityFinding,
+    Roster,
+    RosterHistory,
+    roster_id,
+    validate_person,
+)
+from opsledger.domain.runbook import (
     APPROVERS,
     CHECKS_BY_NAME,
     COMMAND_AUTHORITY,
@@ -41,8 +46,8 @@ from domain.runbook import (
     Role,
     ShiftStep,
 )
-from domain.shift import Shift, shift_id
-from domain.ticket import (
+from opsledger.domain.shift import Shift, shift_id
+from opsledger.domain.ticket import (
     AUTHORISED_EVENTS,
     Outcome,
     Ticket,

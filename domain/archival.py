@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Literal
 
-from domain.ticket import Ticket
+from opsledger.domain.ticket import Ticket
 
 Status = Literal["present", "missing", "altered"]
 

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from domain.errors import DomainError, InvalidInput
+from opsledger.domain.errors import DomainError, InvalidInput
 
 EM_DASH = "\u2014"
 ED25519 = 0x01

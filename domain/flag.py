@@ -7,11 +7,10 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.domain import event
-
-from domain.errors import InvalidInput, ReasonRequired
-from domain.model import Aggregate, Created, derive_id
-from domain.runbook import LIVE_FLAG, Role
-from domain.ticket import validate_key, validate_text
+from opsledger.domain.errors import InvalidInput, ReasonRequired
+from opsledger.domain.model import Aggregate, Created, derive_id
+from opsledger.domain.runbook import LIVE_FLAG, Role
+from opsledger.domain.ticket import validate_key, validate_text
 
 FLAG_NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,127}$")
 _TRUE = {"true", "on", "1", "yes", "enabled"}

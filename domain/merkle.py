@@ -44,7 +44,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 
-from domain.errors import DomainError, InvalidInput
+from opsledger.domain.errors import DomainError, InvalidInput
 
 HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()

@@ -26,11 +26,10 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.domain import event
-
-from domain.errors import InvalidInput, NotAuthorised, ReasonRequired, RosterRuleError
-from domain.model import Aggregate, Created, derive_id
-from domain.runbook import Role
-from domain.ticket import validate_text
+from opsledger.domain.errors import InvalidInput, NotAuthorised, ReasonRequired, RosterRuleError
+from opsledger.domain.model import Aggregate, Created, derive_id
+from opsledger.domain.runbook import Role
+from opsledger.domain.ticket import validate_text
 
 # A person is named as they log in: no spaces, no line breaks.
 PERSON = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")

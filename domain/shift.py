@@ -12,11 +12,10 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.domain import event
-
-from domain.errors import InvalidInput, WrongRole
-from domain.model import Aggregate, Created, derive_id
-from domain.runbook import ShiftStep
-from domain.ticket import SHA256_HEX, validate_key, validate_text
+from opsledger.domain.errors import InvalidInput, WrongRole
+from opsledger.domain.model import Aggregate, Created, derive_id
+from opsledger.domain.runbook import ShiftStep
+from opsledger.domain.ticket import SHA256_HEX, validate_key, validate_text
 
 OPERATOR = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 

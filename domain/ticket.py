@@ -13,9 +13,7 @@ from typing import Any, ClassVar, Literal
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import event
-from pydantic import AwareDatetime
-
-from domain.errors import (
+from opsledger.domain.errors import (
     ArchiveRequired,
     CommandStateError,
     EvidenceNotFound,
@@ -25,8 +23,8 @@ from domain.errors import (
     TicketClosedError,
     WrongRole,
 )
-from domain.model import Aggregate, Created, derive_id
-from domain.runbook import (
+from opsledger.domain.model import Aggregate, Created, derive_id
+from opsledger.domain.runbook import (
     APPROVERS,
     CHECKS,
     CHECKS_BY_NAME,
@@ -39,6 +37,7 @@ from domain.runbook import (
     Severity,
     gate_gaps,
 )
+from pydantic import AwareDatetime
 
 TICKET_KEY = re.compile(r"^[A-Z][A-Z0-9]{1,15}-[0-9]{1,10}$")
 STRATEGY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")

@@ -4,8 +4,8 @@ Build a `Projector` over an `EventLog` and a view store (`projections.sqlite`
 or `projections.postgres`), keep it caught up, and ask a `ViewReader`.
 """
 
-from projections.catalog import VIEW_NAMES, all_views
-from projections.errors import (
+from opsledger.projections.catalog import VIEW_NAMES, all_views
+from opsledger.projections.errors import (
     InvalidQuery,
     NotInView,
     ProjectionError,
@@ -15,11 +15,11 @@ from projections.errors import (
     ViewOutdated,
     ViewStoreError,
 )
-from projections.export import render_sla_incidents
-from projections.facts import EventLog, Fact
-from projections.reader import IncidentQuery, ViewReader
-from projections.runner import Progress, Projector, ViewDigest, ViewStatus
-from projections.store import Tracking, ViewStore
+from opsledger.projections.export import render_sla_incidents
+from opsledger.projections.facts import EventLog, Fact
+from opsledger.projections.reader import IncidentQuery, ViewReader
+from opsledger.projections.runner import Progress, Projector, ViewDigest, ViewStatus
+from opsledger.projections.store import Tracking, ViewStore
 
 __all__ = [
     "VIEW_NAMES",

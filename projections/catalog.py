@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from projections.flags import FlagsView
-from projections.incidents import IncidentsView
-from projections.tickets import TicketsView
-from projections.timeline import TimelineView
-from projections.view import View
+from opsledger.projections.flags import FlagsView
+from opsledger.projections.incidents import IncidentsView
+from opsledger.projections.tickets import TicketsView
+from opsledger.projections.timeline import TimelineView
+from opsledger.projections.view import View
 
 
 def all_views() -> tuple[View, ...]:

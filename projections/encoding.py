@@ -13,8 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-
-from domain.persistence import canonical_json
+from opsledger.domain.persistence import canonical_json
 
 _SORTED = orjson.OPT_SORT_KEYS
 

@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 from uuid import UUID
 
-from domain.persistence import CanonicalJSONTranscoder
-from projections import encoding
-from projections.errors import InvalidQuery, UndecodableEvent
+from opsledger.domain.persistence import CanonicalJSONTranscoder
+from opsledger.projections import encoding
+from opsledger.projections.errors import InvalidQuery, UndecodableEvent
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)

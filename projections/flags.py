@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from projections.facts import Fact, micros
-from projections.schema import Column, Table
-from projections.view import Rows, View
+from opsledger.projections.facts import Fact, micros
+from opsledger.projections.schema import Column, Table
+from opsledger.projections.view import Rows, View
 
 CHANGED = "opsledger.flag.Changed"
 TABLE = "view_flag_changes"

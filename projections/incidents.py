@@ -12,10 +12,10 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
-from projections import encoding
-from projections.facts import Fact, micros
-from projections.schema import Column, Table
-from projections.view import Rows, View
+from opsledger.projections import encoding
+from opsledger.projections.facts import Fact, micros
+from opsledger.projections.schema import Column, Table
+from opsledger.projections.view import Rows, View
 
 OPENED = "opsledger.ticket.Opened"
 BREACH = "opsledger.ticket.SlaBreachRecorded"

@@ -26,11 +26,11 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
-from domain.merkle import MerkleFrontier, leaf_bytes, leaf_hash, node_hash
-from projections.errors import ProjectionError
-from projections.facts import Fact
-from projections.schema import Column, Table
-from projections.view import Rows, View
+from opsledger.domain.merkle import MerkleFrontier, leaf_bytes, leaf_hash, node_hash
+from opsledger.projections.errors import ProjectionError
+from opsledger.projections.facts import Fact
+from opsledger.projections.schema import Column, Table
+from opsledger.projections.view import Rows, View
 
 NAME = "ledger"
 NODE_HEIGHT = 8  # also the SubtreeHasher block height: below it, leaves are hashed on demand

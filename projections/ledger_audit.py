@@ -25,16 +25,16 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from domain.checkpoint import (
+from opsledger.domain.checkpoint import (
     Checkpoint,
     CheckpointError,
     SignatureVerifier,
     open_checkpoint,
     split_note,
 )
-from domain.merkle import MerkleFrontier, leaf_bytes, leaf_hash
-from projections.ledger import HEADS, LEAVES, LedgerStateError, stored_bytes
-from projections.ledger_log import Ledger, TreeHead
+from opsledger.domain.merkle import MerkleFrontier, leaf_bytes, leaf_hash
+from opsledger.projections.ledger import HEADS, LEAVES, LedgerStateError, stored_bytes
+from opsledger.projections.ledger_log import Ledger, TreeHead
 
 PAGE = 1000
 _NO_LIMIT = 2**63 - 1  # the frontier is unreadable: take every stored leaf

@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from domain.checkpoint import Checkpoint, CheckpointError, Signer, sign_checkpoint
-from domain.merkle import (
+from opsledger.domain.checkpoint import Checkpoint, CheckpointError, Signer, sign_checkpoint
+from opsledger.domain.merkle import (
     EMPTY_ROOT,
     MerkleError,
     MerkleFrontier,
@@ -26,8 +26,8 @@ from domain.merkle import (
     consistency_proof,
     inclusion_proof,
 )
-from projections.facts import EventLog
-from projections.ledger import (
+from opsledger.projections.facts import EventLog
+from opsledger.projections.ledger import (
     CHECKPOINTS,
     FRONTIER,
     LEAVES,
@@ -42,8 +42,8 @@ from projections.ledger import (
     node_id,
     stored_bytes,
 )
-from projections.runner import DEFAULT_BATCH, Progress, Projector, ViewStatus
-from projections.store import ViewStore
+from opsledger.projections.runner import DEFAULT_BATCH, Progress, Projector, ViewStatus
+from opsledger.projections.store import ViewStore
 
 
 @dataclass(frozen=True)

@@ -14,11 +14,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import psycopg
+from opsledger.projections.errors import ViewStoreError
+from opsledger.projections.relational import RelationalViewStore
+from opsledger.projections.schema import Dialect, Table, names, q
 from psycopg import sql
-
-from projections.errors import ViewStoreError
-from projections.relational import RelationalViewStore
-from projections.schema import Dialect, Table, names, q
 
 DIALECT = Dialect(
     placeholder="%s", types={"text": "TEXT", "int": "BIGINT", "real": "DOUBLE PRECISION"}

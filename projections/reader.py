@@ -13,15 +13,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from domain.flag import FLAG_NAME
-from domain.runbook import Severity
-from domain.ticket import TICKET_KEY, ticket_id
-from projections import encoding, flags, incidents, tickets, timeline
-from projections.catalog import all_views
-from projections.errors import InvalidQuery, NotInView
-from projections.facts import EventLog, iso, micros_of
-from projections.store import ViewStore
-from projections.view import View
+from opsledger.domain.flag import FLAG_NAME
+from opsledger.domain.runbook import Severity
+from opsledger.domain.ticket import TICKET_KEY, ticket_id
+from opsledger.projections import encoding, flags, incidents, tickets, timeline
+from opsledger.projections.catalog import all_views
+from opsledger.projections.errors import InvalidQuery, NotInView
+from opsledger.projections.facts import EventLog, iso, micros_of
+from opsledger.projections.store import ViewStore
+from opsledger.projections.view import View
 
 _VIEWS: dict[str, View] = {v.name: v for v in all_views()}
 TICKETS = _VIEWS["tickets"].table(tickets.TABLE)

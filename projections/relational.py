@@ -13,9 +13,9 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from projections.errors import ViewStoreError
-from projections.schema import Dialect, Table, Where, index_name, q
-from projections.store import Tracking, ViewStore, ViewWriter
+from opsledger.projections.errors import ViewStoreError
+from opsledger.projections.schema import Dialect, Table, Where, index_name, q
+from opsledger.projections.store import Tracking, ViewStore, ViewWriter
 
 TRACKING = "view_tracking"
 SCAN_PAGE = 5000

@@ -17,13 +17,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from domain.persistence import canonical_json
-from projections.catalog import all_views
-from projections.errors import RebuildSuperseded, UnknownView, ViewOutdated
-from projections.facts import EventLog, Fact
-from projections.schema import Table
-from projections.store import Tracking, ViewStore, ViewWriter
-from projections.view import Rows, View
+from opsledger.domain.persistence import canonical_json
+from opsledger.projections.catalog import all_views
+from opsledger.projections.errors import RebuildSuperseded, UnknownView, ViewOutdated
+from opsledger.projections.facts import EventLog, Fact
+from opsledger.projections.schema import Table
+from opsledger.projections.store import Tracking, ViewStore, ViewWriter
+from opsledger.projections.view import Rows, View
 
 Phase = Literal["catch-up", "rebuild", "index", "swap"]
 DEFAULT_BATCH = 1000

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from projections.errors import InvalidQuery
+from opsledger.projections.errors import InvalidQuery
 
 ColumnType = Literal["text", "int", "real"]
 Op = Literal["=", "<", "<=", ">", ">="]

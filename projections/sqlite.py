@@ -12,9 +12,9 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from projections.errors import ViewStoreError
-from projections.relational import RelationalViewStore
-from projections.schema import Dialect, q
+from opsledger.projections.errors import ViewStoreError
+from opsledger.projections.relational import RelationalViewStore
+from opsledger.projections.schema import Dialect, q
 
 DIALECT = Dialect(placeholder="?", types={"text": "TEXT", "int": "INTEGER", "real": "REAL"})
 

@@ -14,7 +14,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, NamedTuple
 
-from projections.schema import Table, Where
+from opsledger.projections.schema import Table, Where
 
 
 class Tracking(NamedTuple):

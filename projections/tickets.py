@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
-from domain.runbook import gate_gaps
-from projections import encoding
-from projections.facts import Fact, micros
-from projections.schema import Column, Table
-from projections.view import Rows, View
+from opsledger.domain.runbook import gate_gaps
+from opsledger.projections import encoding
+from opsledger.projections.facts import Fact, micros
+from opsledger.projections.schema import Column, Table
+from opsledger.projections.view import Rows, View
 
 PREFIX = "opsledger.ticket."
 OPENED = PREFIX + "Opened"

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-from domain.ticket import ticket_id
-from projections.facts import Fact, micros
-from projections.schema import Column, Table
-from projections.view import Rows, View
+from opsledger.domain.ticket import ticket_id
+from opsledger.projections.facts import Fact, micros
+from opsledger.projections.schema import Column, Table
+from opsledger.projections.view import Rows, View
 
 TICKET = "opsledger.ticket."
 FLAG_CHANGED = "opsledger.flag.Changed"

@@ -11,8 +11,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
-from projections.facts import Fact
-from projections.schema import Table
+from opsledger.projections.facts import Fact
+from opsledger.projections.schema import Table
 
 
 class Rows:

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from unittest import mock
 
 from click.testing import CliRunner
-
-from cli.main import cli
+from opsledger.cli.main import cli
 
 
 @dataclass

@@ -97,4 +97,4 @@ def cli_env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
 def opsledger_exe() -> list[str]:
     """The installed console command, run as a real subprocess."""
     exe = Path(sys.executable).with_name("opsledger")
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "cli"]
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "opsledger.cli"]

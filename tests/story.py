@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from domain.application import OpsLedger
-from domain.errors import NotFound
-from domain.runbook import CHECKS, Approval, Env, Role
+from opsledger.domain.application import OpsLedger
+from opsledger.domain.errors import NotFound
+from opsledger.domain.runbook import CHECKS, Approval, Env, Role
 
 PEOPLE = {
     Role.RELEASE_MANAGER: "alice.rm",

@@ -22,7 +22,15 @@ def imports_of(path: Path) -> set[str]:
             names.add(node.module)
         elif isinstance(node, ast.ImportFrom) and node.level > 0:
             names.add(path.relative_to(ROOT).parts[0])  # relative: same package
-    return {name.split(".")[0] for name in names}
+    return {_layer(name) for name in names}
+
+
+def _layer(module: str) -> str:
+    """`opsledger.domain.ticket` -> `domain`; a third-party module -> its top name."""
+    parts = module.split(".")
+    if parts[0] == "opsledger" and len(parts) > 1:
+        return parts[1]
+    return parts[0]
 
 
 def modules(package: str) -> list[Path]:

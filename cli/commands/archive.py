@@ -7,25 +7,28 @@ from pathlib import Path
 from typing import Any
 
 import click
-
-from archiver.authority import authority_findings
-from archiver.redact import Redaction
-from archiver.seal import Sealed, SealRequest, seal, seal_redacting, verify_stored
-from archiver.store import ArchiveStore
-from archiver.verify import verify_archive
-from cli.commands.incidents import write_report
-from cli.commands.ledger import archive_proof_findings, ledger_tag_files, public_key_option
-from cli.commands.projections import fresh_reader
-from cli.commands.run import default_session_dir
-from cli.errors import INCOMPLETE, INVALID, REFUSED, CliError
-from cli.options import actor_of, actor_option, file_digest, json_option, role_option
-from cli.output import emit, note, table
-from cli.progress import ProgressBar
-from domain.archival import checklist, problems, recorded_logs
-from domain.persistence import canonical_json
-from domain.roster import roster_id
-from domain.runbook import Role
-from domain.ticket import ticket_id
+from opsledger.archiver.authority import authority_findings
+from opsledger.archiver.redact import Redaction
+from opsledger.archiver.seal import Sealed, SealRequest, seal, seal_redacting, verify_stored
+from opsledger.archiver.store import ArchiveStore
+from opsledger.archiver.verify import verify_archive
+from opsledger.cli.commands.incidents import write_report
+from opsledger.cli.commands.ledger import (
+    archive_proof_findings,
+    ledger_tag_files,
+    public_key_option,
+)
+from opsledger.cli.commands.projections import fresh_reader
+from opsledger.cli.commands.run import default_session_dir
+from opsledger.cli.errors import INCOMPLETE, INVALID, REFUSED, CliError
+from opsledger.cli.options import actor_of, actor_option, file_digest, json_option, role_option
+from opsledger.cli.output import emit, note, table
+from opsledger.cli.progress import ProgressBar
+from opsledger.domain.archival import checklist, problems, recorded_logs
+from opsledger.domain.persistence import canonical_json
+from opsledger.domain.roster import roster_id
+from opsledger.domain.runbook import Role
+from opsledger.domain.ticket import ticket_id
 
 store_option = click.option(
     "--store",
@@ -540,7 +543,7 @@ def verify(
 
     Every hash is recomputed and every failure listed. Exits 0 when all hold.
     """
-    from domain.ticket import TICKET_KEY
+    from opsledger.domain.ticket import TICKET_KEY
 
     findings: list[str]
     if TICKET_KEY.match(target):

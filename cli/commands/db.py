@@ -12,11 +12,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-
-from cli.errors import INVALID, REFUSED, CliError
-from cli.hardening import HardeningReport, PostgresHardening, SQLiteFileReport, sqlite_file_check
-from cli.options import json_option
-from cli.output import emit, note, table
+from opsledger.cli.errors import INVALID, REFUSED, CliError
+from opsledger.cli.hardening import (
+    HardeningReport,
+    PostgresHardening,
+    SQLiteFileReport,
+    sqlite_file_check,
+)
+from opsledger.cli.options import json_option
+from opsledger.cli.output import emit, note, table
 
 DEFAULT_ROLE = "opsledger_app"
 
@@ -35,7 +39,7 @@ def db_group() -> None:
 
 
 def _event_tables_of(obj, *, create_tables: bool) -> PostgresHardening:
-    from domain.application import OpsLedger
+    from opsledger.domain.application import OpsLedger
 
     if create_tables:
         return PostgresHardening.of_application(obj.app)

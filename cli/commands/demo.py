@@ -9,19 +9,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
-
-from cli.commands.archive import seal_session
-from cli.commands.keys import key_path
-from cli.commands.run import record_run
-from cli.commands.sla import breach_record
-from cli.context import Context
-from cli.demo_tradepulse import SESSION_SECONDS, session_start
-from cli.keys import create_key
-from cli.options import file_digest
-from cli.output import note
-from domain.errors import AlreadyExists, DomainError
-from domain.runbook import CHECKS, Approval, Command, Env, Role, ShiftStep
-from domain.sla import Policy, evaluate, read_prometheus
+from opsledger.cli.commands.archive import seal_session
+from opsledger.cli.commands.keys import key_path
+from opsledger.cli.commands.run import record_run
+from opsledger.cli.commands.sla import breach_record
+from opsledger.cli.context import Context
+from opsledger.cli.demo_tradepulse import SESSION_SECONDS, session_start
+from opsledger.cli.keys import create_key
+from opsledger.cli.options import file_digest
+from opsledger.cli.output import note
+from opsledger.domain.errors import AlreadyExists, DomainError
+from opsledger.domain.runbook import CHECKS, Approval, Command, Env, Role, ShiftStep
+from opsledger.domain.sla import Policy, evaluate, read_prometheus
 
 PEOPLE = {
     Role.RELEASE_MANAGER: "alice.rm",
@@ -48,7 +47,7 @@ def _standin(bin_dir: Path) -> Path:
     """`tradepulse-cli` on disk, so the recorded argv reads like the runbook's."""
     bin_dir.mkdir(parents=True, exist_ok=True)
     script = bin_dir / "tradepulse-cli"
-    script.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m cli.demo_tradepulse "$@"\n')
+    script.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m opsledger.cli.demo_tradepulse "$@"\n')
     script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     return script
 

@@ -5,10 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-
-from cli.options import actor_of, actor_option, existing_file, file_digest, json_option, role_option
-from cli.output import emit, table
-from domain.runbook import APPROVERS, CHECKS, Approval, Role
+from opsledger.cli.options import (
+    actor_of,
+    actor_option,
+    existing_file,
+    file_digest,
+    json_option,
+    role_option,
+)
+from opsledger.cli.output import emit, table
+from opsledger.domain.runbook import APPROVERS, CHECKS, Approval, Role
 
 
 @click.group("evidence")

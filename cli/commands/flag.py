@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import click
-
-from cli.options import actor_of, actor_option, json_option, role_option
-from cli.output import emit
-from domain.runbook import Role
+from opsledger.cli.options import actor_of, actor_option, json_option, role_option
+from opsledger.cli.output import emit
+from opsledger.domain.runbook import Role
 
 
 @click.group("flag")

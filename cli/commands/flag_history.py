@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import click
-
-from cli.commands.projections import fresh_reader
-from cli.options import json_option
-from cli.output import emit, table
+from opsledger.cli.commands.projections import fresh_reader
+from opsledger.cli.options import json_option
+from opsledger.cli.output import emit, table
 
 
 @click.command("history")

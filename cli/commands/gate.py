@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import click
-
-from cli.errors import REFUSED
-from cli.options import actor_of, actor_option, json_option, role_option
-from cli.output import emit
-from domain.runbook import Role
+from opsledger.cli.errors import REFUSED
+from opsledger.cli.options import actor_of, actor_option, json_option, role_option
+from opsledger.cli.output import emit
+from opsledger.domain.runbook import Role
 
 
 @click.command("gate")

@@ -12,13 +12,12 @@ from datetime import datetime
 from pathlib import Path
 
 import click
-
-from cli.commands.projections import fresh_reader
-from cli.options import UtcDateTime, json_option
-from cli.output import emit, note, table
-from domain.runbook import Severity
-from projections import IncidentQuery, render_sla_incidents
-from projections.export import duration
+from opsledger.cli.commands.projections import fresh_reader
+from opsledger.cli.options import UtcDateTime, json_option
+from opsledger.cli.output import emit, note, table
+from opsledger.domain.runbook import Severity
+from opsledger.projections import IncidentQuery, render_sla_incidents
+from opsledger.projections.export import duration
 
 
 def _number(value: float | None, unit: str | None) -> str | None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-
-from cli.keys import DEFAULT_NAME, create_key, load_key
-from cli.output import emit, note
+from opsledger.cli.keys import DEFAULT_NAME, create_key, load_key
+from opsledger.cli.output import emit, note
 
 
 def key_path(obj, explicit: Path | None) -> Path:

@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-
-from archiver.proofs import (
+from opsledger.archiver.proofs import (
     ARCHIVE_FORMAT,
     CHECKPOINT,
     CONSISTENCY_FORMAT,
@@ -36,16 +35,16 @@ from archiver.proofs import (
     check_archive_proofs,
     check_proof_document,
 )
-from cli.commands.keys import key_file_option, key_path
-from cli.errors import INCOMPLETE, INVALID, REFUSED, CliError
-from cli.keys import Ed25519Signer, Ed25519Verifier, SigningKeyError, load_key
-from cli.options import json_option
-from cli.output import emit, is_interactive, note
-from domain.persistence import canonical_json
-from projections import ProjectionError
-from projections.ledger import LedgerBehind, LedgerInputError, LedgerStateError
-from projections.ledger_audit import audit
-from projections.ledger_log import Ledger, SealProofs, StoredCheckpoint, StoredEvent
+from opsledger.cli.commands.keys import key_file_option, key_path
+from opsledger.cli.errors import INCOMPLETE, INVALID, REFUSED, CliError
+from opsledger.cli.keys import Ed25519Signer, Ed25519Verifier, SigningKeyError, load_key
+from opsledger.cli.options import json_option
+from opsledger.cli.output import emit, is_interactive, note
+from opsledger.domain.persistence import canonical_json
+from opsledger.projections import ProjectionError
+from opsledger.projections.ledger import LedgerBehind, LedgerInputError, LedgerStateError
+from opsledger.projections.ledger_audit import audit
+from opsledger.projections.ledger_log import Ledger, SealProofs, StoredCheckpoint, StoredEvent
 
 PUBLISHED = re.compile(r"checkpoint-(0|[1-9][0-9]*)\.txt")
 MAX_NOTE = 64 << 10

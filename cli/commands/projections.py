@@ -11,11 +11,10 @@ import time
 from collections.abc import Sequence
 
 import click
-
-from cli.errors import EXTRA, INCOMPLETE, INVALID
-from cli.options import json_option
-from cli.output import emit, is_interactive, note, table
-from projections import (
+from opsledger.cli.errors import EXTRA, INCOMPLETE, INVALID
+from opsledger.cli.options import json_option
+from opsledger.cli.output import emit, is_interactive, note, table
+from opsledger.projections import (
     VIEW_NAMES,
     InvalidQuery,
     NotInView,

@@ -11,10 +11,9 @@ from dataclasses import asdict
 from typing import Any
 
 import click
-
-from cli.options import actor_of, actor_option, json_option
-from cli.output import emit, table
-from domain.runbook import Role
+from opsledger.cli.options import actor_of, actor_option, json_option
+from opsledger.cli.output import emit, table
+from opsledger.domain.runbook import Role
 
 role_choice = click.Choice([r.value for r in Role])
 reason_option = click.option(

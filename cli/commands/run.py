@@ -8,15 +8,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-
-from cli.errors import INCOMPLETE, INTERRUPTED, CliError
-from cli.options import actor_of, actor_option, role_option
-from cli.output import note
-from cli.runner import RunResult, reserve_log, run_teed
-from domain.runbook import LIVE_FLAG, Command, Env, Role
+from opsledger.cli.errors import INCOMPLETE, INTERRUPTED, CliError
+from opsledger.cli.options import actor_of, actor_option, role_option
+from opsledger.cli.output import note
+from opsledger.cli.runner import RunResult, reserve_log, run_teed
+from opsledger.domain.runbook import LIVE_FLAG, Command, Env, Role
 
 if TYPE_CHECKING:
-    from domain.application import OpsLedger
+    from opsledger.domain.application import OpsLedger
 
 
 def effective_argv(argv: list[str], env: Env) -> list[str]:

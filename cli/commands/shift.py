@@ -6,10 +6,16 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import click
-
-from cli.options import IsoDate, actor_of, actor_option, existing_file, file_digest, json_option
-from cli.output import emit, table
-from domain.runbook import ShiftStep
+from opsledger.cli.options import (
+    IsoDate,
+    actor_of,
+    actor_option,
+    existing_file,
+    file_digest,
+    json_option,
+)
+from opsledger.cli.output import emit, table
+from opsledger.domain.runbook import ShiftStep
 
 
 @click.group("shift")

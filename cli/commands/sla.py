@@ -15,12 +15,11 @@ from datetime import datetime
 from pathlib import Path
 
 import click
-
-from cli.errors import INVALID, CliError
-from cli.options import UtcDateTime, actor_of, actor_option, json_option, role_option
-from cli.output import emit, note, table
-from domain.runbook import Role, Severity
-from domain.sla import (
+from opsledger.cli.errors import INVALID, CliError
+from opsledger.cli.options import UtcDateTime, actor_of, actor_option, json_option, role_option
+from opsledger.cli.output import emit, note, table
+from opsledger.domain.runbook import Role, Severity
+from opsledger.domain.sla import (
     Breach,
     Evaluation,
     Policy,

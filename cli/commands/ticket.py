@@ -7,14 +7,20 @@ from datetime import date
 from pathlib import Path
 
 import click
-
-from archiver.detached import DetachedManifest
-from cli.commands.archive import store_option
-from cli.commands.run import default_session_dir
-from cli.errors import INVALID, REFUSED, CliError
-from cli.options import IsoDate, actor_of, actor_option, file_digest, json_option, role_option
-from cli.output import emit, note
-from domain.runbook import Env, Role
+from opsledger.archiver.detached import DetachedManifest
+from opsledger.cli.commands.archive import store_option
+from opsledger.cli.commands.run import default_session_dir
+from opsledger.cli.errors import INVALID, REFUSED, CliError
+from opsledger.cli.options import (
+    IsoDate,
+    actor_of,
+    actor_option,
+    file_digest,
+    json_option,
+    role_option,
+)
+from opsledger.cli.output import emit, note
+from opsledger.domain.runbook import Env, Role
 
 
 @click.group("ticket")

@@ -10,10 +10,9 @@ from datetime import datetime
 from typing import Any
 
 import click
-
-from cli.commands.projections import fresh_reader
-from cli.options import UtcDateTime, json_option
-from cli.output import emit, table
+from opsledger.cli.commands.projections import fresh_reader
+from opsledger.cli.options import UtcDateTime, json_option
+from opsledger.cli.output import emit, table
 
 STATUSES = ("open", "no-go", "go", "deployed", "settled", "halted", "archived", "closed")
 

@@ -9,20 +9,20 @@ Typical use, with the caller opening files::
     for breach in result.breaches: ...
 """
 
-from domain.sla.alertmanager import Alert, iter_alertmanager, read_alertmanager
-from domain.sla.breach import Breach, breach_identity
-from domain.sla.detect import Evaluation, SeriesReport, evaluate
-from domain.sla.errors import EvaluationError, ExportError, PolicyError, SlaError
-from domain.sla.policy import (
+from opsledger.domain.sla.alertmanager import Alert, iter_alertmanager, read_alertmanager
+from opsledger.domain.sla.breach import Breach, breach_identity
+from opsledger.domain.sla.detect import Evaluation, SeriesReport, evaluate
+from opsledger.domain.sla.errors import EvaluationError, ExportError, PolicyError, SlaError
+from opsledger.domain.sla.policy import (
     HeartbeatRule,
     Matcher,
     Policy,
     ThresholdRule,
     runbook_rules,
 )
-from domain.sla.policy_loader import load_policy
-from domain.sla.prometheus import iter_prometheus, read_prometheus
-from domain.sla.series import MergedSeries, Series, merge_series
+from opsledger.domain.sla.policy_loader import load_policy
+from opsledger.domain.sla.prometheus import iter_prometheus, read_prometheus
+from opsledger.domain.sla.series import MergedSeries, Series, merge_series
 
 __all__ = [
     "Alert",

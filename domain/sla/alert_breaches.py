@@ -9,9 +9,9 @@ import math
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from domain.sla.alertmanager import Alert
-from domain.sla.breach import Breach, breach_identity, build_breach
-from domain.sla.policy import SEVERITY_RANK, HeartbeatRule, ThresholdRule
+from opsledger.domain.sla.alertmanager import Alert
+from opsledger.domain.sla.breach import Breach, breach_identity, build_breach
+from opsledger.domain.sla.policy import SEVERITY_RANK, HeartbeatRule, ThresholdRule
 
 Rule = HeartbeatRule | ThresholdRule
 

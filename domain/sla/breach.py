@@ -9,9 +9,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
+from opsledger.domain.sla.policy import HeartbeatRule, Severity, ThresholdRule
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
-
-from domain.sla.policy import HeartbeatRule, Severity, ThresholdRule
 
 BreachSource = Literal["prometheus", "alertmanager"]
 

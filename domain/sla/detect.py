@@ -21,16 +21,15 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+from opsledger.domain.sla.alert_breaches import alert_breaches
+from opsledger.domain.sla.alertmanager import Alert
+from opsledger.domain.sla.breach import Breach
+from opsledger.domain.sla.errors import EvaluationError
+from opsledger.domain.sla.heartbeat import heartbeat_breaches, silent_rule_breaches
+from opsledger.domain.sla.policy import HeartbeatRule, Policy
+from opsledger.domain.sla.series import MergedSeries, Series, describe, merge_series
+from opsledger.domain.sla.threshold import threshold_breaches
 from pydantic import BaseModel, ConfigDict
-
-from domain.sla.alert_breaches import alert_breaches
-from domain.sla.alertmanager import Alert
-from domain.sla.breach import Breach
-from domain.sla.errors import EvaluationError
-from domain.sla.heartbeat import heartbeat_breaches, silent_rule_breaches
-from domain.sla.policy import HeartbeatRule, Policy
-from domain.sla.series import MergedSeries, Series, describe, merge_series
-from domain.sla.threshold import threshold_breaches
 
 
 class SeriesReport(BaseModel):

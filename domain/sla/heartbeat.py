@@ -6,9 +6,9 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from operator import lt, sub
 
-from domain.sla.breach import Breach, build_breach, moment, nan_note
-from domain.sla.policy import HeartbeatRule, Severity
-from domain.sla.series import MergedSeries, count_nan
+from opsledger.domain.sla.breach import Breach, build_breach, moment, nan_note
+from opsledger.domain.sla.policy import HeartbeatRule, Severity
+from opsledger.domain.sla.series import MergedSeries, count_nan
 
 
 def _beats(rule: HeartbeatRule, ts: Sequence[float], vs: Sequence[float], nan: int) -> list[float]:

@@ -10,7 +10,7 @@ import zlib
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from domain.sla.errors import ExportError
+from opsledger.domain.sla.errors import ExportError
 
 Payload = bytes | bytearray | memoryview | BinaryIO
 

@@ -17,10 +17,9 @@ import json
 import tomllib
 from typing import Any, BinaryIO, Literal
 
+from opsledger.domain.sla.errors import PolicyError
+from opsledger.domain.sla.policy import Policy, runbook_rules
 from pydantic import ValidationError
-
-from domain.sla.errors import PolicyError
-from domain.sla.policy import Policy, runbook_rules
 
 
 def load_policy(

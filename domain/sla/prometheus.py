@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from operator import gt, itemgetter
 from typing import Any
 
-from domain.sla.errors import ExportError
-from domain.sla.payload import Payload, load_json
-from domain.sla.series import Labels, Series
+from opsledger.domain.sla.errors import ExportError
+from opsledger.domain.sla.payload import Payload, load_json
+from opsledger.domain.sla.series import Labels, Series
 
 # datetime can represent Unix times from 1970 up to the end of year 9999.
 _MIN_TS = 0.0

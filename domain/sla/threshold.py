@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from domain.sla.breach import Breach, build_breach, moment, nan_note, number_text
-from domain.sla.policy import ThresholdRule
-from domain.sla.series import MergedSeries, count_nan
+from opsledger.domain.sla.breach import Breach, build_breach, moment, nan_note, number_text
+from opsledger.domain.sla.policy import ThresholdRule
+from opsledger.domain.sla.series import MergedSeries, count_nan
 
 
 def _violations(rule: ThresholdRule, vs: Sequence[float]) -> list[int]:

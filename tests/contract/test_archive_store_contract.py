@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from archiver.localstore import LocalFolderStore
-from archiver.s3store import S3ArchiveStore
-from archiver.store import (
+from opsledger.archiver.localstore import LocalFolderStore
+from opsledger.archiver.s3store import S3ArchiveStore
+from opsledger.archiver.store import (
     DEFAULT_RETENTION_DAYS,
     ArchiveConflict,
     ArchiveNotFound,
@@ -356,7 +355,7 @@ class TestLocalFolderStore(ArchiveStoreContract):
 
     def store_recipe(self) -> dict[str, Any]:
         return {
-            "factory": "archiver.localstore:LocalFolderStore",
+            "factory": "opsledger.archiver.localstore:LocalFolderStore",
             "args": [str(self.root)],
             "kwargs": {},
         }
@@ -421,7 +420,7 @@ class S3Contract(ArchiveStoreContract):
 
     def store_recipe(self) -> dict[str, Any]:
         return {
-            "factory": "archiver.s3store:S3ArchiveStore",
+            "factory": "opsledger.archiver.s3store:S3ArchiveStore",
             "args": [self.bucket, self.prefix],
             "kwargs": self.options(),
         }

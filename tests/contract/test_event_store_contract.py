@@ -6,12 +6,11 @@ import multiprocessing
 from datetime import UTC, datetime
 
 import pytest
+from opsledger.domain.application import OpsLedger
+from opsledger.domain.errors import AlreadyExists
+from opsledger.domain.runbook import Env, Role, Severity
+from opsledger.domain.ticket import Ticket, ticket_id
 from story import FILE_SHA, PEOPLE, attach_all, open_ticket
-
-from domain.application import OpsLedger
-from domain.errors import AlreadyExists
-from domain.runbook import Env, Role, Severity
-from domain.ticket import Ticket, ticket_id
 
 
 def test_events_survive_a_restart_in_order(store_env):

@@ -14,11 +14,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
-from projections.errors import InvalidQuery, ViewStoreError
-from projections.relational import SCAN_PAGE
-from projections.schema import Column, Table
-from projections.store import Tracking, ViewStore
+from opsledger.projections.errors import InvalidQuery, ViewStoreError
+from opsledger.projections.relational import SCAN_PAGE
+from opsledger.projections.schema import Column, Table
+from opsledger.projections.store import Tracking, ViewStore
 
 EVENTS = Table(
     "view_contract_events",
@@ -48,14 +47,14 @@ def open_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Calla
     """Opens a store (as often as a test needs: several connections to one store)."""
     opened: list[ViewStore] = []
     if request.param == "sqlite":
-        from projections.sqlite import SQLiteViewStore
+        from opsledger.projections.sqlite import SQLiteViewStore
 
         def make() -> ViewStore:
             return SQLiteViewStore(tmp_path / "views.sqlite", timeout=10)
     else:
         # the fixture fails (CI=true) or skips when the server is unreachable
         schema = request.getfixturevalue("pg_schema")
-        from projections.postgres import PostgresViewStore
+        from opsledger.projections.postgres import PostgresViewStore
 
         def make() -> ViewStore:
             return PostgresViewStore(dbname="test", schema=schema)
@@ -254,7 +253,7 @@ def test_wait_returns_after_its_timeout(store: ViewStore):
 
 
 def test_sqlite_store_in_a_missing_folder_is_a_store_error(tmp_path: Path):
-    from projections.sqlite import SQLiteViewStore
+    from opsledger.projections.sqlite import SQLiteViewStore
 
     with pytest.raises(ViewStoreError, match="unable to open"):
         SQLiteViewStore(tmp_path / "no" / "such" / "views.sqlite")
@@ -262,7 +261,7 @@ def test_sqlite_store_in_a_missing_folder_is_a_store_error(tmp_path: Path):
 
 @pytest.mark.postgres
 def test_postgres_store_unreachable_or_misnamed_is_a_store_error(pg_schema: str):
-    from projections.postgres import PostgresViewStore
+    from opsledger.projections.postgres import PostgresViewStore
 
     with pytest.raises(ViewStoreError, match="view store"):
         PostgresViewStore(dbname="test", port=1, connect_timeout=2)
@@ -273,8 +272,7 @@ def test_postgres_store_unreachable_or_misnamed_is_a_store_error(pg_schema: str)
 @pytest.mark.postgres
 def test_postgres_wait_wakes_on_notify(pg_schema: str):
     import psycopg
-
-    from projections.postgres import PostgresViewStore
+    from opsledger.projections.postgres import PostgresViewStore
 
     store = PostgresViewStore(dbname="test", schema=pg_schema, listen_channel=f"{pg_schema}_wake")
     try:

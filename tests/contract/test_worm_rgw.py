@@ -26,10 +26,9 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-
-from archiver.bag import build_bag
-from archiver.s3store import S3ArchiveStore
-from archiver.store import MANIFEST_SUFFIX, ArchiveConflict, PutResult
+from opsledger.archiver.bag import build_bag
+from opsledger.archiver.s3store import S3ArchiveStore
+from opsledger.archiver.store import MANIFEST_SUFFIX, ArchiveConflict, PutResult
 
 MiB = 1 << 20
 RETENTION_DAYS = 1

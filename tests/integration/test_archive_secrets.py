@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 import zstandard
 from clirunner import invoke
-
-from domain.application import OpsLedger
+from opsledger.domain.application import OpsLedger
 
 AWS = "AKIAIOSFODNN7EXAMPLE"
 

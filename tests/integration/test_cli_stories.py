@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 from clirunner import invoke, staff
-
-from domain.runbook import CHECKS
+from opsledger.domain.runbook import CHECKS
 
 ARTIFACT = "sha256:" + "ab" * 32
 OWNERS = {

@@ -18,8 +18,7 @@ import psycopg
 import pytest
 from clirunner import invoke, staff
 from conftest import PG_DSN, PG_URL
-
-from domain.application import OpsLedger
+from opsledger.domain.application import OpsLedger
 
 ARTIFACT = "sha256:" + "ab" * 32
 

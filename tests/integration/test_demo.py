@@ -6,8 +6,8 @@ import os
 import subprocess
 from pathlib import Path
 
-from domain.application import OpsLedger
-from domain.runbook import Env
+from opsledger.domain.application import OpsLedger
+from opsledger.domain.runbook import Env
 
 
 def test_demo_runs_a_session_to_settled_without_a_server(opsledger_exe, tmp_path: Path):

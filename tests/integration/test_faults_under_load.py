@@ -42,11 +42,11 @@ START = datetime(2026, 11, 23, 14, 0, tzinfo=UTC)
 # Failures a command may report while the server restarts: the CLI maps each to
 # exit 3 with one line ("event store unavailable", "gave up after N attempts").
 CLEAN = {
-    "domain.errors.ConcurrencyError",
+    "opsledger.domain.errors.ConcurrencyError",
     "eventsourcing.persistence.OperationalError",
     "eventsourcing.persistence.InterfaceError",
 }
-FOLLOWER_CLEAN = CLEAN | {"projections.errors.ViewStoreError"}
+FOLLOWER_CLEAN = CLEAN | {"opsledger.projections.errors.ViewStoreError"}
 
 
 def url(schema: str) -> str:
@@ -55,7 +55,7 @@ def url(schema: str) -> str:
 
 def event_store_env(schema: str) -> dict[str, str]:
     """Exactly the configuration the CLI gives the application."""
-    from cli.settings import Settings
+    from opsledger.cli.settings import Settings
 
     return Settings(database_url=url(schema)).event_store_env()
 
@@ -91,7 +91,7 @@ def first_line(error: BaseException) -> str:
 
 
 def writer(config: dict[str, Any]) -> int:
-    from domain.application import OpsLedger
+    from opsledger.domain.application import OpsLedger
 
     class Probe(OpsLedger):
         """Counts the runs of each command's work and why a run failed (no behaviour change)."""
@@ -146,10 +146,10 @@ def writer(config: dict[str, Any]) -> int:
 
 
 def build_projector(schema: str) -> Any:
-    from domain.application import OpsLedger
-    from projections import EventLog, Projector, all_views
-    from projections.ledger import LedgerView
-    from projections.postgres import PostgresViewStore
+    from opsledger.domain.application import OpsLedger
+    from opsledger.projections import EventLog, Projector, all_views
+    from opsledger.projections.ledger import LedgerView
+    from opsledger.projections.postgres import PostgresViewStore
 
     app = OpsLedger(env=event_store_env(schema))
     store = PostgresViewStore(dbname="test", schema=schema)
@@ -208,15 +208,13 @@ import pytest  # noqa: E402
 from conftest import PG_DSN  # noqa: E402
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError  # noqa: E402
 from eventsourcing.utils import retry  # noqa: E402
-
-import domain.application  # noqa: E402
-from domain.application import OpsLedger  # noqa: E402
-from domain.errors import ConcurrencyError  # noqa: E402
-from domain.runbook import CHECKS, Env  # noqa: E402
-from domain.ticket import Ticket  # noqa: E402
-from projections import EventLog, Projector, all_views  # noqa: E402
-from projections.ledger import LedgerView  # noqa: E402
-from projections.sqlite import SQLiteViewStore  # noqa: E402
+from opsledger.domain.application import OpsLedger  # noqa: E402
+from opsledger.domain.errors import ConcurrencyError  # noqa: E402
+from opsledger.domain.runbook import CHECKS, Env  # noqa: E402
+from opsledger.domain.ticket import Ticket  # noqa: E402
+from opsledger.projections import EventLog, Projector, all_views  # noqa: E402
+from opsledger.projections.ledger import LedgerView  # noqa: E402
+from opsledger.projections.sqlite import SQLiteViewStore  # noqa: E402
 
 
 def cluster() -> list[str]:
@@ -478,7 +476,7 @@ class FakeClock:
 @pytest.fixture
 def clocked(tmp_path, monkeypatch):
     clock = FakeClock()
-    monkeypatch.setattr(domain.application, "time",
+    monkeypatch.setattr("opsledger.domain.application.time",
                         types.SimpleNamespace(monotonic=clock.monotonic, sleep=clock.sleep))
     app = OpsLedger(env={"PERSISTENCE_MODULE": "eventsourcing.sqlite",
                          "SQLITE_DBNAME": str(tmp_path / "events.sqlite")})

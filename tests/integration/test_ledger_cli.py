@@ -21,13 +21,12 @@ import pytest
 import zstandard
 from clirunner import invoke
 from conftest import PG_DSN
+from opsledger.cli.commands.archive import events_jsonl
+from opsledger.cli.commands.ledger import ledger_tag_files
+from opsledger.cli.context import Context
+from opsledger.cli.settings import Settings
+from opsledger.domain.application import OpsLedger
 from story import approve_all, attach_all, open_ticket
-
-from cli.commands.archive import events_jsonl
-from cli.commands.ledger import ledger_tag_files
-from cli.context import Context
-from cli.settings import Settings
-from domain.application import OpsLedger
 
 
 def ol(env: dict, *argv: str):

@@ -21,19 +21,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from domain.application import OpsLedger
-from projections import EventLog, Projector, ViewReader
-from projections.sqlite import SQLiteViewStore
+from opsledger.domain.application import OpsLedger
+from opsledger.projections import EventLog, Projector, ViewReader
+from opsledger.projections.sqlite import SQLiteViewStore
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = 40_000
 
 CHILD = textwrap.dedent('''
     import json, os, signal, sys
-    from domain.application import OpsLedger
-    from projections import EventLog, Projector
-    from projections.relational import RelationalWriter
+    from opsledger.domain.application import OpsLedger
+    from opsledger.projections import EventLog, Projector
+    from opsledger.projections.relational import RelationalWriter
 
     config = json.loads(sys.argv[1])
     if config["kill_at_insert"]:
@@ -49,10 +48,10 @@ CHILD = textwrap.dedent('''
         RelationalWriter.insert = insert
     app = OpsLedger(env=config["events"])
     if config["views"]["kind"] == "sqlite":
-        from projections.sqlite import SQLiteViewStore
+        from opsledger.projections.sqlite import SQLiteViewStore
         store = SQLiteViewStore(config["views"]["path"])
     else:
-        from projections.postgres import PostgresViewStore
+        from opsledger.projections.postgres import PostgresViewStore
         store = PostgresViewStore(dbname="test", schema=config["views"]["schema"])
 
     def progress(p):
@@ -91,7 +90,7 @@ def stores(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
 def open_views(config: dict[str, Any]) -> Any:
     if config["kind"] == "sqlite":
         return SQLiteViewStore(config["path"])
-    from projections.postgres import PostgresViewStore
+    from opsledger.projections.postgres import PostgresViewStore
 
     return PostgresViewStore(dbname="test", schema=config["schema"])
 

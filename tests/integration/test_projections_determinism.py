@@ -14,13 +14,12 @@ import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from domain.application import OpsLedger
-from domain.errors import DomainError
-from domain.runbook import APPROVERS, CHECKS, Approval, Command, Role, Severity
-from projections import EventLog, Projector, ViewReader
-from projections.postgres import PostgresViewStore
-from projections.sqlite import SQLiteViewStore
+from opsledger.domain.application import OpsLedger
+from opsledger.domain.errors import DomainError
+from opsledger.domain.runbook import APPROVERS, CHECKS, Approval, Command, Role, Severity
+from opsledger.projections import EventLog, Projector, ViewReader
+from opsledger.projections.postgres import PostgresViewStore
+from opsledger.projections.sqlite import SQLiteViewStore
 
 PG_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=5"
 KEYS = ("CHG-1", "CHG-2", "OPS-7")

@@ -8,11 +8,10 @@ import time
 from pathlib import Path
 
 import pytest
+from opsledger.domain.application import OpsLedger
+from opsledger.projections import EventLog, Projector
+from opsledger.projections.sqlite import SQLiteViewStore
 from story import open_ticket
-
-from domain.application import OpsLedger
-from projections import EventLog, Projector
-from projections.sqlite import SQLiteViewStore
 
 
 def follow_in_background(projector: Projector, idle: float) -> tuple[threading.Thread, threading.Event]:
@@ -32,7 +31,7 @@ def wait_until_caught_up(projector: Projector, head: int, limit: float) -> float
 
 @pytest.mark.postgres
 def test_postgres_follow_wakes_on_the_event_store_notify(pg_schema: str):
-    from projections.postgres import PostgresViewStore
+    from opsledger.projections.postgres import PostgresViewStore
 
     env = {"PERSISTENCE_MODULE": "eventsourcing.postgres", "POSTGRES_DBNAME": "test",
            "POSTGRES_HOST": "127.0.0.1", "POSTGRES_PORT": "5432", "POSTGRES_USER": "postgres",

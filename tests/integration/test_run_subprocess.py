@@ -11,9 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
+from opsledger.domain.application import OpsLedger
 from story import staff
-
-from domain.application import OpsLedger
 
 ARTIFACT = "sha256:" + "ab" * 32
 

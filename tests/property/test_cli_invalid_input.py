@@ -10,9 +10,8 @@ import pytest
 from clirunner import invoke
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from domain.roster import PERSON
-from domain.ticket import TICKET_KEY
+from opsledger.domain.roster import PERSON
+from opsledger.domain.ticket import TICKET_KEY
 
 ARTIFACT = "sha256:" + "ab" * 32
 
@@ -228,7 +227,7 @@ def test_refused_key_init_leaves_no_key_behind(env, tmp_path):
 
 
 def test_archive_verify_refuses_a_missing_explicit_manifest(env, tmp_path):
-    from archiver.bag import build_bag
+    from opsledger.archiver.bag import build_bag
 
     src = tmp_path / "session"
     src.mkdir()

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from opsledger.domain.application import OpsLedger
+from opsledger.domain.archival import checklist, problems
+from opsledger.domain.runbook import Command, Role, Severity
 from story import FILE_SHA, open_ticket
-
-from domain.application import OpsLedger
-from domain.archival import checklist, problems
-from domain.runbook import Command, Role, Severity
 
 BASE = ["metrics_20261123T133000Z.json.gz", "risk_limits.yaml", "positions.csv", "pnl.csv",
         "exposure.csv", "logs_20261123T133000Z.tar.gz"]

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 
+from opsledger.archiver.authority import authority_findings
+from opsledger.domain.application import OpsLedger
+from opsledger.domain.roster import roster_id
+from opsledger.domain.runbook import Role
+from opsledger.domain.ticket import ticket_id
 from story import ADMIN, FILE_SHA, PEOPLE, approve_all, attach_all, open_ticket
-
-from archiver.authority import authority_findings
-from domain.application import OpsLedger
-from domain.roster import roster_id
-from domain.runbook import Role
-from domain.ticket import ticket_id
 
 
 def jsonl(app: OpsLedger, originator) -> bytes:

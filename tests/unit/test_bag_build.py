@@ -9,19 +9,18 @@ import os
 import tarfile
 from pathlib import Path
 
+import opsledger.archiver.payload as payload_stage
 import pytest
 import zstandard
-
-import archiver.payload as payload_stage
-from archiver.bag import build_bag
-from archiver.detached import DetachedManifest
-from archiver.errors import (
+from opsledger.archiver.bag import build_bag
+from opsledger.archiver.detached import DetachedManifest
+from opsledger.archiver.errors import (
     ArchiveWriteError,
     BagInputError,
     SourceChangedError,
 )
-from archiver.findings import FindingKind
-from archiver.verify import verify_archive
+from opsledger.archiver.findings import FindingKind
+from opsledger.archiver.verify import verify_archive
 
 SMALL_CHUNK = 64 << 10  # several chunks per file even for small test files
 
@@ -271,7 +270,7 @@ def test_file_changed_between_scan_and_read_is_caught(tmp_path, monkeypatch):
             f.write(b"appended after scan\n")
         return plan
 
-    monkeypatch.setattr("archiver.bag.scan_payload", scan_then_append)
+    monkeypatch.setattr("opsledger.archiver.bag.scan_payload", scan_then_append)
     with pytest.raises(SourceChangedError, match="size changed"):
         build(src)
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from archiver import bagit_paths as bp
-from archiver.errors import BagInputError
+from opsledger.archiver import bagit_paths as bp
+from opsledger.archiver.errors import BagInputError
 
 
 @pytest.mark.parametrize(

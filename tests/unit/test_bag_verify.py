@@ -10,13 +10,12 @@ from pathlib import Path
 
 import pytest
 import zstandard
-
-from archiver.bag import build_bag
-from archiver.errors import ExtractError
-from archiver.extract import extract_safe
-from archiver.findings import FindingKind as K
-from archiver.tarstream import TarStreamWriter
-from archiver.verify import verify_archive
+from opsledger.archiver.bag import build_bag
+from opsledger.archiver.errors import ExtractError
+from opsledger.archiver.extract import extract_safe
+from opsledger.archiver.findings import FindingKind as K
+from opsledger.archiver.tarstream import TarStreamWriter
+from opsledger.archiver.verify import verify_archive
 
 TOP = "OPS-9-2024-05-01"
 

@@ -24,8 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from domain.checkpoint import (
+from opsledger.domain.checkpoint import (
     EM_DASH,
     Checkpoint,
     CheckpointError,
@@ -44,8 +43,8 @@ from domain.checkpoint import (
     sign_note,
     split_note,
 )
-from domain.errors import InvalidInput
-from domain.merkle import leaf_hash
+from opsledger.domain.errors import InvalidInput
+from opsledger.domain.merkle import leaf_hash
 
 
 class Ed25519Signer(Signer):

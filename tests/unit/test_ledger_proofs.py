@@ -8,8 +8,7 @@ import json
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-from archiver.proofs import (
+from opsledger.archiver.proofs import (
     ARCHIVE_FORMAT,
     CHECKPOINT,
     CONSISTENCY_FORMAT,
@@ -21,10 +20,16 @@ from archiver.proofs import (
     check_proof_document,
     event_leaf_hash,
 )
-from cli.keys import Ed25519Signer, Ed25519Verifier
-from domain.checkpoint import Checkpoint, sign_checkpoint
-from domain.merkle import consistency_proof, inclusion_proof, leaf_bytes, leaf_hash, root_hash
-from domain.persistence import canonical_json
+from opsledger.cli.keys import Ed25519Signer, Ed25519Verifier
+from opsledger.domain.checkpoint import Checkpoint, sign_checkpoint
+from opsledger.domain.merkle import (
+    consistency_proof,
+    inclusion_proof,
+    leaf_bytes,
+    leaf_hash,
+    root_hash,
+)
+from opsledger.domain.persistence import canonical_json
 
 KEY = Ed25519Signer("opsledger.test/ledger", Ed25519PrivateKey.generate())
 TRUSTED = [Ed25519Verifier.from_verifier_key(KEY.verifier_key)]

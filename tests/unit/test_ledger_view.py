@@ -17,10 +17,9 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-from cli.keys import Ed25519Signer, Ed25519Verifier
-from domain.checkpoint import open_checkpoint
-from domain.merkle import (
+from opsledger.cli.keys import Ed25519Signer, Ed25519Verifier
+from opsledger.domain.checkpoint import open_checkpoint
+from opsledger.domain.merkle import (
     consistency_proof,
     inclusion_proof,
     leaf_bytes,
@@ -29,12 +28,18 @@ from domain.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from domain.persistence import CanonicalJSONTranscoder
-from projections.facts import EventLog
-from projections.ledger import HEAD_INTERVAL, NODES, LedgerBehind, LedgerInputError, node_id
-from projections.ledger_audit import audit
-from projections.ledger_log import Ledger
-from projections.sqlite import SQLiteViewStore
+from opsledger.domain.persistence import CanonicalJSONTranscoder
+from opsledger.projections.facts import EventLog
+from opsledger.projections.ledger import (
+    HEAD_INTERVAL,
+    NODES,
+    LedgerBehind,
+    LedgerInputError,
+    node_id,
+)
+from opsledger.projections.ledger_audit import audit
+from opsledger.projections.ledger_log import Ledger
+from opsledger.projections.sqlite import SQLiteViewStore
 
 TOPICS = ("opsledger.ticket.Opened", "opsledger.ticket.EvidenceAttached", "opsledger.flag.Changed")
 

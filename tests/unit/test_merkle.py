@@ -14,9 +14,8 @@ from collections.abc import Sequence
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from domain.errors import DomainError, InvalidInput
-from domain.merkle import (
+from opsledger.domain.errors import DomainError, InvalidInput
+from opsledger.domain.merkle import (
     EMPTY_ROOT,
     InvalidProofError,
     MerkleError,

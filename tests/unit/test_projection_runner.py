@@ -12,12 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from story import FILE_SHA, PEOPLE, approve_all, attach_all, open_ticket, staff
-
-from domain.application import OpsLedger
-from domain.persistence import CanonicalJSONTranscoder
-from domain.runbook import Command, Role, Severity
-from projections import (
+from opsledger.domain.application import OpsLedger
+from opsledger.domain.persistence import CanonicalJSONTranscoder
+from opsledger.domain.runbook import Command, Role, Severity
+from opsledger.projections import (
     EventLog,
     IncidentQuery,
     InvalidQuery,
@@ -30,9 +28,10 @@ from projections import (
     ViewOutdated,
     ViewReader,
 )
-from projections.catalog import all_views
-from projections.sqlite import SQLiteViewStore
-from projections.tickets import TicketsView
+from opsledger.projections.catalog import all_views
+from opsledger.projections.sqlite import SQLiteViewStore
+from opsledger.projections.tickets import TicketsView
+from story import FILE_SHA, PEOPLE, approve_all, attach_all, open_ticket, staff
 
 OPERATOR = PEOPLE[Role.OPERATOR]
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

@@ -8,19 +8,18 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from opsledger.domain.application import OpsLedger
+from opsledger.domain.runbook import Command, Role, Severity
+from opsledger.domain.ticket import ticket_id
+from opsledger.projections import EventLog, Fact, render_sla_incidents
+from opsledger.projections.facts import iso, micros
+from opsledger.projections.flags import FlagsView
+from opsledger.projections.incidents import IncidentsView
+from opsledger.projections.reader import incident_record
+from opsledger.projections.tickets import TicketsView, document, fold
+from opsledger.projections.timeline import TimelineView
+from opsledger.projections.view import Rows, View
 from story import FILE_SHA, PEOPLE, approve_all, attach_all, open_ticket
-
-from domain.application import OpsLedger
-from domain.runbook import Command, Role, Severity
-from domain.ticket import ticket_id
-from projections import EventLog, Fact, render_sla_incidents
-from projections.facts import iso, micros
-from projections.flags import FlagsView
-from projections.incidents import IncidentsView
-from projections.reader import incident_record
-from projections.tickets import TicketsView, document, fold
-from projections.timeline import TimelineView
-from projections.view import Rows, View
 
 OPERATOR = PEOPLE[Role.OPERATOR]
 START = datetime(2026, 11, 23, 14, 5, tzinfo=UTC)

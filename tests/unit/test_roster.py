@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from story import ADMIN, FILE_SHA, PEOPLE, approve_all, attach_all, open_ticket, staff
-
-from domain.application import OpsLedger
-from domain.errors import (
+from opsledger.domain.application import OpsLedger
+from opsledger.domain.errors import (
     AlreadyExists,
     InvalidInput,
     NotAuthorised,
@@ -14,8 +12,9 @@ from domain.errors import (
     ReasonRequired,
     RosterRuleError,
 )
-from domain.runbook import Approval, Command, Env, Role
-from domain.ticket import Ticket
+from opsledger.domain.runbook import Approval, Command, Env, Role
+from opsledger.domain.ticket import Ticket
+from story import ADMIN, FILE_SHA, PEOPLE, approve_all, attach_all, open_ticket, staff
 
 RISK = PEOPLE[Role.RISK_OFFICER]
 TRADER = PEOPLE[Role.EXECUTION_TRADER]

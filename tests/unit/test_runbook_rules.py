@@ -5,10 +5,8 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from story import ADMIN, DIGEST, FILE_SHA, PEOPLE, approve_all, attach_all, open_ticket
-
-from domain.application import OpsLedger
-from domain.errors import (
+from opsledger.domain.application import OpsLedger
+from opsledger.domain.errors import (
     AlreadyExists,
     ArchiveRequired,
     CommandStateError,
@@ -21,7 +19,8 @@ from domain.errors import (
     TicketClosedError,
     WrongRole,
 )
-from domain.runbook import Command, Env, Role, Severity, ShiftStep
+from opsledger.domain.runbook import Command, Env, Role, Severity, ShiftStep
+from story import ADMIN, DIGEST, FILE_SHA, PEOPLE, approve_all, attach_all, open_ticket
 
 OPERATOR = PEOPLE[Role.OPERATOR]
 

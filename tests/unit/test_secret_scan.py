@@ -8,14 +8,13 @@ import uuid
 from pathlib import Path
 
 import pytest
-
-from archiver import secret_hits
-from archiver.payload import PayloadFile
-from archiver.redact import redact_stream, stage_redacted
-from archiver.secret_files import scan_file, scan_stream, scan_tree
-from archiver.secret_rules import MAX_MATCH, MAX_TRIGGER, RULES
-from archiver.secrets import FileScanner, SecretFinding, SecretsFoundError, TreeScan
-from archiver.secrets import scan_text as scan_pieces
+from opsledger.archiver import secret_hits
+from opsledger.archiver.payload import PayloadFile
+from opsledger.archiver.redact import redact_stream, stage_redacted
+from opsledger.archiver.secret_files import scan_file, scan_stream, scan_tree
+from opsledger.archiver.secret_rules import MAX_MATCH, MAX_TRIGGER, RULES
+from opsledger.archiver.secrets import FileScanner, SecretFinding, SecretsFoundError, TreeScan
+from opsledger.archiver.secrets import scan_text as scan_pieces
 
 AWS = "AKIAIOSFODNN7EXAMPLE"
 JWT = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4ifQ"
@@ -234,9 +233,9 @@ def test_several_hits_in_one_block_keep_their_lines_and_an_overlap_counts_once()
 def test_the_ticket_records_a_redaction_once_and_refuses_a_malformed_one():
     from datetime import date
 
-    from domain.errors import InvalidInput
-    from domain.runbook import Env, Role
-    from domain.ticket import Ticket
+    from opsledger.domain.errors import InvalidInput
+    from opsledger.domain.runbook import Env, Role
+    from opsledger.domain.ticket import Ticket
 
     ticket = Ticket.open(key="CHG-1", strategy="s1", env=Env("prod"),
                          artifact_digest="sha256:" + "a" * 64, actor="ann", role=Role.OPERATOR,

@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from domain.sla import ExportError, read_alertmanager
+from opsledger.domain.sla import ExportError, read_alertmanager
 
 DATA = Path(__file__).parent.parent / "data" / "sla"
 

@@ -13,8 +13,7 @@ from typing import Any
 
 import pydantic
 import pytest
-
-from domain.sla import (
+from opsledger.domain.sla import (
     Breach,
     EvaluationError,
     Policy,

@@ -9,8 +9,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from domain.sla import (
+from opsledger.domain.sla import (
     ExportError,
     Policy,
     PolicyError,

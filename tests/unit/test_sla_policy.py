@@ -7,8 +7,14 @@ from pathlib import Path
 
 import pydantic
 import pytest
-
-from domain.sla import HeartbeatRule, Matcher, Policy, PolicyError, ThresholdRule, load_policy
+from opsledger.domain.sla import (
+    HeartbeatRule,
+    Matcher,
+    Policy,
+    PolicyError,
+    ThresholdRule,
+    load_policy,
+)
 
 DATA = Path(__file__).parent.parent / "data" / "sla"
 

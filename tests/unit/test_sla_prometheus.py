@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from domain.sla import ExportError, Series, read_prometheus
+from opsledger.domain.sla import ExportError, Series, read_prometheus
 
 DATA = Path(__file__).parent.parent / "data" / "sla"
 
