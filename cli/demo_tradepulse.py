@@ -41,7 +41,7 @@ def _set_live(value: bool, reason: str) -> None:
     argv = [
         sys.executable,
         "-m",
-        "cli",
+        "opsledger.cli",
         "flag",
         "set",
         "live.enabled",

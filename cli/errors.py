@@ -10,12 +10,11 @@ import errno
 
 import click
 from eventsourcing.persistence import OperationalError, PersistenceError
+from opsledger.adapters.postgres_hardening import HardeningError, InvalidRole
+from opsledger.adapters.signing_keys import SigningKeyError
 from opsledger.archiver.errors import ArchiverError, BagInputError, ExtractError
 from opsledger.archiver.store import InvalidInput as StoreInvalidInput
 from opsledger.archiver.store import StoreUnavailable
-from opsledger.cli.hardening import HardeningError, InvalidRole
-from opsledger.cli.keys import SigningKeyError
-from opsledger.cli.settings import SettingsError
 from opsledger.domain.errors import (
     AlreadyExists,
     ConcurrencyError,
@@ -24,6 +23,8 @@ from opsledger.domain.errors import (
     NotFound,
 )
 from opsledger.domain.sla import SlaError
+from opsledger.services.errors import Incomplete, InvalidRequest, Refused
+from opsledger.services.settings import SettingsError
 from pydantic import ValidationError
 
 OK, REFUSED, INVALID, INCOMPLETE, INTERRUPTED = 0, 1, 2, 3, 130
@@ -45,6 +46,12 @@ EXTRA: dict[type[BaseException], int] = {}
 def exit_code_for(error: BaseException) -> int:
     if isinstance(error, CliError):
         return error.exit_code
+    if isinstance(error, Refused):
+        return REFUSED
+    if isinstance(error, InvalidRequest):
+        return INVALID
+    if isinstance(error, Incomplete):
+        return INCOMPLETE
     if isinstance(error, click.UsageError | click.BadParameter):
         return INVALID
     if isinstance(error, InvalidInput | NotFound | SettingsError | ValidationError | SlaError):

@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 import click
-from opsledger.cli.context import Context
 from opsledger.cli.errors import INTERRUPTED, exit_code_for, message_for, one_line
-from opsledger.cli.settings import ENV_VARS, Settings
+from opsledger.services.bootstrap import bootstrap
+from opsledger.services.settings import ENV_VARS, Settings
 
 
 class OpsLedgerCLI(click.Group):
@@ -67,10 +67,9 @@ def cli(ctx: click.Context, home: Path | None, database_url: str | None, actor: 
     Every approval, command, flag change and SLA breach of a session is
     recorded as an immutable event; nothing is ever edited.
     """
-    settings = Settings.from_env(home=home, database_url=database_url, actor=actor)
-    context = Context(settings)
-    ctx.obj = context
-    ctx.call_on_close(context.close)
+    services = bootstrap(Settings.from_env(home=home, database_url=database_url, actor=actor))
+    ctx.obj = services
+    ctx.call_on_close(services.close)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -81,4 +81,25 @@ def file_digest(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+key_file_option = click.option(
+    "--key-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Private key path [env OPSLEDGER_SIGNING_KEY; default $OPSLEDGER_HOME/keys/ledger.key].",
+)
+
+public_key_option = click.option(
+    "--public-key",
+    "public_key",
+    metavar="KEY",
+    help="The log's verifier key (name+hash+base64, as 'keys show' prints), or a file holding it.",
+)
+
+store_option = click.option(
+    "--store",
+    "store_uri",
+    metavar="URI",
+    help="Where archives go: a folder or s3://bucket/prefix [env OPSLEDGER_ARCHIVE_STORE; "
+    "default $OPSLEDGER_HOME/archives].",
+)
+
 existing_file = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)

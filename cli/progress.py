@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Sequence
 from types import TracebackType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from opsledger.projections import Progress, ViewReader
+    from opsledger.services.bootstrap import Services
 
 
 class ProgressBar:
@@ -47,3 +53,43 @@ class ProgressBar:
         if self._shown:
             sys.stderr.write("\r\033[K")
             sys.stderr.flush()
+
+
+class ViewProgress:
+    """The views' catch-up on a terminal: one line, at most five redraws a second."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self._last = 0.0
+        self._shown = False
+
+    def __call__(self, progress: Progress) -> None:
+        now = time.monotonic()
+        if progress.phase in ("catch-up", "rebuild") and now - self._last < 0.2:
+            return  # a batch commits every few milliseconds
+        self._last = now
+        views = ",".join(progress.views)
+        if progress.phase in ("index", "swap"):
+            text = f"{progress.phase}: {views}"
+        else:
+            share = 100 * progress.position // progress.head if progress.head else 100
+            text = f"{progress.phase} {views}: {progress.position:,}/{progress.head:,} ({share}%)"
+        sys.stderr.write(f"\r\033[K{text}")
+        sys.stderr.flush()
+        self._shown = True
+
+    def __enter__(self) -> ViewProgress | None:
+        return self if self.enabled else None
+
+    def __exit__(self, *_: object) -> None:
+        if self._shown:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
+def read_views(services: Services, views: Sequence[str], *, json_output: bool) -> ViewReader:
+    """The views caught up (progress on a terminal, never under --json), as a reader."""
+    from opsledger.services.views import fresh_reader
+
+    with ViewProgress(enabled=not json_output) as progress:
+        return fresh_reader(services, views, progress=progress)

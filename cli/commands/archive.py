@@ -12,16 +12,16 @@ from opsledger.archiver.redact import Redaction
 from opsledger.archiver.seal import Sealed, SealRequest, seal, seal_redacting, verify_stored
 from opsledger.archiver.store import ArchiveStore
 from opsledger.archiver.verify import verify_archive
-from opsledger.cli.commands.incidents import write_report
-from opsledger.cli.commands.ledger import (
-    archive_proof_findings,
-    ledger_tag_files,
-    public_key_option,
-)
-from opsledger.cli.commands.projections import fresh_reader
-from opsledger.cli.commands.run import default_session_dir
 from opsledger.cli.errors import INCOMPLETE, INVALID, REFUSED, CliError
-from opsledger.cli.options import actor_of, actor_option, file_digest, json_option, role_option
+from opsledger.cli.options import (
+    actor_of,
+    actor_option,
+    file_digest,
+    json_option,
+    public_key_option,
+    role_option,
+    store_option,
+)
 from opsledger.cli.output import emit, note, table
 from opsledger.cli.progress import ProgressBar
 from opsledger.domain.archival import checklist, problems, recorded_logs
@@ -29,14 +29,10 @@ from opsledger.domain.persistence import canonical_json
 from opsledger.domain.roster import roster_id
 from opsledger.domain.runbook import Role
 from opsledger.domain.ticket import ticket_id
-
-store_option = click.option(
-    "--store",
-    "store_uri",
-    metavar="URI",
-    help="Where archives go: a folder or s3://bucket/prefix [env OPSLEDGER_ARCHIVE_STORE; "
-    "default $OPSLEDGER_HOME/archives].",
-)
+from opsledger.services.incidents import write_report
+from opsledger.services.ledger import archive_proof_findings, ledger_tag_files
+from opsledger.services.sessions import default_session_dir
+from opsledger.services.views import fresh_reader
 
 
 @click.group("archive")
@@ -63,7 +59,7 @@ def events_jsonl(obj, key: str) -> tuple[bytes, int, int]:
     stored events: two indexed reads, however long the whole log is."""
     positions = {
         row["version"]: row["position"]
-        for row in fresh_reader(obj, ["timeline"], json_output=True).timeline(key)
+        for row in fresh_reader(obj, ["timeline"]).timeline(key)
         if row["own"]
     }
     lines = []
@@ -208,9 +204,7 @@ def seal_session(
     session_dir = session_dir or default_session_dir(ticket.session_date)
     files = _session_files(session_dir)
     if ticket.breaches and "sla_incidents.md" not in files:
-        path, _, _ = write_report(
-            obj, key, str(session_dir / "sla_incidents.md"), json_output=json_output
-        )
+        path, _, _ = write_report(obj, key, str(session_dir / "sla_incidents.md"))
         note(f"opsledger: wrote {path} from the recorded breaches")
         files = _session_files(session_dir)
     digests = {
@@ -297,11 +291,11 @@ def _seal_request(
 
     def tags() -> tuple[list[tuple[str, str]], dict[str, bytes]]:
         events, count, last_position = events_jsonl(obj, key)
-        proof_files, proof_info = ledger_tag_files(obj, key, events)
+        proof_files, proof_info = ledger_tag_files(obj, key, events, notify=note)
         tag_files: dict[str, bytes] = {
             "opsledger/events.jsonl": events,
             "opsledger/ticket.json": canonical_json(
-                fresh_reader(obj, ["tickets"], json_output=json_output).ticket(key)
+                fresh_reader(obj, ["tickets"]).ticket(key)
             )
             + b"\n",
             "opsledger/checklist.json": canonical_json(

@@ -12,13 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from opsledger.cli.errors import INVALID, REFUSED, CliError
-from opsledger.cli.hardening import (
+from opsledger.adapters.postgres_hardening import (
     HardeningReport,
     PostgresHardening,
     SQLiteFileReport,
     sqlite_file_check,
 )
+from opsledger.cli.errors import INVALID, REFUSED, CliError
 from opsledger.cli.options import json_option
 from opsledger.cli.output import emit, note, table
 

@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-import os
 import stat
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
+from opsledger.adapters.signing_keys import create_key
 from opsledger.cli.commands.archive import seal_session
-from opsledger.cli.commands.keys import key_path
-from opsledger.cli.commands.run import record_run
 from opsledger.cli.commands.sla import breach_record
-from opsledger.cli.context import Context
 from opsledger.cli.demo_tradepulse import SESSION_SECONDS, session_start
-from opsledger.cli.keys import create_key
 from opsledger.cli.options import file_digest
 from opsledger.cli.output import note
 from opsledger.domain.errors import AlreadyExists, DomainError
 from opsledger.domain.runbook import CHECKS, Approval, Command, Env, Role, ShiftStep
 from opsledger.domain.sla import Policy, evaluate, read_prometheus
+from opsledger.services.bootstrap import Services
+from opsledger.services.keys import key_path
+from opsledger.services.scripts import record_run
 
 PEOPLE = {
     Role.RELEASE_MANAGER: "alice.rm",
@@ -77,7 +76,7 @@ def _free_key(app, first: int = 2041) -> str:
     help="Stop after the settled session (leave archive and close to you).",
 )
 @click.pass_obj
-def demo(obj: Context, directory: Path, no_archive: bool) -> None:
+def demo(obj: Services, directory: Path, no_archive: bool) -> None:
     """Run a complete live session: shift, ticket, evidence, gate, launch, halt.
 
     Uses the embedded stores inside --dir unless --home or
@@ -88,10 +87,10 @@ def demo(obj: Context, directory: Path, no_archive: bool) -> None:
     if "home" not in obj.settings.model_fields_set and not obj.settings.database_url:
         obj.settings = obj.settings.model_copy(update={"home": directory / ".opsledger"})
     # The stand-in's control-plane calls run as the operator, against these stores.
-    os.environ["OPSLEDGER_HOME"] = str(obj.settings.home.resolve())
-    os.environ["OPSLEDGER_ACTOR"] = PEOPLE[Role.OPERATOR]
+    obj.environ["OPSLEDGER_HOME"] = str(obj.settings.home.resolve())
+    obj.environ["OPSLEDGER_ACTOR"] = PEOPLE[Role.OPERATOR]
     if obj.settings.database_url:
-        os.environ["OPSLEDGER_DATABASE_URL"] = obj.settings.database_url
+        obj.environ["OPSLEDGER_DATABASE_URL"] = obj.settings.database_url
     app = obj.app
     key = _free_key(app)
     today = datetime.now(UTC).date()
@@ -221,7 +220,7 @@ def demo(obj: Context, directory: Path, no_archive: bool) -> None:
     for command, args in runs:
         say(f"run {command.value}")
         outcome = record_run(
-            app,
+            obj,
             key,
             command,
             base + args,
@@ -229,13 +228,14 @@ def demo(obj: Context, directory: Path, no_archive: bool) -> None:
             session_dir=session_dir,
             actor=operator,
             role=Role.OPERATOR,
+            notify=note,
         )
         if outcome.result.exit_code != 0:
             raise click.ClickException(f"demo {command.value} failed; see {outcome.log_path}")
 
     say("run settle (planned stop)")
     outcome = record_run(
-        app,
+        obj,
         key,
         Command.SETTLE,
         base + ["settle", "--strategy", STRATEGY],
@@ -243,6 +243,7 @@ def demo(obj: Context, directory: Path, no_archive: bool) -> None:
         session_dir=session_dir,
         actor=operator,
         role=Role.OPERATOR,
+        notify=note,
     )
     if outcome.result.exit_code != 0:
         raise click.ClickException(f"demo settle failed; see {outcome.log_path}")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import click
-from opsledger.cli.commands.projections import fresh_reader
 from opsledger.cli.options import json_option
 from opsledger.cli.output import emit, table
+from opsledger.cli.progress import read_views
 
 
 @click.command("history")
@@ -14,7 +14,7 @@ from opsledger.cli.output import emit, table
 @click.pass_obj
 def history(obj, name: str, json_output: bool) -> None:
     """Every recorded change of flag NAME (e.g. live.enabled), oldest first."""
-    changes = fresh_reader(obj, ["flags"], json_output=json_output).flag_history(name)
+    changes = read_views(obj, ["flags"], json_output=json_output).flag_history(name)
     emit(
         {"flag": name, "changes": changes},
         json_output=json_output,

@@ -6,18 +6,16 @@ retrospective the runbook asks for: `reports/live/<date>/sla_incidents.md`.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from datetime import datetime
-from pathlib import Path
 
 import click
-from opsledger.cli.commands.projections import fresh_reader
 from opsledger.cli.options import UtcDateTime, json_option
 from opsledger.cli.output import emit, note, table
+from opsledger.cli.progress import read_views
 from opsledger.domain.runbook import Severity
-from opsledger.projections import IncidentQuery, render_sla_incidents
+from opsledger.projections import IncidentQuery
 from opsledger.projections.export import duration
+from opsledger.services.incidents import write_report
 
 
 def _number(value: float | None, unit: str | None) -> str | None:
@@ -50,7 +48,7 @@ def incidents_group(
         return
     query = IncidentQuery(metric=metric, strategy=strategy, severity=severity, since=since,
                           until=until, ticket=ticket, limit=limit)
-    rows = fresh_reader(ctx.obj, ["incidents"], json_output=json_output).incidents(query)
+    rows = read_views(ctx.obj, ["incidents"], json_output=json_output).incidents(query)
     emit(
         rows,
         json_output=json_output,
@@ -77,7 +75,7 @@ def incidents_group(
 def export(obj, key: str, output: str | None, json_output: bool) -> None:
     """Write sla_incidents.md for ticket KEY: each breach, its escalation, its incident ticket,
     time to detect and time to resolve where the events allow."""
-    path, breaches, position = write_report(obj, key, output, json_output=json_output)
+    path, breaches, position = write_report(obj, key, output)
     emit(
         {"ticket": key, "path": str(path), "breaches": breaches, "position": position},
         json_output=json_output,
@@ -85,38 +83,6 @@ def export(obj, key: str, output: str | None, json_output: bool) -> None:
     )
     if not json_output:
         note(f"opsledger: {breaches} breach(es) of {key} written to {path}")
-
-
-def write_report(obj, key: str, output: str | None, *, json_output: bool) -> tuple[Path, int, int]:
-    """Writes sla_incidents.md from fresh views; returns (path, breaches, log position)."""
-    reader = fresh_reader(obj, ["tickets", "incidents"], json_output=json_output)
-    ticket = reader.ticket(key)
-    breaches = reader.incidents(IncidentQuery(ticket=key))
-    position = max(s.position for s in obj.projector.status() if s.name in ("tickets", "incidents"))
-    text = render_sla_incidents(ticket, breaches, position=position)
-    if output is None:
-        path = Path("reports") / "live" / ticket["session_date"] / "sla_incidents.md"
-    elif output.endswith(("/", os.sep)) or Path(output).is_dir():
-        path = Path(output) / "sla_incidents.md"
-    else:
-        path = Path(output)
-    _write(path, text)
-    return path, len(breaches), position
-
-
-def _write(path: Path, text: str) -> None:
-    """Whole or not at all: the archive may pick the file up at any moment."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".sla_incidents.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def register(cli: click.Group) -> None:

@@ -5,19 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from opsledger.cli.keys import DEFAULT_NAME, create_key, load_key
+from opsledger.adapters.signing_keys import DEFAULT_NAME
+from opsledger.cli.options import key_file_option
 from opsledger.cli.output import emit, note
-
-
-def key_path(obj, explicit: Path | None) -> Path:
-    return explicit or obj.settings.signing_key or (obj.settings.home / "keys" / "ledger.key")
-
-
-key_file_option = click.option(
-    "--key-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Private key path [env OPSLEDGER_SIGNING_KEY; default $OPSLEDGER_HOME/keys/ledger.key].",
-)
+from opsledger.services.keys import init_key, show_key
 
 
 @click.group("keys")
@@ -41,15 +32,14 @@ def init(obj, key_file: Path | None, name: str, json_output: bool) -> None:
     An existing key is never replaced: checkpoints signed with it could no
     longer be tied to their successors.
     """
-    path = key_path(obj, key_file)
-    signer = create_key(path, name)
+    key = init_key(obj, key_file, name)
     emit(
-        {"key_file": str(path), "name": signer.name, "verifier_key": signer.verifier_key},
+        {"key_file": str(key.key_file), "name": key.name, "verifier_key": key.verifier_key},
         json_output=json_output,
-        human=lambda: signer.verifier_key,
+        human=lambda: key.verifier_key,
     )
     if not json_output:
-        note(f"opsledger: private key written to {path} (mode 600); publish the line above")
+        note(f"opsledger: private key written to {key.key_file} (mode 600); publish the line above")
 
 
 @keys_group.command("show")
@@ -58,12 +48,11 @@ def init(obj, key_file: Path | None, name: str, json_output: bool) -> None:
 @click.pass_obj
 def show(obj, key_file: Path | None, json_output: bool) -> None:
     """Print the public verifier key of the signing key."""
-    path = key_path(obj, key_file)
-    signer = load_key(path)
+    key = show_key(obj, key_file)
     emit(
-        {"key_file": str(path), "name": signer.name, "verifier_key": signer.verifier_key},
+        {"key_file": str(key.key_file), "name": key.name, "verifier_key": key.verifier_key},
         json_output=json_output,
-        human=lambda: signer.verifier_key,
+        human=lambda: key.verifier_key,
     )
 
 

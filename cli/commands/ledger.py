@@ -1,242 +1,63 @@
 """`opsledger ledger status|checkpoint|verify|proof|consistency|verify-proof`.
 
 The ledger is the RFC 9162 Merkle tree over every stored event, kept by a
-tracked consumer in the views' store. Checkpoints are signed with the key of
-`opsledger keys init`; publishing them outside the database (a folder, an S3
-prefix) is what makes a rewritten or truncated log detectable later, since
-whoever can rewrite the database can rewrite what it stores too.
-
-`ledger_tag_files` is what `archive build` calls to put the ledger's proofs
-into a session's archive.
+tracked consumer in the views' store; the use cases are in
+`opsledger.services.ledger`.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import io
-import json
-import re
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
+from opsledger.adapters.signing_keys import load_key
 from opsledger.archiver.proofs import (
-    ARCHIVE_FORMAT,
-    CHECKPOINT,
     CONSISTENCY_FORMAT,
     INCLUSION_FORMAT,
-    PROOFS,
-    VERIFIER_KEY,
     ProofReport,
-    check_archive_proofs,
     check_proof_document,
 )
-from opsledger.cli.commands.keys import key_file_option, key_path
-from opsledger.cli.errors import INCOMPLETE, INVALID, REFUSED, CliError
-from opsledger.cli.keys import Ed25519Signer, Ed25519Verifier, SigningKeyError, load_key
-from opsledger.cli.options import json_option
+from opsledger.cli.errors import INVALID, REFUSED, CliError
+from opsledger.cli.options import json_option, key_file_option, public_key_option
 from opsledger.cli.output import emit, is_interactive, note
-from opsledger.domain.persistence import canonical_json
 from opsledger.projections import ProjectionError
-from opsledger.projections.ledger import LedgerBehind, LedgerInputError, LedgerStateError
 from opsledger.projections.ledger_audit import audit
-from opsledger.projections.ledger_log import Ledger, SealProofs, StoredCheckpoint, StoredEvent
-
-PUBLISHED = re.compile(r"checkpoint-(0|[1-9][0-9]*)\.txt")
-MAX_NOTE = 64 << 10
-
-public_key_option = click.option(
-    "--public-key",
-    "public_key",
-    metavar="KEY",
-    help="The log's verifier key (name+hash+base64, as 'keys show' prints), or a file holding it.",
+from opsledger.projections.ledger_log import Ledger, StoredCheckpoint
+from opsledger.services.keys import key_path
+from opsledger.services.ledger import (
+    caught_up,
+    event_document,
+    hexes,
+    ledger_errors,
+    own_verifiers,
+    parse_verifier,
+    publish,
+    published_notes,
+    signer,
 )
 
 
-@contextmanager
-def _ledger_errors() -> Iterator[None]:
-    """The ledger's errors as exit codes: bad input 2, behind or inconsistent 3/1."""
-    try:
-        yield
-    except LedgerInputError as e:
-        raise CliError(str(e), INVALID) from None
-    except LedgerBehind as e:
-        raise CliError(str(e), INCOMPLETE) from None
-    except LedgerStateError as e:
-        raise CliError(f"{e} (run 'opsledger ledger verify')", REFUSED) from None
-
-
-def _caught_up(obj, json_output: bool) -> Ledger:
-    ledger: Ledger = obj.ledger
-    shown = is_interactive() and not json_output
+def _progress(json_output: bool):
+    """The ledger's catch-up on a terminal: one line, redrawn; nothing under --json."""
+    if not is_interactive() or json_output:
+        return None
 
     def line(p: Any) -> None:
         sys.stderr.write(f"\r\033[Kledger: {p.position:,}/{p.head:,}")
         sys.stderr.flush()
 
-    ledger.projector.progress = line if shown else None
+    return line
+
+
+def _caught_up(obj, json_output: bool) -> Ledger:
+    progress = _progress(json_output)
     try:
-        ledger.catch_up()
+        return caught_up(obj, progress)
     finally:
-        if shown:
+        if progress is not None:
             sys.stderr.write("\r\033[K")
-    return ledger
-
-
-def _signer(obj, key_file: Path | None) -> Ed25519Signer:
-    return load_key(key_path(obj, key_file))
-
-
-def parse_verifier(value: str) -> Ed25519Verifier:
-    """--public-key: the verifier key itself, or a file holding it."""
-    text = value
-    path = Path(value)
-    if "+" not in value or path.is_file():
-        try:
-            text = path.read_text()
-        except (OSError, UnicodeDecodeError) as e:
-            raise CliError(f"--public-key {value}: {getattr(e, 'strerror', None) or e}", INVALID) from None
-    try:
-        return Ed25519Verifier.from_verifier_key(text)
-    except SigningKeyError as e:
-        raise CliError(f"--public-key: {e}", INVALID) from None
-
-
-def _own_verifiers(obj, public_key: str | None, key_file: Path | None) -> list[Ed25519Verifier]:
-    """--public-key, else the public half of the local signing key, else none."""
-    if public_key:
-        return [parse_verifier(public_key)]
-    path = key_path(obj, key_file)
-    public = path.with_suffix(".pub")
-    if public.is_file():
-        return [parse_verifier(str(public))]
-    if path.exists():
-        return [Ed25519Verifier.from_verifier_key(load_key(path).verifier_key)]
-    return []
-
-
-def _publish(obj, destination: str, checkpoint: StoredCheckpoint) -> str:
-    """Writes the checkpoint as `checkpoint-<size>.txt`, create-only: the same
-    bytes again are kept, another note of that size is refused."""
-    store = obj.archive_store(destination)
-    data = checkpoint.note.encode("utf-8")
-    put = store.put_archive(
-        f"checkpoint-{checkpoint.size}.txt",
-        io.BytesIO(data),
-        sha256=hashlib.sha256(data).hexdigest(),
-        size=len(data),
-    )
-    return put.location
-
-
-def published_notes(obj, destination: str) -> list[tuple[str, bytes]]:
-    """(location, note) of every checkpoint published at `destination`."""
-    store = obj.archive_store(destination)
-    found = []
-    for info in store.list():
-        if not PUBLISHED.fullmatch(info.name):
-            continue
-        with store.open_archive(info.name) as stream:
-            found.append((info.location, stream.read(MAX_NOTE + 1)))
-    return found
-
-
-def _hexes(hashes: Sequence[bytes]) -> list[str]:
-    return [h.hex() for h in hashes]
-
-
-def _event_document(event: StoredEvent) -> dict[str, Any]:
-    document: dict[str, Any] = {
-        "position": event.position,
-        "originator_id": event.originator_id,
-        "originator_version": event.originator_version,
-        "topic": event.topic,
-    }
-    try:
-        document["state"] = event.state.decode("utf-8")
-    except UnicodeDecodeError:
-        document["state_base64"] = base64.b64encode(event.state).decode("ascii")
-    return document
-
-
-# --- archives ------------------------------------------------------------------------------
-
-
-def ledger_tag_files(
-    obj, key: str, events: bytes
-) -> tuple[dict[str, bytes], list[tuple[str, str]]]:
-    """The ledger's proofs for ticket `key`'s archive: (tag files, bag-info lines).
-
-    `events` is the archive's `opsledger/events.jsonl`. The checkpoint is of the
-    tree ending at the ticket's last event, so a rerun of the same seal signs
-    the same tree and (Ed25519 being deterministic) writes the same bytes.
-
-    Without a signing key the archive is sealed without proofs, with a warning
-    and a bag-info line saying so: refusing would keep the ticket from closing
-    over a missing key, while an archive that says it has no proofs fails an
-    auditor's `archive verify --public-key` instead of passing it silently.
-    """
-    path = key_path(obj, None)
-    if not path.exists():
-        note(
-            f"opsledger: warning: no signing key at {path}; {key}'s archive carries no ledger "
-            "proofs (create the key with 'opsledger keys init' before sealing)"
-        )
-        return {}, [("Opsledger-Proofs", "none (no signing key)")]
-    signer = load_key(path)
-    positions = [json.loads(line)["position"] for line in events.splitlines() if line]
-    with _ledger_errors():
-        proofs = _caught_up(obj, json_output=True).seal(key, positions, signer)
-    document = archive_proofs_document(proofs)
-    consistency = document["consistency"]
-    summary = f"rfc9162 tree {proofs.checkpoint.size}, {len(proofs.inclusions)} inclusion proofs"
-    if consistency is not None:
-        summary += f", consistency {consistency['first_size']} -> {consistency['second_size']}"
-    return (
-        {
-            CHECKPOINT: proofs.checkpoint.note.encode("utf-8"),
-            PROOFS: canonical_json(document) + b"\n",
-            VERIFIER_KEY: (signer.verifier_key + "\n").encode("utf-8"),
-        },
-        [("Opsledger-Proofs", summary)],
-    )
-
-
-def archive_proofs_document(proofs: SealProofs) -> dict[str, Any]:
-    consistency = None
-    if proofs.previous is not None:
-        first, second = sorted((proofs.previous.size, proofs.checkpoint.size))
-        consistency = {
-            "previous_checkpoint": proofs.previous.note,
-            "first_size": first,
-            "second_size": second,
-            "path": _hexes(proofs.consistency),
-        }
-    return {
-        "format": ARCHIVE_FORMAT,
-        "tree_size": proofs.checkpoint.size,
-        "root_hash": proofs.checkpoint.root_hash.hex(),
-        "inclusion": [
-            {
-                "position": e.position,
-                "leaf_index": e.leaf_index,
-                "leaf_hash": e.leaf_hash.hex(),
-                "path": _hexes(e.path),
-            }
-            for e in proofs.inclusions
-        ],
-        "consistency": consistency,
-    }
-
-
-def archive_proof_findings(tag_files: dict[str, bytes], public_key: str) -> list[str]:
-    """What `archive verify --public-key` adds: every failing proof, as lines."""
-    report = check_archive_proofs(tag_files, [parse_verifier(public_key)])
-    return [str(f) for f in report.findings]
 
 
 # --- commands --------------------------------------------------------------------------------
@@ -252,7 +73,7 @@ def ledger_group() -> None:
 @click.pass_obj
 def status(obj, json_output: bool) -> None:
     """Size and root of the tree as stored, how far behind the log it is, its checkpoints."""
-    with _ledger_errors():
+    with ledger_errors():
         ledger: Ledger = obj.ledger
         state = ledger.status()
         head = ledger.head()
@@ -287,14 +108,14 @@ def status(obj, json_output: bool) -> None:
 @click.pass_obj
 def checkpoint(obj, destination: str | None, key_file: Path | None, json_output: bool) -> None:
     """Catch the ledger up, sign a checkpoint of the whole tree and print it."""
-    signer = _signer(obj, key_file)
-    with _ledger_errors():
+    key = signer(obj, key_file)
+    with ledger_errors():
         ledger = _caught_up(obj, json_output)
-        signed = ledger.sign(signer, "checkpoint")
-    location = _publish(obj, destination, signed) if destination else None
+        signed = ledger.sign(key, "checkpoint")
+    location = publish(obj, destination, signed) if destination else None
     emit(
         {
-            "origin": signer.name,
+            "origin": key.name,
             "tree_size": signed.size,
             "root_hash": signed.root_hash.hex(),
             "checkpoint": signed.note,
@@ -336,7 +157,7 @@ def verify(
         _caught_up(obj, json_output)
     except ProjectionError as e:
         note(f"opsledger: warning: the ledger could not catch up ({e}); checking what it holds")
-    verifiers = _own_verifiers(obj, public_key, key_file)
+    verifiers = own_verifiers(obj, public_key, key_file)
     if not verifiers:
         note("opsledger: warning: no public key; checkpoint signatures are not checked")
     published = []
@@ -345,7 +166,7 @@ def verify(
         if not found:
             note(f"opsledger: warning: no published checkpoint (checkpoint-<size>.txt) at {destination}")
         published += found
-    with _ledger_errors():
+    with ledger_errors():
         report = audit(obj.ledger, published, verifiers)
     head = report.ledger
     document = {
@@ -389,7 +210,7 @@ def verify(
 def proof(obj, position: int, size: int | None, key_file: Path | None, json_output: bool) -> None:
     """Print the inclusion proof of the event at --position (the document
     'ledger verify-proof' checks, under --json)."""
-    with _ledger_errors():
+    with ledger_errors():
         ledger = _caught_up(obj, json_output)
         index = ledger.leaf_index(position)
         signed = _covering_checkpoint(obj, ledger, index, size, key_file)
@@ -399,12 +220,12 @@ def proof(obj, position: int, size: int | None, key_file: Path | None, json_outp
         event = ledger.event(position)
     document = {
         "format": INCLUSION_FORMAT,
-        "event": _event_document(event),
+        "event": event_document(event),
         "leaf_index": index,
         "leaf_hash": entry.leaf_hash.hex(),
         "tree_size": size,
         "root_hash": root.hex(),
-        "path": _hexes(entry.path),
+        "path": hexes(entry.path),
         "checkpoint": signed.note if signed is not None else None,
     }
     emit(
@@ -444,7 +265,7 @@ def _covering_checkpoint(
 def consistency(obj, first: int, second: int | None, json_output: bool) -> None:
     """Print the proof that the tree of size --from is a prefix of the tree of size --to,
     with the stored checkpoints of those sizes when there are any."""
-    with _ledger_errors():
+    with ledger_errors():
         ledger = _caught_up(obj, json_output)
         second = ledger.head().size if second is None else second
         root1, root2, path = ledger.consistency(first, second)
@@ -455,7 +276,7 @@ def consistency(obj, first: int, second: int | None, json_output: bool) -> None:
         "second_size": second,
         "first_root": root1.hex(),
         "second_root": root2.hex(),
-        "path": _hexes(path),
+        "path": hexes(path),
         "first_checkpoint": signed1.note if signed1 else None,
         "second_checkpoint": signed2.note if signed2 else None,
     }

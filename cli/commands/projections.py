@@ -1,71 +1,32 @@
 """`opsledger projections status|catch-up|rebuild|digest`: the read models.
 
 Read commands (ticket show/list, timeline, incidents, flag history) catch
-their views up before answering through `fresh_reader`, defined here once.
+their views up before answering (`opsledger.services.views.fresh_reader`).
 """
 
 from __future__ import annotations
 
-import sys
-import time
-from collections.abc import Sequence
-
 import click
 from opsledger.cli.errors import EXTRA, INCOMPLETE, INVALID
 from opsledger.cli.options import json_option
-from opsledger.cli.output import emit, is_interactive, note, table
+from opsledger.cli.output import emit, note, table
+from opsledger.cli.progress import ViewProgress, read_views
 from opsledger.projections import (
     VIEW_NAMES,
     InvalidQuery,
     NotInView,
-    Progress,
     ProjectionError,
     UnknownView,
-    ViewReader,
+)
+from opsledger.services.views import (
+    catch_up_views,
+    follow_views,
+    rebuild_views,
+    view_digests,
+    view_status,
 )
 
 view_choice = click.Choice(list(VIEW_NAMES))
-
-
-_last_shown = [0.0]
-
-
-def _progress_line(progress: Progress) -> None:
-    now = time.monotonic()
-    if progress.phase in ("catch-up", "rebuild") and now - _last_shown[0] < 0.2:
-        return  # a batch commits every few milliseconds; a terminal needs five lines a second
-    _last_shown[0] = now
-    views = ",".join(progress.views)
-    if progress.phase in ("index", "swap"):
-        text = f"{progress.phase}: {views}"
-    else:
-        share = 100 * progress.position // progress.head if progress.head else 100
-        text = f"{progress.phase} {views}: {progress.position:,}/{progress.head:,} ({share}%)"
-    sys.stderr.write(f"\r\033[K{text}")
-    sys.stderr.flush()
-
-
-def show_progress(obj, json_output: bool) -> bool:
-    """Progress on a terminal only; silent under --json or when stderr is not a TTY."""
-    shown = is_interactive() and not json_output
-    obj.projector.progress = _progress_line if shown else None
-    return shown
-
-
-def _end_progress(shown: bool) -> None:
-    if shown:
-        sys.stderr.write("\r\033[K")
-        sys.stderr.flush()
-
-
-def fresh_reader(obj, views: Sequence[str], *, json_output: bool) -> ViewReader:
-    """Catches the views up to the head of the log, then hands out a reader."""
-    shown = show_progress(obj, json_output)
-    try:
-        obj.projector.refresh(views)
-    finally:
-        _end_progress(shown)
-    return ViewReader(obj.projector.store, obj.projector.log)
 
 
 @click.group("projections")
@@ -78,7 +39,7 @@ def projections_group() -> None:
 @click.pass_obj
 def status(obj, json_output: bool) -> None:
     """Position of each view against the head of the log, and its lag."""
-    rows = obj.projector.status()
+    rows = view_status(obj)
     document = [
         {
             "view": s.name,
@@ -122,17 +83,13 @@ def status(obj, json_output: bool) -> None:
 @click.pass_obj
 def catch_up(obj, names: tuple[str, ...], follow: bool, idle: float, json_output: bool) -> None:
     """Apply the events not yet in the views (all views, or NAMES)."""
-    shown = show_progress(obj, json_output)
-    try:
-        read = obj.projector.refresh(names or None)
-        if follow:
-            _end_progress(shown)
-            if not json_output:
-                note("opsledger: following the log; Ctrl-C to stop")
-            obj.projector.follow(stop=lambda: False, idle=idle)
-    finally:
-        _end_progress(shown)
-    statuses = obj.projector.status()
+    with ViewProgress(enabled=not json_output) as progress:
+        read = catch_up_views(obj, names or None, progress=progress)
+    if follow:
+        if not json_output:
+            note("opsledger: following the log; Ctrl-C to stop")
+        follow_views(obj, idle=idle)
+    statuses = view_status(obj)
     emit(
         {"events": read, "views": {s.name: s.position for s in statuses}},
         json_output=json_output,
@@ -147,11 +104,8 @@ def catch_up(obj, names: tuple[str, ...], follow: bool, idle: float, json_output
 @click.pass_obj
 def rebuild(obj, name: str | None, json_output: bool) -> None:
     """Rebuild view NAME (or all) from the first event; swapped in at once, never half-built."""
-    shown = show_progress(obj, json_output)
-    try:
-        read = obj.projector.rebuild([name] if name else None)
-    finally:
-        _end_progress(shown)
+    with ViewProgress(enabled=not json_output) as progress:
+        read = rebuild_views(obj, [name] if name else None, progress=progress)
     rebuilt = [name] if name else list(VIEW_NAMES)
     emit(
         {"rebuilt": rebuilt, "events": read},
@@ -168,8 +122,8 @@ def rebuild(obj, name: str | None, json_output: bool) -> None:
 def digest(obj, names: tuple[str, ...], no_catch_up: bool, json_output: bool) -> None:
     """sha256 of each view's content: a rebuild from zero must print the same."""
     if not no_catch_up:
-        fresh_reader(obj, names or VIEW_NAMES, json_output=json_output)
-    digests = obj.projector.digest(names or None)
+        read_views(obj, names or VIEW_NAMES, json_output=json_output)
+    digests = view_digests(obj, names or None)
     emit(
         {d.name: {"position": d.position, "rows": d.rows, "sha256": d.sha256} for d in digests},
         json_output=json_output,

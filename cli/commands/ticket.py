@@ -8,8 +8,6 @@ from pathlib import Path
 
 import click
 from opsledger.archiver.detached import DetachedManifest
-from opsledger.cli.commands.archive import store_option
-from opsledger.cli.commands.run import default_session_dir
 from opsledger.cli.errors import INVALID, REFUSED, CliError
 from opsledger.cli.options import (
     IsoDate,
@@ -18,9 +16,11 @@ from opsledger.cli.options import (
     file_digest,
     json_option,
     role_option,
+    store_option,
 )
 from opsledger.cli.output import emit, note
 from opsledger.domain.runbook import Env, Role
+from opsledger.services.sessions import default_session_dir
 
 
 @click.group("ticket")

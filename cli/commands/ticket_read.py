@@ -10,9 +10,9 @@ from datetime import datetime
 from typing import Any
 
 import click
-from opsledger.cli.commands.projections import fresh_reader
 from opsledger.cli.options import UtcDateTime, json_option
 from opsledger.cli.output import emit, table
+from opsledger.cli.progress import read_views
 
 STATUSES = ("open", "no-go", "go", "deployed", "settled", "halted", "archived", "closed")
 
@@ -32,9 +32,9 @@ def show(obj, key: str, as_of: datetime | None, at_position: int | None, json_ou
     if as_of is not None and at_position is not None:
         raise click.UsageError("give --as-of or --at-position, not both")
     if as_of is None and at_position is None:
-        doc = fresh_reader(obj, ["tickets"], json_output=json_output).ticket(key)
+        doc = read_views(obj, ["tickets"], json_output=json_output).ticket(key)
     else:
-        reader = fresh_reader(obj, ["timeline"], json_output=json_output)
+        reader = read_views(obj, ["timeline"], json_output=json_output)
         doc = reader.ticket_as_of(key, position=at_position, at=as_of)
     emit(doc, json_output=json_output, human=lambda: render(doc))
 
@@ -114,7 +114,7 @@ def render(doc: dict[str, Any]) -> str:
 @click.pass_obj
 def list_tickets(obj, status: str | None, strategy: str | None, limit: int | None, json_output: bool) -> None:
     """Every ticket with its status, environments and breach count, oldest first."""
-    rows = fresh_reader(obj, ["tickets"], json_output=json_output).tickets(
+    rows = read_views(obj, ["tickets"], json_output=json_output).tickets(
         status=status, strategy=strategy, limit=limit
     )
     emit(

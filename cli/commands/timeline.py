@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import click
-from opsledger.cli.commands.projections import fresh_reader
 from opsledger.cli.options import json_option
 from opsledger.cli.output import emit, table
+from opsledger.cli.progress import read_views
 
 
 @click.command("timeline")
@@ -17,7 +17,7 @@ def timeline(obj, key: str, json_output: bool) -> None:
 
     Flag changes and shift steps recorded against the ticket are included.
     """
-    entries = fresh_reader(obj, ["timeline"], json_output=json_output).timeline(key)
+    entries = read_views(obj, ["timeline"], json_output=json_output).timeline(key)
     emit(
         {"ticket": key, "events": entries},
         json_output=json_output,

@@ -55,7 +55,7 @@ def url(schema: str) -> str:
 
 def event_store_env(schema: str) -> dict[str, str]:
     """Exactly the configuration the CLI gives the application."""
-    from opsledger.cli.settings import Settings
+    from opsledger.services.settings import Settings
 
     return Settings(database_url=url(schema)).event_store_env()
 

@@ -22,9 +22,9 @@ import zstandard
 from clirunner import invoke
 from conftest import PG_DSN
 from opsledger.cli.commands.archive import events_jsonl
-from opsledger.cli.commands.ledger import ledger_tag_files
-from opsledger.cli.context import Context
-from opsledger.cli.settings import Settings
+from opsledger.services.ledger import ledger_tag_files
+from opsledger.services.bootstrap import Services
+from opsledger.services.settings import Settings
 from opsledger.domain.application import OpsLedger
 from story import approve_all, attach_all, open_ticket
 
@@ -180,14 +180,14 @@ def test_proofs_print_and_verify_offline(ledger_env, tmp_path):
 
 def test_seal_proofs_are_identical_on_a_rerun_after_another_seal(ledger_env):
     settings = Settings.from_env(environ=ledger_env["env"])
-    first = Context(settings)
+    first = Services(settings)
     try:
         events, _, _ = events_jsonl(first, "CHG-2042")
         files, info = ledger_tag_files(first, "CHG-2042", events)
         ledger_tag_files(first, "CHG-2043", events_jsonl(first, "CHG-2043")[0])
     finally:
         first.close()
-    again = Context(settings)  # another process, as a rerun after a crash would be
+    again = Services(settings)  # another process, as a rerun after a crash would be
     try:
         assert ledger_tag_files(again, "CHG-2042", events) == (files, info)
     finally:
@@ -320,7 +320,7 @@ def test_checkpoints_published_to_s3_witness_a_truncation(ledger_env, moto_endpo
     # an insider truncates the log and rewrites the ledger's own tables to match
     run_sql(ledger_env, f"delete from {{t}} where {{id}} > {ledger_env['size'] - 2}")
     settings = Settings.from_env(environ=env)
-    context = Context(settings)
+    context = Services(settings)
     try:
         context.ledger.projector.rebuild()
         store = context.ledger.store

@@ -20,7 +20,7 @@ from opsledger.archiver.proofs import (
     check_proof_document,
     event_leaf_hash,
 )
-from opsledger.cli.keys import Ed25519Signer, Ed25519Verifier
+from opsledger.adapters.signing_keys import Ed25519Signer, Ed25519Verifier
 from opsledger.domain.checkpoint import Checkpoint, sign_checkpoint
 from opsledger.domain.merkle import (
     consistency_proof,

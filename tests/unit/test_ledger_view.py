@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from opsledger.cli.keys import Ed25519Signer, Ed25519Verifier
+from opsledger.adapters.signing_keys import Ed25519Signer, Ed25519Verifier
 from opsledger.domain.checkpoint import open_checkpoint
 from opsledger.domain.merkle import (
     consistency_proof,

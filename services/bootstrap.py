@@ -1,18 +1,21 @@
 """The composition root: builds the application and adapters from settings.
 
-Commands receive one `Context` through click's `pass_obj` and ask it for what
-they need; nothing is built until a command asks, so `--help` and argument
-errors never touch a database.
+`bootstrap()` is the one place that wires stores, views and adapters; the
+CLI (and the HTTP service) call it once and hand the `Services` object to the
+use cases in this package. Nothing is built until a use case asks, so
+`--help` and argument errors never touch a database.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
-from opsledger.cli.settings import Settings, SettingsError
+from opsledger.services.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from opsledger.archiver.store import ArchiveStore
@@ -21,10 +24,14 @@ if TYPE_CHECKING:
     from opsledger.projections.ledger_log import Ledger
 
 
-class Context:
-    def __init__(self, settings: Settings, *, json_output: bool = False) -> None:
+class Services:
+    """What the use cases need, each built lazily, once."""
+
+    def __init__(self, settings: Settings, environ: Mapping[str, str] | None = None) -> None:
         self.settings = settings
-        self.json_output = json_output
+        # What a script run by `opsledger run` inherits: read here, by the
+        # composition root, so that no use case reads the environment itself.
+        self.environ: dict[str, str] = dict(environ or {})
 
     @property
     def actor(self) -> str:
@@ -48,8 +55,8 @@ class Context:
 
         log = EventLog(self.app.recorder, self.app.mapper)
         if self.settings.database_url:
-            from opsledger.cli.settings import postgres_env
             from opsledger.projections.postgres import PostgresViewStore
+            from opsledger.services.settings import postgres_env
 
             env = postgres_env(self.settings.database_url)
             store = PostgresViewStore(
@@ -113,3 +120,8 @@ class Context:
         app = self.__dict__.get("app")
         if app is not None:
             app.close()
+
+
+def bootstrap(settings: Settings | None = None) -> Services:
+    """The composition root: settings from the environment unless given."""
+    return Services(settings if settings is not None else Settings.from_env(), os.environ)

@@ -1,0 +1,43 @@
+"""The checkpoint signing key: where it lives, creating it, showing its public half."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from opsledger.adapters.signing_keys import DEFAULT_NAME, Ed25519Signer, create_key, load_key
+
+if TYPE_CHECKING:
+    from opsledger.services.bootstrap import Services
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    key_file: Path
+    name: str
+    verifier_key: str
+
+
+def key_path(services: Services, explicit: Path | None = None) -> Path:
+    """--key-file, else OPSLEDGER_SIGNING_KEY, else $OPSLEDGER_HOME/keys/ledger.key."""
+    settings = services.settings
+    return explicit or settings.signing_key or (settings.home / "keys" / "ledger.key")
+
+
+def signer(services: Services, explicit: Path | None = None) -> Ed25519Signer:
+    return load_key(key_path(services, explicit))
+
+
+def init_key(services: Services, key_file: Path | None = None, name: str = DEFAULT_NAME) -> KeyInfo:
+    """Creates the key (never replacing one: its checkpoints could no longer be
+    tied to their successors)."""
+    path = key_path(services, key_file)
+    created = create_key(path, name)
+    return KeyInfo(path, created.name, created.verifier_key)
+
+
+def show_key(services: Services, key_file: Path | None = None) -> KeyInfo:
+    path = key_path(services, key_file)
+    loaded = load_key(path)
+    return KeyInfo(path, loaded.name, loaded.verifier_key)
