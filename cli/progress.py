@@ -93,3 +93,28 @@ def read_views(services: Services, views: Sequence[str], *, json_output: bool) -
 
     with ViewProgress(enabled=not json_output) as progress:
         return fresh_reader(services, views, progress=progress)
+
+
+class PhasedProgress:
+    """One progress bar per phase of a long use case ("sealing", "verifying")."""
+
+    def __init__(self, *, enabled: bool) -> None:
+        self.enabled = enabled
+        self._bar: ProgressBar | None = None
+
+    def __call__(self, phase: str, done: int, total: int | None = None) -> None:
+        if self._bar is None or self._bar.label != phase:
+            self._close()
+            self._bar = ProgressBar(phase, enabled=self.enabled)
+        self._bar.update(done, total)
+
+    def _close(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
+
+    def __enter__(self) -> PhasedProgress:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._close()

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import click
 from opsledger.adapters.signing_keys import create_key
-from opsledger.cli.commands.archive import seal_session
 from opsledger.cli.commands.sla import breach_record
 from opsledger.cli.demo_tradepulse import SESSION_SECONDS, session_start
 from opsledger.cli.options import file_digest
@@ -17,6 +16,7 @@ from opsledger.cli.output import note
 from opsledger.domain.errors import AlreadyExists, DomainError
 from opsledger.domain.runbook import CHECKS, Approval, Command, Env, Role, ShiftStep
 from opsledger.domain.sla import Policy, evaluate, read_prometheus
+from opsledger.services.archive_seal import seal_session
 from opsledger.services.bootstrap import Services
 from opsledger.services.keys import key_path
 from opsledger.services.scripts import record_run
@@ -301,7 +301,7 @@ def demo(obj: Services, directory: Path, no_archive: bool) -> None:
             allow_incomplete=False,
             actor=manager,
             role=Role.RELEASE_MANAGER,
-            json_output=False,
+            notify=note,
         )
         click.echo(f"    archive: {sealed['location']}")
         click.echo(

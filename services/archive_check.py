@@ -1,0 +1,153 @@
+"""Checking archives: a ticket's sealed archive (re-read and recorded), a
+downloaded file or an s3:// object (offline, no database needed), and the
+store's listing. The checking itself is the archiver's read-only verifier."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from opsledger.archiver.authority import authority_findings
+from opsledger.archiver.seal import verify_stored
+from opsledger.archiver.verify import verify_archive
+from opsledger.domain.ticket import TICKET_KEY
+from opsledger.services.errors import InvalidRequest, Refused
+from opsledger.services.ledger import archive_proof_findings
+
+if TYPE_CHECKING:
+    from opsledger.services.bootstrap import Services
+
+# (phase, bytes done, bytes in all or None): "sealing", then "verifying".
+PhaseProgress = Callable[[str, int, int | None], None]
+Notify = Callable[[str], None]
+
+
+def _no_progress(_phase: str, _done: int, _total: int | None = None) -> None:
+    pass
+
+
+def _silent(_: str) -> None:
+    pass
+
+
+def phase(progress: PhaseProgress, name: str) -> Callable[..., None]:
+    """The archiver's (done, total) callback for one phase."""
+
+    def update(done: int, total: int | None = None) -> None:
+        progress(name, done, total)
+
+    return update
+
+
+def iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def retention_findings(info: Any) -> list[str]:
+    """Object Lock policy: on a store that keeps retention, COMPLIANCE mode
+    until at least the configured period from now."""
+    if info.retention_mode is None:
+        return []
+    found = []
+    if info.retention_mode != "COMPLIANCE":
+        found.append(f"{info.name}: retention mode {info.retention_mode}, policy is COMPLIANCE")
+    if info.retain_until is not None and info.retain_until <= datetime.now(UTC):
+        found.append(f"{info.name}: retention expired on {iso(info.retain_until)}")
+    return found
+
+
+def _open_target(
+    services: Services, target: str, manifest: Path | None
+) -> tuple[Any, bytes | None, str]:
+    """(stream, detached manifest bytes, label) for a file path or s3:// URI."""
+    if target.startswith("s3://"):
+        store, name = services.store_and_name(target)
+        return store.open_archive(name), store.get_manifest(name), target
+    path = Path(target)
+    if not path.is_file():
+        raise InvalidRequest(f"{target}: no such archive file (or ticket key)")
+    if manifest is not None and not manifest.is_file():
+        raise InvalidRequest(f"{manifest}: no such manifest file")
+    sidecar = manifest or path.with_name(path.name + ".manifest")
+    data = sidecar.read_bytes() if sidecar.is_file() else None
+    return path.open("rb"), data, str(path)
+
+
+def verify_target(
+    services: Services,
+    target: str,
+    *,
+    manifest: Path | None = None,
+    store_uri: str | None = None,
+    public_key: str | None = None,
+    actor: str | None = None,
+    progress: PhaseProgress = _no_progress,
+    notify: Notify = _silent,
+) -> dict[str, Any]:
+    """Verifies a ticket KEY's latest sealed archive (and records the result,
+    as `actor`), or a .tar.zst FILE / s3:// URI offline. Every hash is
+    recomputed and every failure listed; `ok` is True when all hold."""
+    findings: list[str]
+    if TICKET_KEY.match(target):
+        app = services.app
+        ticket = app.get_ticket(target)
+        if not ticket.archives:
+            raise Refused(f"{target}: no archive of this session has been sealed")
+        latest = ticket.archives[-1]
+        store, name = services.store_and_name(latest["location"], store_uri)
+        checked = verify_stored(store, name, expected_sha256=latest["archive_sha256"],
+                                progress=phase(progress, "verifying"))
+        findings = list(checked.findings) + retention_findings(checked.info)
+        findings += authority_findings(checked.report.tag_files)
+        app.record_verification(
+            target,
+            location=latest["location"],
+            archive_sha256=latest["archive_sha256"],
+            ok=not findings,
+            failures=findings,
+            actor=actor or services.settings.actor,
+            role=None,
+        )
+        report, label = checked.report, latest["location"]
+    else:
+        stream, detached, label = _open_target(services, target, manifest)
+        try:
+            report = verify_archive(stream, detached_manifest=detached,
+                                    progress=phase(progress, "verifying"))
+        finally:
+            stream.close()
+        findings = [str(f) for f in report.findings]
+        findings += authority_findings(report.tag_files)
+        if detached is None:
+            notify(
+                f"opsledger: warning: no detached manifest for {label}; "
+                "checked the bag's own manifests only"
+            )
+    if public_key:  # the ledger's proofs, checked offline with only the public key
+        findings += archive_proof_findings(report.tag_files, public_key)
+    return {
+        "target": label,
+        "ok": not findings,
+        "archive_sha256": report.archive_sha256,
+        "files": len(report.files),
+        "findings": findings,
+        "bag_info": [list(p) for p in report.bag_info],
+    }
+
+
+def list_archives(services: Services, store_uri: str | None = None) -> list[dict[str, Any]]:
+    """The archives in the store; one without its manifest is incomplete (never sealed)."""
+    return [
+        {
+            "name": i.name,
+            "location": i.location,
+            "complete": i.complete,
+            "size": i.size,
+            "retention_mode": i.retention_mode,
+            "retain_until": iso(i.retain_until),
+            "legal_hold": i.legal_hold,
+        }
+        for i in services.archive_store(store_uri).list()
+    ]

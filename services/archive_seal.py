@@ -1,0 +1,399 @@
+"""Sealing a session (runbook section 6): check the folder against the
+checklist and the events, bag it into the store with the ticket's history and
+the ledger's proofs, record the seal, then re-read and record the verification.
+
+The archiver does the bagging and the reading back; this module decides what
+goes in and what is recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from opsledger.archiver.redact import Redaction
+from opsledger.archiver.seal import Sealed, SealRequest, seal, seal_redacting, verify_stored
+from opsledger.archiver.store import ArchiveStore
+from opsledger.domain.archival import checklist, problems, recorded_logs
+from opsledger.domain.persistence import canonical_json
+from opsledger.domain.roster import roster_id
+from opsledger.domain.runbook import Role
+from opsledger.domain.ticket import ticket_id
+from opsledger.services.archive_check import (
+    PhaseProgress,
+    _no_progress,
+    iso,
+    phase,
+    retention_findings,
+)
+from opsledger.services.errors import Incomplete, InvalidRequest, Refused
+from opsledger.services.files import file_digest
+from opsledger.services.incidents import write_report
+from opsledger.services.ledger import ledger_tag_files
+from opsledger.services.sessions import default_session_dir
+from opsledger.services.views import fresh_reader
+
+if TYPE_CHECKING:
+    from opsledger.services.bootstrap import Services
+
+Notify = Callable[[str], None]
+
+
+def _silent(_: str) -> None:
+    pass
+
+
+def _session_files(session_dir: Path) -> list[str]:
+    if not session_dir.is_dir():
+        raise InvalidRequest(f"{session_dir}: no such session folder")
+    return sorted(
+        p.relative_to(session_dir).as_posix()
+        for p in session_dir.rglob("*")
+        if p.is_file() or p.is_symlink()
+    )
+
+
+def events_jsonl(services: Services, key: str) -> tuple[bytes, int, int]:
+    """The ticket's history, one canonical JSON line per event with its global
+    position; the state is the exact stored text, so leaf hashes can be
+    recomputed from the archive alone. Returns (bytes, count, last position).
+
+    Positions come from the timeline view and the bytes from the ticket's own
+    stored events: two indexed reads, however long the whole log is."""
+    positions = {
+        row["version"]: row["position"]
+        for row in fresh_reader(services, ["timeline"]).timeline(key)
+        if row["own"]
+    }
+    lines = []
+    for stored in services.app.recorder.select_events(ticket_id(key)):
+        position = positions.get(stored.originator_version)
+        if position is None:  # the view was caught up just now: this cannot lag
+            raise Incomplete(f"{key}: event v{stored.originator_version} is not in the timeline "
+                             "view; run 'opsledger projections rebuild timeline'")
+        lines.append(stored_line(stored, position=position))
+    return b"".join(lines), len(lines), max(positions.values(), default=0)
+
+
+def stored_line(stored, **extra: Any) -> bytes:
+    """One stored event as a canonical JSON line: its exact stored text, so the
+    archive alone can re-hash it (proofs) and decode it (authority replay)."""
+    return canonical_json(
+        {
+            **extra,
+            "originator_id": str(stored.originator_id),
+            "originator_version": stored.originator_version,
+            "topic": stored.topic,
+            "state": stored.state.decode("utf-8"),
+        }
+    ) + b"\n"
+
+
+def roster_jsonl(services: Services) -> bytes:
+    """The roster's history as stored at the seal, so the authority of every
+    archived event can be replayed offline (archiver.authority)."""
+    return b"".join(stored_line(s) for s in services.app.recorder.select_events(roster_id()))
+
+
+def seal_session(
+    services: Services,
+    key: str,
+    *,
+    session_dir: Path | None,
+    store_uri: str | None,
+    allow_incomplete: bool,
+    actor: str,
+    role: Role | None,
+    redact: bool = False,
+    progress: PhaseProgress = _no_progress,
+    notify: Notify = _silent,
+) -> dict[str, Any]:
+    """Checks the folder against the checklist and for secrets, seals, records
+    the seal, then re-reads the stored archive and records the verification."""
+    app = services.app
+    ticket = app.get_ticket(key)
+    if ticket.closed:
+        raise Refused(f"{key}: the ticket is closed; its archive is sealed")
+    if ticket.archives:
+        return _resume(
+            services,
+            key,
+            ticket.archives[-1],
+            store_uri=store_uri,
+            actor=actor,
+            role=role,
+            progress=progress,
+            notify=notify,
+        )
+    session_dir = session_dir or default_session_dir(ticket.session_date)
+    files = _session_files(session_dir)
+    if ticket.breaches and "sla_incidents.md" not in files:
+        path, _, _ = write_report(services, key, str(session_dir / "sla_incidents.md"))
+        notify(f"opsledger: wrote {path} from the recorded breaches")
+        files = _session_files(session_dir)
+    digests = {
+        name: file_digest(session_dir / name)[0]
+        for name, _, _ in recorded_logs(ticket)
+        if name in files
+    }
+    items = checklist(ticket, files, digests)
+    gaps = problems(items)
+    if gaps and not allow_incomplete:
+        raise Refused(
+            f"{key}: archive refused, {len(gaps)} item(s) missing or altered: "
+            + "; ".join(g.line() for g in gaps)
+        )
+    store = services.archive_store(store_uri)
+
+    def request_for(ticket, redactions: list[Redaction]) -> SealRequest:
+        return _seal_request(services, key, ticket, checklist(ticket, files, digests), gaps, files,
+                             redactions=redactions, source_dir=session_dir, notify=notify)
+
+    def redacted(redactions: list[Redaction]) -> SealRequest:
+        """The alteration goes on the record before the redacted copies are sealed,
+        so the archive's events and checklist tell of it."""
+        for r in redactions:
+            app.record_redaction(
+                key,
+                file=r.path,
+                original_sha256=r.original_sha256,
+                redacted_sha256=r.redacted_sha256,
+                findings=[{"kind": f.kind, "line": f.line} for f in r.findings],
+                actor=actor,
+                role=role,
+            )
+        return request_for(app.get_ticket(key), redactions)
+
+    # The payload is scanned for secrets as the bag is built: a secret refuses
+    # the seal (file:line:kind), or with --redact seals redacted copies.
+    def sealing(done: int, total: int | None = None) -> None:
+        progress("sealing", done, total)
+
+    if redact:
+        sealed, redactions = seal_redacting(store, request_for(ticket, []), redacted,
+                                            progress=sealing)
+    else:
+        sealed, redactions = seal(store, request_for(ticket, []), progress=sealing), []
+    if sealed.secret_scan is not None:
+        for skipped in sealed.secret_scan.skipped:
+            notify(f"opsledger: warning: {skipped.path} was not scanned for secrets: "
+                   f"{skipped.skipped}")
+    return _record_and_verify(services, key, store, sealed, gaps, redactions, actor=actor,
+                              role=role, progress=progress)
+
+
+def _seal_request(
+    services: Services,
+    key: str,
+    ticket,
+    items: list,
+    gaps: list,
+    files: list[str],
+    *,
+    redactions: list[Redaction],
+    source_dir: Path,
+    notify: Notify,
+) -> SealRequest:
+    """What to seal; the tag files that record the ledger's proofs are only
+    computed once the payload has passed the secret scan."""
+    # a redacted log is archived as its redacted copy, whose hash the ticket now holds
+    swapped = {r.path: r.redacted_sha256 for r in redactions}
+    altered = {g.item for g in gaps if g.status == "altered"}
+    recorded = {
+        name: swapped.get(name, sha)
+        for name, sha, _ in recorded_logs(ticket)
+        if sha is not None and name in files and name not in altered
+    }
+    bag_info = [
+        ("Source-Organization", "opsledger"),
+        ("Opsledger-Ticket", key),
+        ("Opsledger-Strategy", ticket.strategy),
+        ("Opsledger-Requested-Env", ticket.requested_env.value),
+        ("Opsledger-Effective-Env", ticket.effective_env.value),
+        ("Opsledger-Artifact-Digest", ticket.artifact_digest),
+    ]
+
+    def tags() -> tuple[list[tuple[str, str]], dict[str, bytes]]:
+        events, count, last_position = events_jsonl(services, key)
+        proof_files, proof_info = ledger_tag_files(services, key, events, notify=notify)
+        tag_files: dict[str, bytes] = {
+            "opsledger/events.jsonl": events,
+            "opsledger/ticket.json": canonical_json(
+                fresh_reader(services, ["tickets"]).ticket(key)
+            )
+            + b"\n",
+            "opsledger/checklist.json": canonical_json(
+                [
+                    {
+                        "item": i.item,
+                        "reason": i.reason,
+                        "status": i.status,
+                        "files": list(i.matches),
+                        "detail": i.detail,
+                    }
+                    for i in items
+                ]
+            )
+            + b"\n",
+        }
+        tag_files.update(proof_files)
+        roster = roster_jsonl(services)
+        if roster:
+            tag_files["opsledger/roster.jsonl"] = roster
+        info = [
+            ("Opsledger-Event-Count", str(count)),
+            ("Opsledger-Last-Position", str(last_position)),
+            *(("Opsledger-Incomplete", g.line()) for g in gaps),
+            *proof_info,
+        ]
+        return info, tag_files
+
+    return SealRequest(
+        ticket_key=key,
+        session_date=str(ticket.session_date),
+        source_dir=source_dir,
+        bag_info=bag_info,
+        recorded_digests=recorded,
+        deferred_tags=tags,
+    )
+
+
+def _record_and_verify(
+    services: Services,
+    key: str,
+    store: ArchiveStore,
+    sealed: Sealed,
+    gaps: list,
+    redactions: list[Redaction],
+    *,
+    actor: str,
+    role: Role | None,
+    progress: PhaseProgress,
+) -> dict[str, Any]:
+    """Records the seal, re-reads the stored archive, records the verification."""
+    app = services.app
+    app.record_seal(
+        key,
+        location=sealed.location,
+        archive_sha256=sealed.archive_sha256,
+        archive_bytes=sealed.archive_size,
+        manifest_sha256=sealed.manifest_sha256,
+        location_hash=sealed.location_hash,
+        file_count=sealed.file_count,
+        missing=[g.line() for g in gaps],
+        actor=actor,
+        role=role,
+        details={
+            "name": sealed.name,
+            "payload_bytes": sealed.payload_bytes,
+            "retention_mode": sealed.put.retention_mode,
+            "retain_until": iso(sealed.put.retain_until),
+            "legal_hold": sealed.put.legal_hold,
+            "notes": list(sealed.put.notes),
+        },
+    )
+    checked = verify_stored(store, sealed.name, expected_sha256=sealed.archive_sha256,
+                            progress=phase(progress, "verifying"))
+    findings = list(checked.findings) + retention_findings(checked.info)
+    app.record_verification(
+        key,
+        location=sealed.location,
+        archive_sha256=sealed.archive_sha256,
+        ok=not findings,
+        failures=findings,
+        actor=actor,
+        role=role,
+    )
+    document = {
+        "ticket": key,
+        "name": sealed.name,
+        "location": sealed.location,
+        "archive_sha256": sealed.archive_sha256,
+        "archive_bytes": sealed.archive_size,
+        "manifest_sha256": sealed.manifest_sha256,
+        "location_hash": sealed.location_hash,
+        "files": sealed.file_count,
+        "reused": sealed.reused,
+        "incomplete": [g.line() for g in gaps],
+        "redacted": [
+            {
+                "file": r.path,
+                "original_sha256": r.original_sha256,
+                "redacted_sha256": r.redacted_sha256,
+                "kinds": sorted({f.kind for f in r.findings}),
+                "lines": [f.line for f in r.findings],
+            }
+            for r in redactions
+        ],
+        "verified": not findings,
+        "findings": findings,
+        "retention_mode": checked.info.retention_mode,
+        "retain_until": iso(checked.info.retain_until),
+    }
+    return document
+
+
+def _resume(
+    services: Services,
+    key: str,
+    latest: dict[str, Any],
+    *,
+    store_uri: str | None,
+    actor: str,
+    role: Role | None,
+    progress: PhaseProgress,
+    notify: Notify,
+) -> dict[str, Any]:
+    """A seal is already on the record: a build interrupted after the seal
+    was recorded finishes by verifying it; a verified seal is reported as is.
+    Rebuilding would only fail, since the store never replaces an archive."""
+    if latest["verified"] is False:
+        raise Refused(
+            f"{key}: the sealed archive {latest['location']} failed verification; "
+            "investigate it with 'opsledger archive verify'"
+        )
+    store, name = services.store_and_name(latest["location"], store_uri)
+    checked = verify_stored(store, name, expected_sha256=latest["archive_sha256"],
+                            progress=phase(progress, "verifying"))
+    findings = list(checked.findings) + retention_findings(checked.info)
+    if latest["verified"] is None or findings:
+        services.app.record_verification(
+            key,
+            location=latest["location"],
+            archive_sha256=latest["archive_sha256"],
+            ok=not findings,
+            failures=findings,
+            actor=actor,
+            role=role,
+        )
+    notify(f"opsledger: {key} was already sealed; verified the stored archive again")
+    sealed = next(
+        e for e in reversed(services.app.ticket_events(key)) if type(e).__name__ == "ArchiveSealed"
+    )
+    return {
+        "ticket": key,
+        "name": name,
+        "location": sealed.location,
+        "archive_sha256": sealed.archive_sha256,
+        "archive_bytes": sealed.archive_bytes,
+        "manifest_sha256": sealed.manifest_sha256,
+        "location_hash": sealed.location_hash,
+        "files": sealed.file_count,
+        "reused": True,
+        "incomplete": list(sealed.missing),
+        "redacted": [
+            {
+                "file": r["file"],
+                "original_sha256": r["original_sha256"],
+                "redacted_sha256": r["redacted_sha256"],
+                "kinds": sorted({f["kind"] for f in r["findings"]}),
+                "lines": [f["line"] for f in r["findings"]],
+            }
+            for r in services.app.get_ticket(key).redactions
+        ],
+        "verified": not findings,
+        "findings": findings,
+        "retention_mode": checked.info.retention_mode,
+        "retain_until": iso(checked.info.retain_until),
+    }
