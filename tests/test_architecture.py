@@ -1,4 +1,18 @@
-"""The dependency rule of the layout, enforced on every module's imports."""
+"""The dependency rule of the layout, enforced on every module's imports.
+
+    cli (and the HTTP service) -> services -> projections, archiver, adapters -> domain
+
+- domain imports only the standard library, eventsourcing and pydantic;
+- projections and archiver may import domain, never each other, nor the
+  layers above them; adapters likewise import only domain;
+- services hold the use cases and never import cli;
+- cli reaches the rest through services (and domain's value types); only
+  cli/errors.py, which maps every layer's errors to exit codes, imports the
+  layers' error types directly; a command module never imports another;
+- one adapter module per package imports a driver; cli and services none;
+- only the composition root (services/settings.py, services/bootstrap.py)
+  reads the environment.
+"""
 
 from __future__ import annotations
 
@@ -7,82 +21,138 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("domain", "projections", "archiver", "cli")
-DRIVERS = ("psycopg", "boto3", "botocore")
+LAYERS = ("domain", "projections", "archiver", "adapters", "services", "cli")
+DRIVERS = {"psycopg": {"psycopg", "psycopg_pool"}, "boto3": {"boto3", "botocore"}}
 STDLIB = set(sys.stdlib_module_names)
+MAX_LINES = 420  # "no module over ~400 lines": one screenful of scrolling, not a chapter
 
 
-def imports_of(path: Path) -> set[str]:
+def imports_of(path: Path, root: Path = ROOT) -> set[str]:
+    """Full module names imported by `path` (relative imports resolved)."""
     tree = ast.parse(path.read_text(), filename=str(path))
     names: set[str] = set()
+    package = ["opsledger", *path.relative_to(root).parent.parts]
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names.add(node.module)
-        elif isinstance(node, ast.ImportFrom) and node.level > 0:
-            names.add(path.relative_to(ROOT).parts[0])  # relative: same package
-    return {_layer(name) for name in names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            names.add(module)
+            names.update(f"{module}.{alias.name}" for alias in node.names)
+    return names
 
 
-def _layer(module: str) -> str:
+def layers_of(path: Path, root: Path = ROOT) -> set[str]:
     """`opsledger.domain.ticket` -> `domain`; a third-party module -> its top name."""
-    parts = module.split(".")
-    if parts[0] == "opsledger" and len(parts) > 1:
-        return parts[1]
-    return parts[0]
+    out = set()
+    for name in imports_of(path, root):
+        parts = name.split(".")
+        out.add(parts[1] if parts[0] == "opsledger" and len(parts) > 1 else parts[0])
+    return out
 
 
-def modules(package: str) -> list[Path]:
-    return sorted((ROOT / package).rglob("*.py"))
+def modules(layer: str) -> list[Path]:
+    return sorted((ROOT / layer).rglob("*.py"))
 
 
-def test_every_package_exists():
-    for package in PACKAGES:
-        assert (ROOT / package / "__init__.py").exists(), package
+def rel(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
 
 
-def test_domain_imports_only_stdlib_eventsourcing_and_pydantic():
-    allowed = STDLIB | {"eventsourcing", "pydantic", "domain", "typing_extensions"}
+def test_every_layer_exists() -> None:
+    for layer in LAYERS:
+        assert (ROOT / layer / "__init__.py").exists(), layer
+
+
+def test_domain_imports_only_stdlib_eventsourcing_and_pydantic() -> None:
+    allowed = STDLIB | {"eventsourcing", "pydantic", "typing_extensions", "domain", "opsledger"}
     for path in modules("domain"):
-        extra = imports_of(path) - allowed
-        assert not extra, f"{path.relative_to(ROOT)} imports {sorted(extra)}"
+        extra = layers_of(path) - allowed
+        assert not extra, f"{rel(path)} imports {sorted(extra)}"
 
 
-def test_projections_and_archiver_never_import_each_other_nor_cli():
-    for package, forbidden in (("projections", {"archiver", "cli"}),
-                               ("archiver", {"projections", "cli"})):
-        for path in modules(package):
-            bad = imports_of(path) & forbidden
-            assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+def test_inner_layers_never_import_sideways_or_up() -> None:
+    forbidden = {
+        "projections": {"archiver", "adapters", "services", "cli"},
+        "archiver": {"projections", "adapters", "services", "cli"},
+        "adapters": {"projections", "archiver", "services", "cli"},
+        "services": {"cli"},
+    }
+    for layer, bad_layers in forbidden.items():
+        for path in modules(layer):
+            bad = layers_of(path) & bad_layers
+            assert not bad, f"{rel(path)} imports {sorted(bad)}"
 
 
-def test_domain_never_imports_outer_layers():
-    for path in modules("domain"):
-        bad = imports_of(path) & {"projections", "archiver", "cli"}
-        assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
-
-
-def test_only_one_adapter_module_per_package_imports_a_driver():
-    for package in ("domain", "projections", "archiver"):
-        for driver in DRIVERS[:2]:
-            users = [p for p in modules(package)
-                     if imports_of(p) & ({driver} | ({"botocore"} if driver == "boto3" else set()))]
-            assert len(users) <= 1, f"{package}: {driver} imported by {users}"
+def test_cli_reaches_the_rest_through_services() -> None:
     for path in modules("cli"):
-        assert not imports_of(path) & set(DRIVERS), f"{path} imports a driver directly"
+        if rel(path) == "cli/errors.py":
+            continue  # the one place that maps every layer's errors to exit codes
+        bad = layers_of(path) & {"projections", "archiver", "adapters"}
+        assert not bad, f"{rel(path)} imports {sorted(bad)}: call a service instead"
 
 
-def test_nothing_imports_cli():
-    for package in ("domain", "projections", "archiver"):
-        for path in modules(package):
-            assert "cli" not in imports_of(path), path
+def test_no_command_module_imports_another() -> None:
+    for path in modules("cli/commands"):
+        others = {
+            name for name in imports_of(path)
+            if name.startswith("opsledger.cli.commands.") and name != "opsledger.cli.commands"
+        }
+        assert not others, f"{rel(path)} imports {sorted(others)}"
 
 
-def test_only_cli_reads_the_environment():
-    for package in ("domain", "projections", "archiver"):
-        for path in modules(package):
+def test_nothing_imports_cli() -> None:
+    for layer in LAYERS[:-1]:
+        for path in modules(layer):
+            assert "cli" not in layers_of(path), rel(path)
+
+
+def test_one_adapter_module_per_package_imports_a_driver() -> None:
+    for layer in ("domain", "projections", "archiver", "adapters"):
+        for driver, names in DRIVERS.items():
+            users = [rel(p) for p in modules(layer) if layers_of(p) & names]
+            assert len(users) <= 1, f"{layer}: {driver} imported by {users}"
+    for layer in ("services", "cli"):
+        for path in modules(layer):
+            drivers = set().union(*DRIVERS.values())
+            assert not layers_of(path) & drivers, f"{rel(path)} imports a driver directly"
+
+
+def test_only_the_composition_root_reads_the_environment() -> None:
+    root = {"services/settings.py", "services/bootstrap.py"}
+    for layer in LAYERS:
+        for path in modules(layer):
+            if rel(path) in root:
+                continue
             text = path.read_text()
             assert "os.environ" not in text and "getenv(" not in text, (
-                f"{path.relative_to(ROOT)} reads the environment; only cli/ may"
+                f"{rel(path)} reads the environment; only services/settings.py may"
             )
+
+
+def test_no_module_is_a_chapter() -> None:
+    long = {
+        rel(p): n for layer in LAYERS for p in modules(layer)
+        if (n := len(p.read_text().splitlines())) > MAX_LINES
+    }
+    assert not long, f"modules over {MAX_LINES} lines: {long}"
+
+
+def test_the_checker_finds_what_it_forbids(tmp_path: Path) -> None:
+    """The rules above are only as good as the import scan: show it sees
+    relative, aliased, nested and TYPE_CHECKING imports."""
+    (tmp_path / "archiver").mkdir()
+    sample = tmp_path / "archiver" / "probe.py"
+    sample.write_text(
+        "from typing import TYPE_CHECKING\n"
+        "from . import store\n"
+        "import opsledger.projections.tickets as t\n"
+        "if TYPE_CHECKING:\n    from opsledger.services.bootstrap import Services\n"
+        "def f():\n    import boto3\n"
+    )
+    found = layers_of(sample, tmp_path)
+    assert {"archiver", "projections", "services", "boto3"} <= found
