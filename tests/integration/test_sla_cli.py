@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from clirunner import invoke
-from opsledger.cli.demo_tradepulse import prometheus_export
+from opsledger.services.demo_tradepulse import prometheus_export
 
 ARTIFACT = "sha256:" + "ab" * 32
 START = datetime(2026, 11, 23, 13, 30, tzinfo=UTC)

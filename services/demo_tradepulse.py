@@ -6,7 +6,7 @@ control plane (here: `opsledger flag set`), and on settle/kill exports the
 session artefacts the runbook's archival checklist asks for. Output is
 reproducible for a given strategy and session date.
 
-Run as `python -m opsledger.cli.demo_tradepulse deploy|validate|settle|kill ...`.
+Run as `python -m opsledger.services.demo_tradepulse deploy|validate|settle|kill ...`.
 """
 
 from __future__ import annotations
