@@ -9,25 +9,22 @@ eventsourcing reads that variable itself). On SQLite there are no roles:
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
-from opsledger.adapters.postgres_hardening import (
-    HardeningReport,
-    PostgresHardening,
-    SQLiteFileReport,
-    sqlite_file_check,
-)
-from opsledger.cli.errors import INVALID, REFUSED, CliError
+from opsledger.cli.errors import REFUSED
 from opsledger.cli.options import json_option
 from opsledger.cli.output import emit, note, table
-
-DEFAULT_ROLE = "opsledger_app"
+from opsledger.services.database import (
+    DEFAULT_APP_ROLE,
+    HardeningReport,
+    SQLiteFileReport,
+    check_event_store,
+    harden_event_store,
+)
 
 app_role_option = click.option(
     "--app-role",
     metavar="NAME",
-    default=DEFAULT_ROLE,
+    default=DEFAULT_APP_ROLE,
     show_default=True,
     help="The PostgreSQL role the application connects as (a plain lowercase name).",
 )
@@ -36,19 +33,6 @@ app_role_option = click.option(
 @click.group("db")
 def db_group() -> None:
     """The event store's database: make it append-only (PostgreSQL) and check it."""
-
-
-def _event_tables_of(obj, *, create_tables: bool) -> PostgresHardening:
-    from opsledger.domain.application import OpsLedger
-
-    if create_tables:
-        return PostgresHardening.of_application(obj.app)
-    # A check must not create what it inspects, and may run as the application role.
-    # eventsourcing reads the name-prefixed key first, even from the process environment.
-    no_tables = {"CREATE_TABLE": "n", f"{OpsLedger.name.upper()}_CREATE_TABLE": "n"}
-    app = OpsLedger(env={**obj.settings.event_store_env(), **no_tables})
-    click.get_current_context().call_on_close(app.close)
-    return PostgresHardening.of_application(app)
 
 
 @db_group.command("harden")
@@ -75,13 +59,7 @@ def harden(obj, app_role: str, login: bool, json_output: bool) -> None:
     creates it able to log in, without a password. An existing role's
     attributes are left as they are.
     """
-    if not obj.settings.database_url:
-        raise CliError(
-            "SQLite has no roles to harden: the embedded store is protected by its file "
-            "permissions only (see 'opsledger db check')",
-            INVALID,
-        )
-    report = _event_tables_of(obj, create_tables=True).harden(app_role, login=login)
+    report = harden_event_store(obj, app_role, login=login)
     _show(report, json_output)
     if not report.hardened:  # pragma: no cover - harden then check disagreeing is a bug
         raise click.exceptions.Exit(REFUSED)
@@ -103,13 +81,7 @@ def check(obj, app_role: str, json_output: bool) -> None:
     SQLite: the modes of the database file and its folder (hardened when no
     group or other may write them).
     """
-    if obj.settings.database_url:
-        report: HardeningReport | SQLiteFileReport = _event_tables_of(
-            obj, create_tables=False
-        ).check(app_role)
-    else:
-        path = Path(obj.settings.event_store_env()["SQLITE_DBNAME"])
-        report = sqlite_file_check(path)
+    report = check_event_store(obj, app_role)
     _show(report, json_output)
     if not report.hardened:
         raise click.exceptions.Exit(REFUSED)

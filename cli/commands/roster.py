@@ -7,13 +7,19 @@ itself a record of events, so every grant and revocation is audited.
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from typing import Any
-
 import click
 from opsledger.cli.options import actor_of, actor_option, json_option
 from opsledger.cli.output import emit, table
 from opsledger.domain.runbook import Role
+from opsledger.services.roster import (
+    RoleChange,
+    audit_roster,
+    found_roster,
+    grant_roles,
+    revoke_roles,
+    roster_history,
+    roster_holdings,
+)
 
 role_choice = click.Choice([r.value for r in Role])
 reason_option = click.option(
@@ -43,9 +49,19 @@ def init(obj, admin: str | None, reason: str, actor_override: str | None) -> Non
     second administrator before giving the first a runbook role.
     """
     actor = actor_of(obj, actor_override)
-    administrator = admin or actor
-    obj.app.found_roster(administrator=administrator, actor=actor, reason=reason)
+    administrator = found_roster(obj, administrator=admin or actor, actor=actor, reason=reason)
     click.echo(f"roster founded; {administrator} is its administrator")
+
+
+def _echo_change(done: str, unchanged: str):
+    def echo(change: RoleChange) -> None:
+        role = change.role.value
+        if change.recorded:
+            click.echo(f"{change.person}: {role} {done} by {change.actor}")
+        else:
+            click.echo(f"{change.person}: {unchanged} {role}; nothing recorded")
+
+    return echo
 
 
 @roster_group.command("grant")
@@ -56,18 +72,8 @@ def init(obj, admin: str | None, reason: str, actor_override: str | None) -> Non
 @click.pass_obj
 def grant(obj, person: str, roles: tuple[str, ...], reason: str, actor_override: str | None) -> None:
     """Grant PERSON one or more ROLEs (administrators only, never to themselves)."""
-    _change(obj, person, roles, reason, actor_override, obj.app.grant_role,
-            "granted", "already holds")
-
-
-def _change(obj, person, roles, reason, actor_override, record, done: str, unchanged: str) -> None:
-    """One event per role, each reported; a role already in place records nothing."""
-    actor = actor_of(obj, actor_override)
-    for role in roles:
-        if record(person, Role(role), actor=actor, reason=reason):
-            click.echo(f"{person}: {role} {done} by {actor}")
-        else:
-            click.echo(f"{person}: {unchanged} {role}; nothing recorded")
+    grant_roles(obj, person, [Role(r) for r in roles], actor=actor_of(obj, actor_override),
+                reason=reason, progress=_echo_change("granted", "already holds"))
 
 
 @roster_group.command("revoke")
@@ -80,8 +86,8 @@ def revoke(
     obj, person: str, roles: tuple[str, ...], reason: str, actor_override: str | None
 ) -> None:
     """Revoke ROLEs from PERSON; what they recorded before stands."""
-    _change(obj, person, roles, reason, actor_override, obj.app.revoke_role,
-            "revoked", "does not hold")
+    revoke_roles(obj, person, [Role(r) for r in roles], actor=actor_of(obj, actor_override),
+                 reason=reason, progress=_echo_change("revoked", "does not hold"))
 
 
 @roster_group.command("show")
@@ -94,13 +100,11 @@ def revoke(
 @click.pass_obj
 def show(obj, at_version: int | None, json_output: bool) -> None:
     """Who holds which role, now or at a past version."""
-    roster = obj.app.get_roster(version=at_version)
-    if at_version is not None and roster.version != at_version:
+    doc = roster_holdings(obj, at_version)
+    if at_version is not None and doc["version"] != at_version:
         raise click.BadParameter(
-            f"the roster has only {roster.version} versions", param_hint="--at-version"
+            f"the roster has only {doc['version']} versions", param_hint="--at-version"
         )
-    people = {person: sorted(r.value for r in roles) for person, roles in roster.holdings.items()}
-    doc = {"version": roster.version, "people": dict(sorted(people.items()))}
     emit(
         doc,
         json_output=json_output,
@@ -108,7 +112,7 @@ def show(obj, at_version: int | None, json_output: bool) -> None:
             [(person, ", ".join(roles)) for person, roles in doc["people"].items()],
             ["PERSON", "ROLES"],
         )
-        + f"\n(roster version {roster.version})",
+        + f"\n(roster version {doc['version']})",
     )
 
 
@@ -117,20 +121,7 @@ def show(obj, at_version: int | None, json_output: bool) -> None:
 @click.pass_obj
 def history(obj, json_output: bool) -> None:
     """Every roster change, oldest first: who granted or revoked what, and why."""
-    rows: list[dict[str, Any]] = []
-    for event in obj.app.roster_events():
-        kind = type(event).__name__
-        rows.append(
-            {
-                "version": event.originator_version,
-                "at": event.timestamp,
-                "change": {"Founded": "founded", "RoleGranted": "granted"}.get(kind, "revoked"),
-                "person": getattr(event, "person", None) or event.administrator,
-                "role": getattr(event, "role", Role.ADMINISTRATOR),
-                "actor": event.actor,
-                "reason": event.reason,
-            }
-        )
+    rows = roster_history(obj)
     emit(
         rows,
         json_output=json_output,
@@ -148,17 +139,17 @@ def history(obj, json_output: bool) -> None:
 def audit(obj, json_output: bool) -> None:
     """Replay every evidence, approval and script event against the roster as it
     stood then. Exit 1 when any event was not allowed by the roster it names."""
-    checked, findings = obj.app.audit_authority()
-    doc = {"checked": checked, "ok": not findings, "findings": [asdict(f) for f in findings]}
+    doc = audit_roster(obj)
+    findings = doc["findings"]
     emit(
         doc,
         json_output=json_output,
         human=lambda: "\n".join(
-            [f"{checked} roster-checked events replayed: "
+            [f"{doc['checked']} roster-checked events replayed: "
              + ("all allowed by the roster they name" if not findings
                 else f"{len(findings)} not allowed")]
-            + [f"  position {f.position} {f.ticket} {f.event} by {f.actor} ({f.role}): {f.problem}"
-               for f in findings]
+            + [f"  position {f['position']} {f['ticket']} {f['event']} by {f['actor']} "
+               f"({f['role']}): {f['problem']}" for f in findings]
         ),
     )
     if findings:

@@ -1,54 +1,36 @@
 """`opsledger sla`: the SLA monitoring packet (runbook section 3).
 
 `evaluate` reads Prometheus exports, `alerts` reads Alertmanager webhooks;
-both detect breaches against the desk's policy and record each one once.
-Every input is read and checked before anything is recorded, and all of a
-run's breaches are recorded in one transaction: nothing is half-recorded.
+both detect breaches against the desk's policy and record each one once
+(opsledger.services.sla does the work; this module parses and renders).
 """
 
 from __future__ import annotations
 
-import hashlib
-import math
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
-from opsledger.cli.errors import INVALID, CliError
 from opsledger.cli.options import UtcDateTime, actor_of, actor_option, json_option, role_option
 from opsledger.cli.output import emit, note, table
 from opsledger.domain.runbook import Role, Severity
-from opsledger.domain.sla import (
-    Breach,
-    Evaluation,
-    Policy,
-    evaluate,
-    load_policy,
-    read_alertmanager,
-    read_prometheus,
+from opsledger.services.sla import (
+    POLICY_FILE,
+    desk_policy,
+    evaluate_exports,
+    record_alerts,
+    record_manual_breach,
 )
 
-POLICY_FILE = "sla-policy.toml"
+# Re-exported for cli/commands/demo.py until it imports it from opsledger.services.sla.
+from opsledger.services.sla import breach_record as breach_record
 
 
 @click.group("sla")
 def sla_group() -> None:
     """SLA breaches: detect them in metric exports and alerts, or record by hand."""
-
-
-def _policy(obj, path: Path | None) -> tuple[Policy, str]:
-    """--policy FILE, else $OPSLEDGER_HOME/sla-policy.toml, else the runbook's packet."""
-    if path is None:
-        default = obj.settings.home / POLICY_FILE
-        if not default.is_file():
-            return Policy(), "runbook defaults"
-        path = default
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise CliError(f"{path}: {e.strerror or e}", INVALID) from None
-    return load_policy(data, str(path)), str(path)
 
 
 policy_option = click.option(
@@ -65,61 +47,13 @@ window_options = [
 ]
 
 
-def _read(path: str) -> tuple[bytes, str]:
-    if path == "-":
-        return sys.stdin.buffer.read(), "<stdin>"
-    try:
-        return Path(path).read_bytes(), path
-    except OSError as e:
-        raise CliError(f"{path}: {e.strerror or e}", INVALID) from None
+def _stdin() -> bytes:
+    return sys.stdin.buffer.read()
 
 
-def breach_record(breach: Breach, incident_ref: str) -> dict:
-    """A detected breach as the ticket event's fields."""
-    return {**breach.model_dump(), "incident_ref": incident_ref}
-
-
-def _record(
-    obj,
-    key: str,
-    evaluation: Evaluation,
-    *,
-    dry_run: bool,
-    incident_ref: str,
-    actor: str,
-    role: Role | None,
-    json_output: bool,
-) -> None:
-    obj.app.get_ticket(key)  # a wrong key fails before anything is shown as recorded
-    breaches = list(evaluation.breaches)
-    new: set[str] = set()
-    if not dry_run and breaches:
-        new = set(
-            obj.app.record_breaches(
-                key,
-                breaches=[breach_record(b, incident_ref) for b in breaches],
-                actor=actor,
-                role=role,
-            )
-        )
-    rows = [
-        {
-            **b.model_dump(mode="json"),
-            "observed": _number(b.observed),
-            "recorded": (b.breach_id in new) if not dry_run else None,
-        }
-        for b in breaches
-    ]
-    document = {
-        "ticket": key,
-        "dry_run": dry_run,
-        "breaches": rows,
-        "new": len(new),
-        "already_recorded": 0 if dry_run else len(breaches) - len(new),
-        "rules_without_data": list(evaluation.rules_without_data),
-        "unmatched_series": list(evaluation.unmatched_series),
-        "unmatched_alerts": list(getattr(evaluation, "unmatched_alerts", ())),
-    }
+def _show(document: dict[str, Any], json_output: bool) -> None:
+    """The breaches found, each new or seen before, then a warning per rule without data."""
+    key, rows, dry_run = document["ticket"], document["breaches"], document["dry_run"]
 
     def human() -> str:
         if not rows:
@@ -142,19 +76,13 @@ def _record(
         ]
         verb = "would record" if dry_run else "recorded"
         lines.append(
-            f"{key}: {len(rows)} breach(es); {verb} {len(rows) if dry_run else len(new)} new"
+            f"{key}: {len(rows)} breach(es); {verb} {len(rows) if dry_run else document['new']} new"
         )
         return "\n".join(lines)
 
     emit(document, json_output=json_output, human=human)
-    for rule in evaluation.rules_without_data:
+    for rule in document["rules_without_data"]:
         note(f"opsledger: warning: no data for rule {rule}")
-
-
-def _number(value: float) -> float | str:
-    if math.isfinite(value):
-        return value
-    return "NaN" if math.isnan(value) else ("+Inf" if value > 0 else "-Inf")
 
 
 @sla_group.command("evaluate")
@@ -184,22 +112,20 @@ def evaluate_cmd(
 ) -> None:
     """Detect SLA breaches in Prometheus exports (query/query_range JSON, plain
     or .gz; '-' reads stdin) and record them on ticket KEY."""
-    policy, _ = _policy(obj, policy_path)
-    series = []
-    for path in files:
-        data, source = _read(path)
-        series.extend(read_prometheus(data, source))
-    evaluation = evaluate(policy, series, since=since, until=until)
-    _record(
+    document = evaluate_exports(
         obj,
         key,
-        evaluation,
+        files,
+        policy_path=policy_path,
+        since=since,
+        until=until,
         dry_run=dry_run,
         incident_ref=incident_ref,
         actor=actor_of(obj, actor_override),
         role=role,
-        json_output=json_output,
+        read_stdin=_stdin,
     )
+    _show(document, json_output)
 
 
 @sla_group.command("alerts")
@@ -225,19 +151,18 @@ def alerts_cmd(
 ) -> None:
     """Record firing Alertmanager alerts (webhook v4 JSON, or JSON lines; '-'
     reads stdin) as SLA breaches on ticket KEY."""
-    policy, _ = _policy(obj, policy_path)
-    data, source = _read(file)
-    evaluation = evaluate(policy, alerts=read_alertmanager(data, source))
-    _record(
+    document = record_alerts(
         obj,
         key,
-        evaluation,
+        file,
+        policy_path=policy_path,
         dry_run=dry_run,
         incident_ref=incident_ref,
         actor=actor_of(obj, actor_override),
         role=role,
-        json_output=json_output,
+        read_stdin=_stdin,
     )
+    _show(document, json_output)
 
 
 @sla_group.group("policy")
@@ -251,7 +176,8 @@ def policy_group() -> None:
 @click.pass_obj
 def policy_show(obj, policy_path: Path | None, json_output: bool) -> None:
     """Print the policy in force (the runbook's packet unless the desk has its own)."""
-    policy, origin = _policy(obj, policy_path)
+    found = desk_policy(obj, policy_path)
+    policy, origin = found.policy, found.source
     document = {"source": origin, **policy.model_dump(mode="json")}
     emit(
         document,
@@ -276,7 +202,7 @@ def policy_show(obj, policy_path: Path | None, json_output: bool) -> None:
 @click.pass_obj
 def policy_check(obj, file: Path) -> None:
     """Validate a policy FILE; exit 0 if valid, 2 with the first problem if not."""
-    policy, _ = _policy(obj, file)
+    policy = desk_policy(obj, file).policy
     click.echo(f"{file}: valid ({len(policy.rules)} rules, desk {policy.desk!r})")
 
 
@@ -325,37 +251,29 @@ def breach(
     """Record an SLA breach by hand on ticket KEY. The same breach twice is recorded once."""
     if window_end is not None and window_end < window_start:
         raise click.BadParameter("--end is before --start")
-    identity = f"manual|{key}|{metric}|{window_start.isoformat()}"
-    breach_id = hashlib.sha256(identity.encode()).hexdigest()[:16]
-    recorded = obj.app.record_breach(
+    done = record_manual_breach(
+        obj,
         key,
-        breach={
-            "breach_id": breach_id,
-            "rule": "manual",
-            "metric": metric,
-            "labels": {},
-            "threshold": threshold,
-            "unit": unit,
-            "comparison": comparison,
-            "observed": observed,
-            "window_start": window_start,
-            "window_end": window_end,
-            "samples": 0,
-            "severity": Severity(severity),
-            "escalation": escalation,
-            "source": "manual",
-            "detail": detail,
-            "incident_ref": incident_ref,
-        },
+        metric=metric,
+        observed=observed,
+        threshold=threshold,
+        unit=unit,
+        comparison=comparison,
+        window_start=window_start,
+        window_end=window_end,
+        severity=Severity(severity),
+        escalation=escalation,
+        incident_ref=incident_ref,
+        detail=detail,
         actor=actor_of(obj, actor_override),
         role=role,
     )
     emit(
-        {"ticket": key, "breach_id": breach_id, "recorded": recorded},
+        {"ticket": key, "breach_id": done.breach_id, "recorded": done.recorded},
         json_output=json_output,
         human=lambda: (
-            f"{key}: breach {breach_id} on {metric} "
-            + ("recorded" if recorded else "was already recorded")
+            f"{key}: breach {done.breach_id} on {metric} "
+            + ("recorded" if done.recorded else "was already recorded")
         ),
     )
 
