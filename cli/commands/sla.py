@@ -25,7 +25,6 @@ from opsledger.services.sla import (
 )
 
 # Re-exported for cli/commands/demo.py until it imports it from opsledger.services.sla.
-from opsledger.services.sla import breach_record as breach_record
 
 
 @click.group("sla")
