@@ -4,14 +4,37 @@ from __future__ import annotations
 
 import os
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from opsledger.projections import IncidentQuery, render_sla_incidents
+from opsledger.projections.export import duration as format_duration
 from opsledger.services.views import fresh_reader
 
 if TYPE_CHECKING:
     from opsledger.services.bootstrap import Services
+    from opsledger.services.views import ProgressCallback
+
+__all__ = ["format_duration", "list_incidents", "write_report"]
+
+
+def list_incidents(
+    services: Services,
+    *,
+    metric: str | None = None,
+    strategy: str | None = None,
+    severity: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    ticket: str | None = None,
+    limit: int | None = None,
+    progress: ProgressCallback | None = None,
+) -> list[dict]:
+    """Every SLA breach across tickets, oldest first, filtered as asked."""
+    query = IncidentQuery(metric=metric, strategy=strategy, severity=severity, since=since,
+                          until=until, ticket=ticket, limit=limit)
+    return fresh_reader(services, ["incidents"], progress=progress).incidents(query)
 
 
 def write_report(services: Services, key: str, output: str | None = None) -> tuple[Path, int, int]:

@@ -11,6 +11,8 @@ from opsledger.adapters.signing_keys import DEFAULT_NAME, Ed25519Signer, create_
 if TYPE_CHECKING:
     from opsledger.services.bootstrap import Services
 
+__all__ = ["DEFAULT_NAME", "KeyInfo", "init_key", "key_path", "show_key", "signer"]
+
 
 @dataclass(frozen=True)
 class KeyInfo:

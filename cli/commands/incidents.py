@@ -11,11 +11,9 @@ from datetime import datetime
 import click
 from opsledger.cli.options import UtcDateTime, json_option
 from opsledger.cli.output import emit, note, table
-from opsledger.cli.progress import read_views
+from opsledger.cli.progress import ViewProgress
 from opsledger.domain.runbook import Severity
-from opsledger.projections import IncidentQuery
-from opsledger.projections.export import duration
-from opsledger.services.incidents import write_report
+from opsledger.services.incidents import format_duration, list_incidents, write_report
 
 
 def _number(value: float | None, unit: str | None) -> str | None:
@@ -46,16 +44,17 @@ def incidents_group(
     """Every SLA breach across tickets, oldest first, filtered as asked."""
     if ctx.invoked_subcommand is not None:
         return
-    query = IncidentQuery(metric=metric, strategy=strategy, severity=severity, since=since,
-                          until=until, ticket=ticket, limit=limit)
-    rows = read_views(ctx.obj, ["incidents"], json_output=json_output).incidents(query)
+    with ViewProgress(enabled=not json_output) as progress:
+        rows = list_incidents(ctx.obj, metric=metric, strategy=strategy, severity=severity,
+                              since=since, until=until, ticket=ticket, limit=limit,
+                              progress=progress)
     emit(
         rows,
         json_output=json_output,
         human=lambda: table(
             [(r["window_start"], r["ticket"], r["strategy"], r["metric"], r["severity"],
               _number(r["observed"], r["unit"]), _number(r["threshold"], r["unit"]),
-              duration(r["duration_s"]), r["escalation"], r["incident_ref"] or None) for r in rows],
+              format_duration(r["duration_s"]), r["escalation"], r["incident_ref"] or None) for r in rows],
             ["START (UTC)", "TICKET", "STRATEGY", "METRIC", "SEVERITY", "OBSERVED", "THRESHOLD",
              "DURATION", "ESCALATION", "INCIDENT"],
         ),

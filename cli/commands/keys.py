@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from opsledger.adapters.signing_keys import DEFAULT_NAME
 from opsledger.cli.options import key_file_option
 from opsledger.cli.output import emit, note
-from opsledger.services.keys import init_key, show_key
+from opsledger.services.keys import DEFAULT_NAME, init_key, show_key
 
 
 @click.group("keys")
