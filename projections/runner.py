@@ -9,11 +9,9 @@ one, never a half-built one.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import secrets
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -21,6 +19,7 @@ from opsledger.domain.persistence import canonical_json
 from opsledger.projections.catalog import all_views
 from opsledger.projections.errors import RebuildSuperseded, UnknownView, ViewOutdated
 from opsledger.projections.facts import EventLog, Fact
+from opsledger.projections.row_cache import RowCache, collector_paused
 from opsledger.projections.schema import Table
 from opsledger.projections.store import Tracking, ViewStore, ViewWriter
 from opsledger.projections.view import Rows, View
@@ -74,111 +73,6 @@ class _Target:
 
     def physical(self, table: str) -> str:
         return self.view.table(table).shadow if self.shadow else table
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """A batch allocates thousands of small containers, none of them in a cycle,
-    so reference counting frees them all; the cyclic collector's passes over the
-    row cache cost a fifth of a rebuild. Paused per batch, never left paused."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-class _RowCache:
-    """Keyed rows (tickets) this run holds in memory between its batches.
-
-    Sessions interleave, so each batch touches the tickets the one before did;
-    reading them back and decoding them every time was most of a catch-up.
-    The cache is valid only while no one else writes the view, which the
-    tracking position tells: `position` is where this run left it.
-
-    A rebuild's shadow tables are private (a crashed rebuild is discarded, not
-    resumed), so there the cache also defers writing: each ticket row is
-    written when it leaves the cache or before the swap, not after every batch,
-    and, since the shadow started empty and only this run writes it, a row it
-    has never written nor read is known to be new: inserted, not upserted.
-    """
-
-    def __init__(self, *, write_behind: bool, capacity: int = 20_000) -> None:
-        self.write_behind = write_behind
-        self.capacity = capacity
-        self.position: int | None = None
-        self._values: dict[str, dict[Any, Any]] = {}
-        self._dirty: dict[str, set[Any]] = {}
-        self._stored: dict[str, set[Any]] = {}
-
-    def clear(self) -> None:
-        if any(self._dirty.values()):
-            raise RebuildSuperseded("a rebuild's shadow view was changed by someone else")
-        self._values.clear()
-        self.position = None
-
-    def discard(self) -> None:
-        self._values.clear()
-        self._dirty.clear()
-        self._stored.clear()
-        self.position = None
-
-    def split_new(self, table: str, rows: dict[Any, Any]) -> tuple[list[Any], list[Any]]:
-        """(rows known to be absent from the table, the others); remembers all as stored."""
-        if not self.write_behind:
-            return [], list(rows.values())
-        stored = self._stored.setdefault(table, set())
-        new = [value for key, value in rows.items() if key not in stored]
-        old = [value for key, value in rows.items() if key in stored] if len(new) < len(rows) else []
-        stored.update(rows)
-        return new, old
-
-    def mark_stored(self, table: str, keys: Iterable[Any]) -> None:
-        if self.write_behind:
-            self._stored.setdefault(table, set()).update(keys)
-
-    def take(self, table: str, keys: Iterable[Any]) -> tuple[dict[Any, Any], list[Any]]:
-        values = self._values.get(table, {})
-        found: dict[Any, Any] = {}
-        missing: list[Any] = []
-        for key in set(keys):
-            if key in values:
-                found[key] = values[key]
-            else:
-                missing.append(key)
-        return found, missing
-
-    def keep(self, table: str, changed: dict[Any, Any]) -> dict[Any, Any]:
-        """Remembers changed rows; returns the rows to write in this transaction."""
-        values = self._values.setdefault(table, {})
-        dirty = self._dirty.setdefault(table, set())
-        for key, value in changed.items():
-            values.pop(key, None)  # re-inserted last: dicts keep insertion order
-            values[key] = value
-        to_write: dict[Any, Any] = {}
-        if self.write_behind:
-            dirty.update(changed)
-        else:
-            to_write.update(changed)
-        while len(values) > self.capacity:
-            key = next(iter(values))
-            value = values.pop(key)
-            if key in dirty:
-                dirty.discard(key)
-                to_write[key] = value
-        return to_write
-
-    def drain(self) -> dict[str, dict[Any, Any]]:
-        """Every row not yet written, now to be written."""
-        pending = {
-            table: {key: self._values[table][key] for key in keys}
-            for table, keys in self._dirty.items()
-            if keys
-        }
-        self._dirty.clear()
-        return pending
 
 
 class Projector:
@@ -259,14 +153,14 @@ class Projector:
         targets: Sequence[_Target],
         phase: Phase,
         until: int,
-        caches: dict[str, _RowCache] | None = None,
+        caches: dict[str, RowCache] | None = None,
     ) -> int:
         total = 0
         names = tuple(t.view.name for t in targets)
         if caches is None:
-            caches = {t.key: _RowCache(write_behind=False) for t in targets}
+            caches = {t.key: RowCache(write_behind=False) for t in targets}
         while True:
-            with self.store.transaction() as writer, _collector_paused():
+            with self.store.transaction() as writer, collector_paused():
                 read, position = self._step(writer, targets, until, caches)
             if read == 0:
                 return total
@@ -281,7 +175,7 @@ class Projector:
         writer: ViewWriter,
         targets: Sequence[_Target],
         until: int | None,
-        caches: dict[str, _RowCache],
+        caches: dict[str, RowCache],
     ) -> tuple[int, int]:
         """One page of the log into every target, inside the caller's transaction.
 
@@ -302,7 +196,7 @@ class Projector:
         writer: ViewWriter,
         targets: Sequence[_Target],
         until: int | None,
-        caches: dict[str, _RowCache],
+        caches: dict[str, RowCache],
     ) -> tuple[int, int]:
         tracking = self._lock(writer, targets)
         after = min(tracking[t.key].position for t in targets)
@@ -350,7 +244,7 @@ class Projector:
         return wanted
 
     def _apply(
-        self, writer: ViewWriter, target: _Target, facts: Sequence[Fact], cache: _RowCache
+        self, writer: ViewWriter, target: _Target, facts: Sequence[Fact], cache: RowCache
     ) -> None:
         view = target.view
         loaded: dict[str, dict[Any, Any]] = {}
@@ -380,7 +274,7 @@ class Projector:
 
     @staticmethod
     def _write(
-        writer: ViewWriter, table: Table, physical: str, values: dict[Any, Any], cache: _RowCache
+        writer: ViewWriter, table: Table, physical: str, values: dict[Any, Any], cache: RowCache
     ) -> None:
         if values:
             encode = table.encode or (lambda value: value)
@@ -391,7 +285,7 @@ class Projector:
                 writer.upsert(table, physical, [encode(v) for v in old])
 
     def _flush(
-        self, writer: ViewWriter, targets: Sequence[_Target], caches: dict[str, _RowCache]
+        self, writer: ViewWriter, targets: Sequence[_Target], caches: dict[str, RowCache]
     ) -> None:
         for t in targets:
             cache = caches[t.key]
@@ -411,7 +305,7 @@ class Projector:
                 for table in t.view.tables:
                     writer.create_table(table, table.shadow)
                 writer.set_tracking({t.key: Tracking(0, t.view.version, token)})
-        caches = {t.key: _RowCache(write_behind=True) for t in targets}
+        caches = {t.key: RowCache(write_behind=True) for t in targets}
         total = self._run(targets, "rebuild", self.log.head(), caches)
         # Bulk first, indexes after: a fresh index is built faster than maintained.
         with self.store.transaction() as writer:

@@ -1,226 +1,55 @@
 """The change ticket: one live session from approvals to a sealed archive.
 
-Public methods check the runbook's rules and raise a named `DomainError`
-before anything is recorded; the private `@event` methods only change state,
-so replaying history never re-runs a rule that might since have changed.
+Public methods check the runbook's rules (`evidence` for section 1, `runs`
+for section 2, the archive and close rules here) and raise a named
+`DomainError` before anything is recorded; the private `@event` methods only
+change state, so replaying history never re-runs a rule that might since have
+changed.
 """
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
-from typing import Any, ClassVar, Literal
+from typing import Any
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import event
-from opsledger.domain.errors import (
-    ArchiveRequired,
-    CommandStateError,
-    EvidenceNotFound,
-    InvalidInput,
-    ReasonRequired,
-    SameSigner,
-    TicketClosedError,
-    WrongRole,
+from opsledger.domain.errors import InvalidInput, TicketClosedError
+from opsledger.domain.model import Aggregate
+from opsledger.domain.runbook import LIVE_FLAG, Approval, Command, Env, Role, Severity
+from opsledger.domain.ticket import archives, events, evidence, runs
+from opsledger.domain.ticket.events import AuthorisedEvent, Outcome
+from opsledger.domain.ticket.inputs import (
+    DIGEST,
+    STRATEGY_ID,
+    ticket_id,
+    validate_key,
+    validate_text,
 )
-from opsledger.domain.model import Aggregate, Created, derive_id
-from opsledger.domain.runbook import (
-    APPROVERS,
-    CHECKS,
-    CHECKS_BY_NAME,
-    LIVE_FLAG,
-    Approval,
-    Check,
-    Command,
-    Env,
-    Role,
-    Severity,
-    gate_gaps,
-)
-from pydantic import AwareDatetime
-
-TICKET_KEY = re.compile(r"^[A-Z][A-Z0-9]{1,15}-[0-9]{1,10}$")
-STRATEGY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-DIGEST = re.compile(r"^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$")
-SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
-
-Outcome = Literal["exited", "failed-to-start", "interrupted"]
-
-
-def ticket_id(key: str) -> UUID:
-    return derive_id("ticket", key)
-
-
-def validate_key(key: str) -> str:
-    if not isinstance(key, str) or not TICKET_KEY.match(key):
-        raise InvalidInput(
-            repr(key), "not a ticket key (expected letters, a dash and a number, e.g. CHG-2041)"
-        )
-    return key
-
-
-def validate_text(subject: str, what: str, value: str, *, limit: int = 2000) -> str:
-    if any(ord(c) < 32 and c not in "\t" for c in value) or len(value) > limit:
-        raise InvalidInput(subject, f"{what} must be one line of at most {limit} characters")
-    return value
-
-
-def check_spec(key: str, check: str) -> Check:
-    spec = CHECKS_BY_NAME.get(check)
-    if spec is None:
-        names = ", ".join(c.name for c in CHECKS)
-        raise InvalidInput(key, f"unknown check {check!r} (one of: {names})")
-    return spec
-
-
-class TicketEvent(Aggregate.Event):
-    actor: str
-    role: Role | None = None
-
-
-class AuthorisedEvent(TicketEvent):
-    """An event the roster must allow; it names the roster version that did,
-    so an auditor can replay the check (None: recorded before the roster)."""
-
-    roster_version: int | None = None
 
 
 class Ticket(Aggregate):
     TOPIC = "opsledger.ticket"
 
-    class Opened(Created, TicketEvent):
-        TOPIC: ClassVar[str] = "opsledger.ticket.Opened"
-        key: str
-        title: str
-        strategy: str
-        env: Env
-        artifact_digest: str
-        session_date: date
-
-    class EvidenceAttached(AuthorisedEvent):
-        TOPIC: ClassVar[str] = "opsledger.ticket.EvidenceAttached"
-        evidence_id: str
-        check: str
-        path: str
-        sha256: str
-        size: int
-
-    class EvidenceSuperseded(AuthorisedEvent):
-        TOPIC: ClassVar[str] = "opsledger.ticket.EvidenceSuperseded"
-        evidence_id: str
-        reason: str
-
-    class ApprovalGiven(AuthorisedEvent):
-        TOPIC: ClassVar[str] = "opsledger.ticket.ApprovalGiven"
-        approval: Approval
-        reference: str
-
-    class GateEvaluated(TicketEvent):
-        TOPIC: ClassVar[str] = "opsledger.ticket.GateEvaluated"
-        decision: Literal["go", "no-go"]
-        missing: list[str]
-
-    class Downgraded(TicketEvent):
-        TOPIC: ClassVar[str] = "opsledger.ticket.Downgraded"
-        run_id: str
-        requested_env: Env
-        effective_env: Env
-        missing: list[str]
-
-    class CommandStarted(AuthorisedEvent):
-        TOPIC: ClassVar[str] = "opsledger.ticket.CommandStarted"
-        run_id: str
-        command: Command
-        argv: list[str]
-        env: Env
-        log_path: str
-        started_at: AwareDatetime
-        reason: str = ""
-
-    class CommandFinished(TicketEvent):
-        TOPIC: ClassVar[str] = "opsledger.ticket.CommandFinished"
-        run_id: str
-        command: Command
-        outcome: Outcome
-        exit_code: int | None
-        started_at: AwareDatetime
-        finished_at: AwareDatetime
-        log_path: str
-        log_sha256: str
-        log_bytes: int
-        detail: str = ""
-
-    class KillSwitchEngaged(AuthorisedEvent):
-        TOPIC: ClassVar[str] = "opsledger.ticket.KillSwitchEngaged"
-        run_id: str
-        reason: str
-
-    class SessionSettled(TicketEvent):
-        TOPIC: ClassVar[str] = "opsledger.ticket.SessionSettled"
-        run_id: str
-
-    class FlagObserved(TicketEvent):
-        TOPIC: ClassVar[str] = "opsledger.ticket.FlagObserved"
-        run_id: str
-        flag: str
-        expected: bool | None
-        observed: bool | None
-
-    class FlagMismatchDetected(TicketEvent):
-        TOPIC: ClassVar[str] = "opsledger.ticket.FlagMismatchDetected"
-        run_id: str
-        flag: str
-        expected: bool
-        observed: bool | None
-
-    class SlaBreachRecorded(TicketEvent):
-        TOPIC: ClassVar[str] = "opsledger.ticket.SlaBreachRecorded"
-        breach_id: str
-        rule: str
-        metric: str
-        labels: dict[str, str]
-        threshold: float | None
-        unit: str
-        comparison: str
-        observed: float | None
-        window_start: AwareDatetime
-        window_end: AwareDatetime | None
-        samples: int
-        severity: Severity
-        escalation: str
-        source: str
-        detail: str
-        incident_ref: str
-
-    class ArchiveSealed(TicketEvent):
-        TOPIC: ClassVar[str] = "opsledger.ticket.ArchiveSealed"
-        location: str
-        archive_sha256: str
-        archive_bytes: int
-        manifest_sha256: str
-        location_hash: str
-        file_count: int
-        missing: list[str]
-        details: dict[str, Any] = {}
-
-    class ArchiveVerified(TicketEvent):
-        TOPIC: ClassVar[str] = "opsledger.ticket.ArchiveVerified"
-        location: str
-        archive_sha256: str
-        ok: bool
-        failures: list[str]
-
-    class PayloadRedacted(TicketEvent):
-        TOPIC: ClassVar[str] = "opsledger.ticket.PayloadRedacted"
-        file: str
-        original_sha256: str
-        redacted_sha256: str
-        findings: list[dict[str, Any]]  # {"kind": ..., "line": ...}, never the secret
-
-    class Closed(TicketEvent):
-        TOPIC: ClassVar[str] = "opsledger.ticket.Closed"
-        archive_sha256: str
-        pruned: bool = False
+    # The events, as eventsourcing expects them: named in the class body, in
+    # this order. It derives from each the class it triggers and stores.
+    Opened = events.Opened
+    EvidenceAttached = events.EvidenceAttached
+    EvidenceSuperseded = events.EvidenceSuperseded
+    ApprovalGiven = events.ApprovalGiven
+    GateEvaluated = events.GateEvaluated
+    Downgraded = events.Downgraded
+    CommandStarted = events.CommandStarted
+    CommandFinished = events.CommandFinished
+    KillSwitchEngaged = events.KillSwitchEngaged
+    SessionSettled = events.SessionSettled
+    FlagObserved = events.FlagObserved
+    FlagMismatchDetected = events.FlagMismatchDetected
+    SlaBreachRecorded = events.SlaBreachRecorded
+    ArchiveSealed = events.ArchiveSealed
+    ArchiveVerified = events.ArchiveVerified
+    PayloadRedacted = events.PayloadRedacted
+    Closed = events.Closed
 
     @staticmethod
     def create_id(key: str, **_: Any) -> UUID:
@@ -308,24 +137,17 @@ class Ticket(Aggregate):
         roster_version: int | None = None,
     ) -> str:
         self._refuse_if_closed()
-        spec = check_spec(self.key, check)
-        if role not in spec.owners:
-            owners = " or ".join(r.title for r in spec.owners)
-            raise WrongRole(
-                self.key,
-                f"evidence for {check!r} is attached by the {owners}, not the {role.title}",
-            )
-        if not SHA256_HEX.match(sha256) or size < 0:
-            raise InvalidInput(self.key, "evidence needs a sha256 hex digest and a size")
-        validate_text(self.key, "evidence path", path)
-        if spec.all_owners_required:
-            for record in self._current_evidence(check):
-                if record["actor"] == actor and record["role"] != role:
-                    raise SameSigner(
-                        self.key,
-                        f"{actor} already signed {check!r} as {record['role'].title}; "
-                        "the production cutover gate needs two distinct people",
-                    )
+        spec = evidence.check_spec(self.key, check)
+        evidence.require_attachable(
+            self.key,
+            spec,
+            self.evidence,
+            sha256=sha256,
+            size=size,
+            path=path,
+            actor=actor,
+            role=role,
+        )
         evidence_id = uuid4().hex[:12]
         self._attach_evidence(
             evidence_id=evidence_id,
@@ -373,13 +195,7 @@ class Ticket(Aggregate):
     ) -> None:
         self._refuse_if_closed()
         check = self.evidence_check(evidence_id)
-        if not reason.strip():
-            raise ReasonRequired(self.key, "superseding evidence needs a reason")
-        validate_text(self.key, "reason", reason)
-        owners = CHECKS_BY_NAME[check].owners
-        if role not in owners:
-            names = " or ".join(r.title for r in owners)
-            raise WrongRole(self.key, f"evidence for {check!r} is superseded by the {names}")
+        evidence.require_supersedable(self.key, check, reason=reason, role=role)
         self._supersede_evidence(
             evidence_id=evidence_id,
             reason=reason,
@@ -390,10 +206,7 @@ class Ticket(Aggregate):
 
     def evidence_check(self, evidence_id: str) -> str:
         """The check a piece of evidence was attached for (its owners may supersede it)."""
-        record = self.evidence.get(evidence_id)
-        if record is None or record["superseded"] is not None:
-            raise EvidenceNotFound(self.key, f"no current evidence with id {evidence_id!r}")
-        return record["check"]
+        return evidence.evidence_check(self.key, self.evidence, evidence_id)
 
     @event(EvidenceSuperseded)
     def _supersede_evidence(
@@ -416,12 +229,7 @@ class Ticket(Aggregate):
         roster_version: int | None = None,
     ) -> None:
         self._refuse_if_closed()
-        needed = APPROVERS[approval]
-        if role != needed:
-            raise WrongRole(
-                self.key, f"the {approval.value} approval is given by the {needed.title}"
-            )
-        validate_text(self.key, "reference", reference, limit=500)
+        evidence.require_approver(self.key, approval, reference=reference, role=role)
         self._approve(
             approval=approval,
             reference=reference,
@@ -443,20 +251,9 @@ class Ticket(Aggregate):
 
     # --- go / no-go ---------------------------------------------------------
 
-    def _current_evidence(self, check: str) -> list[dict[str, Any]]:
-        return [
-            e for e in self.evidence.values() if e["check"] == check and e["superseded"] is None
-        ]
-
     def missing_checks(self) -> list[str]:
         """What keeps this ticket from prod, one line per gap, in runbook order."""
-        current: dict[str, list[tuple[str, str]]] = {}
-        for record in self.evidence.values():
-            if record["superseded"] is None:
-                current.setdefault(record["check"], []).append(
-                    (record["role"].value, record["actor"])
-                )
-        return gate_gaps(current, (a.value for a in self.approvals))
+        return evidence.missing_checks(self.evidence, self.approvals)
 
     def evaluate_gate(self, *, actor: str, role: Role | None) -> tuple[str, list[str]]:
         self._refuse_if_closed()
@@ -492,28 +289,25 @@ class Ticket(Aggregate):
         *before* it starts, so the record never claims prod it did not have.
         """
         self._refuse_if_closed()
-        if command is Command.KILL and not reason.strip():
-            raise ReasonRequired(self.key, "kill needs a non-empty --reason for the record")
-        validate_text(self.key, "reason", reason)
         run_id = run_id or uuid4().hex[:12]
-        if run_id in self.commands:
-            raise CommandStateError(self.key, f"run {run_id} was already started")
-        env = self.effective_env
-        missing: list[str] = []
-        if command is Command.DEPLOY:
-            env = self.requested_env
-            if env is Env.PROD:
-                missing = self.missing_checks()
-                if missing:
-                    env = Env.STAGING
-                    self._downgrade(
-                        run_id=run_id,
-                        requested_env=Env.PROD,
-                        effective_env=env,
-                        missing=missing,
-                        actor=actor,
-                        role=role,
-                    )
+        runs.require_startable(
+            self.key, self.commands, command=command, reason=reason, run_id=run_id
+        )
+        env, missing = runs.run_env(
+            command,
+            requested=self.requested_env,
+            effective=self.effective_env,
+            missing_checks=self.missing_checks,
+        )
+        if missing:
+            self._downgrade(
+                run_id=run_id,
+                requested_env=self.requested_env,
+                effective_env=env,
+                missing=missing,
+                actor=actor,
+                role=role,
+            )
         self._start_command(
             run_id=run_id,
             command=command,
@@ -601,13 +395,8 @@ class Ticket(Aggregate):
         role: Role | None,
         detail: str = "",
     ) -> None:
-        # A script that was running when the ticket closed must still be able
-        # to report how it ended, so finishing is allowed on a closed ticket.
-        record = self.commands.get(run_id)
-        if record is None:
-            raise CommandStateError(self.key, f"run {run_id} was never started")
-        if record["finished"] is not None:
-            raise CommandStateError(self.key, f"run {run_id} has already finished")
+        # Allowed on a closed ticket: a script running when it closed still ends.
+        record = runs.unfinished_run(self.key, self.commands, run_id)
         command = record["command"]
         self._finish_command(
             run_id=run_id,
@@ -623,7 +412,7 @@ class Ticket(Aggregate):
             actor=actor,
             role=role,
         )
-        if command is Command.SETTLE and outcome == "exited" and exit_code == 0:
+        if runs.settles(command, outcome, exit_code):
             self._settle(run_id=run_id, actor=actor, role=role)
 
     @event(CommandFinished)
@@ -659,13 +448,7 @@ class Ticket(Aggregate):
         self, *, run_id: str, observed: bool | None, actor: str, role: Role | None
     ) -> tuple[bool | None, bool]:
         """Records `live.enabled` as read after a script; returns (expected, mirrors)."""
-        record = self.commands.get(run_id)
-        if record is None:
-            raise CommandStateError(self.key, f"run {run_id} was never started")
-        expected = record["command"].intended_live
-        if record["command"] is Command.DEPLOY and record["env"] is not Env.PROD:
-            # A deploy downgraded to staging must leave live trading off.
-            expected = False
+        expected = runs.expected_live(runs.started_run(self.key, self.commands, run_id))
         self._observe_flag(
             run_id=run_id,
             flag=LIVE_FLAG,
@@ -812,22 +595,14 @@ class Ticket(Aggregate):
         """Puts on the record that the archive holds a redacted copy of `file`.
         Returns False when this very redaction is already recorded (a rerun)."""
         self._refuse_if_closed()
-        validate_text(self.key, "file name", file)
-        if not (SHA256_HEX.match(original_sha256) and SHA256_HEX.match(redacted_sha256)):
-            raise InvalidInput(self.key, "a redaction needs the sha256 hex of both files")
-        if original_sha256 == redacted_sha256:
-            raise InvalidInput(self.key, f"{file}: a redacted copy must differ from its original")
-        cleaned = []
-        for f in findings:
-            kind, line = f.get("kind"), f.get("line")
-            if not isinstance(kind, str) or not isinstance(line, int) or line < 1:
-                raise InvalidInput(self.key, "each redaction finding needs a kind and a line")
-            cleaned.append({"kind": validate_text(self.key, "kind", kind, limit=64), "line": line})
-        if not cleaned:
-            raise InvalidInput(self.key, f"{file}: a redaction without findings")
-        if (file, original_sha256, redacted_sha256) in {
-            (r["file"], r["original_sha256"], r["redacted_sha256"]) for r in self.redactions
-        }:
+        cleaned = archives.redaction_findings(
+            self.key,
+            file=file,
+            original_sha256=original_sha256,
+            redacted_sha256=redacted_sha256,
+            findings=findings,
+        )
+        if archives.already_redacted(self.redactions, file, original_sha256, redacted_sha256):
             return False
         self._redact(
             file=file,
@@ -868,10 +643,7 @@ class Ticket(Aggregate):
         actor: str,
         role: Role | None,
     ) -> None:
-        if not any(a["archive_sha256"] == archive_sha256 for a in self.archives):
-            raise ArchiveRequired(
-                self.key, f"archive {archive_sha256[:12]}… was never sealed for this ticket"
-            )
+        archives.require_sealed(self.key, self.archives, archive_sha256)
         self._verify(
             location=location,
             archive_sha256=archive_sha256,
@@ -897,16 +669,7 @@ class Ticket(Aggregate):
 
     def close(self, *, actor: str, role: Role | None, pruned: bool = False) -> None:
         self._refuse_if_closed()
-        latest = self.archives[-1] if self.archives else None
-        if latest is None:
-            raise ArchiveRequired(
-                self.key, "cannot close: no archive of this session has been sealed"
-            )
-        if latest["verified"] is not True:
-            state = "failed verification" if latest["verified"] is False else "is not verified"
-            raise ArchiveRequired(
-                self.key, f"cannot close: the latest archive {state}; run archive verify first"
-            )
+        latest = archives.closing_archive(self.key, self.archives)
         self._close(archive_sha256=latest["archive_sha256"], pruned=pruned, actor=actor, role=role)
 
     @event(Closed)

@@ -1,0 +1,69 @@
+"""Archive and close (runbook section 6): what a redaction must show, which
+archive a verification may name, and when a ticket may close.
+
+Each rule is a function over the ticket's recorded archives that raises a
+named `DomainError` or answers a plain value; the aggregate calls them before
+it records anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from opsledger.domain.errors import ArchiveRequired, InvalidInput
+from opsledger.domain.ticket.inputs import SHA256_HEX, validate_text
+
+
+def redaction_findings(
+    key: str,
+    *,
+    file: str,
+    original_sha256: str,
+    redacted_sha256: str,
+    findings: Iterable[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """The findings to record ({"kind", "line"}, never the secret), once the
+    redaction is shown to name two different files by their digests."""
+    validate_text(key, "file name", file)
+    if not (SHA256_HEX.match(original_sha256) and SHA256_HEX.match(redacted_sha256)):
+        raise InvalidInput(key, "a redaction needs the sha256 hex of both files")
+    if original_sha256 == redacted_sha256:
+        raise InvalidInput(key, f"{file}: a redacted copy must differ from its original")
+    cleaned = []
+    for f in findings:
+        kind, line = f.get("kind"), f.get("line")
+        if not isinstance(kind, str) or not isinstance(line, int) or line < 1:
+            raise InvalidInput(key, "each redaction finding needs a kind and a line")
+        cleaned.append({"kind": validate_text(key, "kind", kind, limit=64), "line": line})
+    if not cleaned:
+        raise InvalidInput(key, f"{file}: a redaction without findings")
+    return cleaned
+
+
+def already_redacted(
+    redactions: Iterable[dict[str, Any]], file: str, original_sha256: str, redacted_sha256: str
+) -> bool:
+    return (file, original_sha256, redacted_sha256) in {
+        (r["file"], r["original_sha256"], r["redacted_sha256"]) for r in redactions
+    }
+
+
+def require_sealed(key: str, archives: Iterable[dict[str, Any]], archive_sha256: str) -> None:
+    if not any(a["archive_sha256"] == archive_sha256 for a in archives):
+        raise ArchiveRequired(
+            key, f"archive {archive_sha256[:12]}… was never sealed for this ticket"
+        )
+
+
+def closing_archive(key: str, archives: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The archive a ticket closes on: the latest, sealed and verified."""
+    latest = archives[-1] if archives else None
+    if latest is None:
+        raise ArchiveRequired(key, "cannot close: no archive of this session has been sealed")
+    if latest["verified"] is not True:
+        state = "failed verification" if latest["verified"] is False else "is not verified"
+        raise ArchiveRequired(
+            key, f"cannot close: the latest archive {state}; run archive verify first"
+        )
+    return latest

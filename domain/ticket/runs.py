@@ -1,0 +1,75 @@
+"""The launch and halt scripts (runbook section 2): what a run may start as,
+how it must end, and what `live.enabled` should read once it has.
+
+Each rule is a function over the ticket's recorded state that raises a named
+`DomainError` or answers a plain value; the aggregate calls them before it
+records anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from opsledger.domain.errors import CommandStateError, ReasonRequired
+from opsledger.domain.runbook import Command, Env
+from opsledger.domain.ticket.inputs import validate_text
+
+Runs = Mapping[str, dict[str, Any]]  # run_id -> record, as the ticket holds it
+
+
+def require_startable(key: str, runs: Runs, *, command: Command, reason: str, run_id: str) -> None:
+    if command is Command.KILL and not reason.strip():
+        raise ReasonRequired(key, "kill needs a non-empty --reason for the record")
+    validate_text(key, "reason", reason)
+    if run_id in runs:
+        raise CommandStateError(key, f"run {run_id} was already started")
+
+
+def run_env(
+    command: Command,
+    *,
+    requested: Env,
+    effective: Env,
+    missing_checks: Callable[[], list[str]],
+) -> tuple[Env, list[str]]:
+    """The env a run starts in, and the gaps that downgraded it (none: not downgraded).
+
+    Go/No-Go: a prod deploy with evidence missing runs on staging, decided
+    *before* it starts, so the record never claims prod it did not have.
+    """
+    if command is not Command.DEPLOY:
+        return effective, []
+    if requested is Env.PROD:
+        missing = missing_checks()
+        if missing:
+            return Env.STAGING, missing
+    return requested, []
+
+
+def started_run(key: str, runs: Runs, run_id: str) -> dict[str, Any]:
+    record = runs.get(run_id)
+    if record is None:
+        raise CommandStateError(key, f"run {run_id} was never started")
+    return record
+
+
+def unfinished_run(key: str, runs: Runs, run_id: str) -> dict[str, Any]:
+    # A script that was running when the ticket closed must still be able to
+    # report how it ended, so this rule never looks at whether it is closed.
+    record = started_run(key, runs, run_id)
+    if record["finished"] is not None:
+        raise CommandStateError(key, f"run {run_id} has already finished")
+    return record
+
+
+def settles(command: Command, outcome: str, exit_code: int | None) -> bool:
+    """A settle that exited cleanly settles the session."""
+    return command is Command.SETTLE and outcome == "exited" and exit_code == 0
+
+
+def expected_live(run: Mapping[str, Any]) -> bool | None:
+    """What `live.enabled` must read after the run (None: the script leaves it)."""
+    if run["command"] is Command.DEPLOY and run["env"] is not Env.PROD:
+        return False  # a deploy downgraded to staging must leave live trading off
+    return run["command"].intended_live
