@@ -30,11 +30,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 import zstandard
-
-from . import bagit_paths, secret_hits
-from .detached import DetachedFile, DetachedManifest
-from .errors import ArchiveWriteError, BagInputError
-from .payload import (
+from opsledger.archiver import bagit_paths, secret_hits
+from opsledger.archiver.detached import DetachedFile, DetachedManifest
+from opsledger.archiver.errors import ArchiveWriteError, BagInputError
+from opsledger.archiver.payload import (
     BEGIN,
     DATA,
     DONE,
@@ -46,9 +45,9 @@ from .payload import (
     PayloadReader,
     scan_payload,
 )
-from .secret_stage import SecretScanStage
-from .secrets import SecretsFoundError, TreeScan
-from .tarstream import TarStreamWriter
+from opsledger.archiver.secret_stage import SecretScanStage
+from opsledger.archiver.secrets import SecretsFoundError, TreeScan
+from opsledger.archiver.tarstream import TarStreamWriter
 
 DEFAULT_LEVEL = 3
 DEFAULT_CHUNK_SIZE = 1 << 20

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from .errors import BagInputError, SourceChangedError, SourceReadError
+from opsledger.archiver.errors import BagInputError, SourceChangedError, SourceReadError
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,11 @@ import queue
 import threading
 from collections.abc import Iterator, Sequence
 
-from . import secret_hits
-from .payload import Chunk, PayloadPlan
-from .secret_files import Scanned, scan_chunks
-from .secret_unpack import SNIFF_BYTES, sniff
-from .secrets import FileScanner, TreeScan
+from opsledger.archiver import secret_hits
+from opsledger.archiver.payload import Chunk, PayloadPlan
+from opsledger.archiver.secret_files import Scanned, scan_chunks
+from opsledger.archiver.secret_unpack import SNIFF_BYTES, sniff
+from opsledger.archiver.secrets import FileScanner, TreeScan
 
 _END = None
 

@@ -23,9 +23,9 @@ import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from . import secret_hits
-from .errors import ArchiverError
-from .secret_rules import (
+from opsledger.archiver import secret_hits
+from opsledger.archiver.errors import ArchiverError
+from opsledger.archiver.secret_rules import (
     KEY_BEGIN,
     KEY_BLOCK_MAX_LINES,
     KEY_END,
