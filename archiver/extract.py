@@ -16,7 +16,7 @@ from typing import BinaryIO, cast
 
 from opsledger.archiver.errors import ExtractError
 from opsledger.archiver.tarscan import TarMember
-from opsledger.archiver.verify import (
+from opsledger.archiver.verify.verifier import (
     DEFAULT_MAX_DECOMPRESSED,
     DEFAULT_MAX_RATIO,
     ArchiveVerifier,

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import click
-from opsledger.archiver.authority import authority_findings
-from opsledger.archiver.redact import Redaction
-from opsledger.archiver.seal import Sealed, SealRequest, seal, seal_redacting, verify_stored
-from opsledger.archiver.store import ArchiveStore
-from opsledger.archiver.verify import verify_archive
+from opsledger.archiver.builder.seal import Sealed, SealRequest, seal, seal_redacting, verify_stored
+from opsledger.archiver.secrets.redact import Redaction
+from opsledger.archiver.stores.port import ArchiveStore
+from opsledger.archiver.verify.authority import authority_findings
+from opsledger.archiver.verify.verifier import verify_archive
 from opsledger.cli.commands.incidents import write_report
 from opsledger.cli.commands.ledger import (
     archive_proof_findings,
@@ -92,7 +92,7 @@ def stored_line(stored, **extra: Any) -> bytes:
 
 def roster_jsonl(obj) -> bytes:
     """The roster's history as stored at the seal, so the authority of every
-    archived event can be replayed offline (archiver.authority)."""
+    archived event can be replayed offline (archiver.verify.authority)."""
     return b"".join(stored_line(s) for s in obj.app.recorder.select_events(roster_id()))
 
 

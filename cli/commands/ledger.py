@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from opsledger.archiver.proofs import (
+from opsledger.archiver.verify.proofs import (
     ARCHIVE_FORMAT,
     CHECKPOINT,
     CONSISTENCY_FORMAT,

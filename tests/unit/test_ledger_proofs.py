@@ -1,4 +1,4 @@
-"""An auditor's offline check of an archive's ledger proofs (archiver.proofs):
+"""An auditor's offline check of an archive's ledger proofs (archiver.verify.proofs):
 with only the tag files and the public key, every event is shown in the
 signed log, unaltered and in order; any flipped byte is a finding."""
 
@@ -8,7 +8,7 @@ import json
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from opsledger.archiver.proofs import (
+from opsledger.archiver.verify.proofs import (
     ARCHIVE_FORMAT,
     CHECKPOINT,
     CONSISTENCY_FORMAT,

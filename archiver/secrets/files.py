@@ -17,11 +17,11 @@ from itertools import chain
 from pathlib import Path
 from typing import BinaryIO
 
-from opsledger.archiver import secret_hits
 from opsledger.archiver.errors import SourceReadError
 from opsledger.archiver.payload import PayloadFile, scan_payload
-from opsledger.archiver.secret_unpack import UnpackError, expansion_limit, sniff, texts
-from opsledger.archiver.secrets import FileScan, SecretFinding, Span, TreeScan, scan_text
+from opsledger.archiver.secrets import hits as secret_hits
+from opsledger.archiver.secrets.scanner import FileScan, SecretFinding, Span, TreeScan, scan_text
+from opsledger.archiver.secrets.unpack import UnpackError, expansion_limit, sniff, texts
 
 MAX_DEPTH = 2  # a compressed file inside a compressed tar is read; deeper is not
 _BLOCK = 1 << 20

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 from opsledger.archiver import bagit_paths
-from opsledger.archiver.findings import Finding, FindingKind, finding
+from opsledger.archiver.verify.findings import Finding, FindingKind, finding
 
 REQUIRED_MANIFESTS = ("sha256", "sha512")
 REQUIRED_TAG_MANIFESTS = ("sha256",)

@@ -21,11 +21,11 @@ import queue
 import threading
 from collections.abc import Iterator, Sequence
 
-from opsledger.archiver import secret_hits
 from opsledger.archiver.payload import Chunk, PayloadPlan
-from opsledger.archiver.secret_files import Scanned, scan_chunks
-from opsledger.archiver.secret_unpack import SNIFF_BYTES, sniff
-from opsledger.archiver.secrets import FileScanner, TreeScan
+from opsledger.archiver.secrets import hits as secret_hits
+from opsledger.archiver.secrets.files import Scanned, scan_chunks
+from opsledger.archiver.secrets.scanner import FileScanner, TreeScan
+from opsledger.archiver.secrets.unpack import SNIFF_BYTES, sniff
 
 _END = None
 

@@ -30,7 +30,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 import zstandard
-from opsledger.archiver import bagit_paths, secret_hits
+from opsledger.archiver import bagit_paths
+from opsledger.archiver.builder.secret_stage import SecretScanStage
+from opsledger.archiver.builder.tarstream import TarStreamWriter
 from opsledger.archiver.detached import DetachedFile, DetachedManifest
 from opsledger.archiver.errors import ArchiveWriteError, BagInputError
 from opsledger.archiver.payload import (
@@ -45,9 +47,8 @@ from opsledger.archiver.payload import (
     PayloadReader,
     scan_payload,
 )
-from opsledger.archiver.secret_stage import SecretScanStage
-from opsledger.archiver.secrets import SecretsFoundError, TreeScan
-from opsledger.archiver.tarstream import TarStreamWriter
+from opsledger.archiver.secrets import hits as secret_hits
+from opsledger.archiver.secrets.scanner import SecretsFoundError, TreeScan
 
 DEFAULT_LEVEL = 3
 DEFAULT_CHUNK_SIZE = 1 << 20

@@ -4,8 +4,8 @@ An archive is published as a pair: the archive object first, its manifest last.
 Only a pair counts as sealed; an archive object without its manifest is reported
 as incomplete. Writes are create-only: a name that already holds different bytes
 is refused, never overwritten, and a rerun that produces the same bytes reuses
-what is already stored. Adapters: ``archiver.localstore`` (embedded default) and
-``archiver.s3store`` (the only module here that talks to boto3).
+what is already stored. Adapters: ``archiver.stores.local`` (embedded default) and
+``archiver.stores.s3`` (the only module here that talks to boto3).
 """
 
 from __future__ import annotations

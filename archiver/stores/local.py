@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from opsledger.archiver.store import (
+from opsledger.archiver.stores.port import (
     MANIFEST_SUFFIX,
     ArchiveConflict,
     ArchiveInfo,

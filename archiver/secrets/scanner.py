@@ -23,9 +23,9 @@ import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from opsledger.archiver import secret_hits
 from opsledger.archiver.errors import ArchiverError
-from opsledger.archiver.secret_rules import (
+from opsledger.archiver.secrets import hits as secret_hits
+from opsledger.archiver.secrets.rules import (
     KEY_BEGIN,
     KEY_BLOCK_MAX_LINES,
     KEY_END,

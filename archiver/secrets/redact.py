@@ -22,7 +22,13 @@ from typing import BinaryIO
 
 from opsledger.archiver.errors import SourceChangedError, SourceReadError
 from opsledger.archiver.payload import scan_payload
-from opsledger.archiver.secrets import FileScan, SecretFinding, SecretScanError, Span, TreeScan
+from opsledger.archiver.secrets.scanner import (
+    FileScan,
+    SecretFinding,
+    SecretScanError,
+    Span,
+    TreeScan,
+)
 
 _BLOCK = 1 << 20
 

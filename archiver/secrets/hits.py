@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
-from opsledger.archiver.secret_rules import ANCHORS, TRIGGERS
+from opsledger.archiver.secrets.rules import ANCHORS, TRIGGERS
 
 try:
     import hyperscan
@@ -50,7 +50,7 @@ class HyperscanFinder:
     name = "hyperscan"
 
     def __init__(self) -> None:
-        from opsledger.archiver.secret_rules import MAX_TRIGGER
+        from opsledger.archiver.secrets.rules import MAX_TRIGGER
 
         self.overlap = MAX_TRIGGER
         db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)

@@ -28,7 +28,7 @@ from botocore.exceptions import (
     NoCredentialsError,
     PartialCredentialsError,
 )
-from opsledger.archiver.store import (
+from opsledger.archiver.stores.port import (
     DEFAULT_RETENTION_DAYS,
     MANIFEST_SUFFIX,
     READ_CHUNK,
