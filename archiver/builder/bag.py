@@ -31,11 +31,7 @@ from typing import BinaryIO
 
 import zstandard
 from opsledger.archiver import bagit_paths
-from opsledger.archiver.builder.secret_stage import SecretScanStage
-from opsledger.archiver.builder.tarstream import TarStreamWriter
-from opsledger.archiver.detached import DetachedFile, DetachedManifest
-from opsledger.archiver.errors import ArchiveWriteError, BagInputError
-from opsledger.archiver.payload import (
+from opsledger.archiver.builder.reader import (
     BEGIN,
     DATA,
     DONE,
@@ -43,10 +39,13 @@ from opsledger.archiver.payload import (
     FAILED,
     BufferPool,
     Chunk,
-    PayloadPlan,
     PayloadReader,
-    scan_payload,
 )
+from opsledger.archiver.builder.secret_stage import SecretScanStage
+from opsledger.archiver.builder.tarstream import TarStreamWriter
+from opsledger.archiver.detached import DetachedFile, DetachedManifest
+from opsledger.archiver.errors import ArchiveWriteError, BagInputError
+from opsledger.archiver.payload import PayloadPlan, scan_payload
 from opsledger.archiver.secrets import hits as secret_hits
 from opsledger.archiver.secrets.scanner import SecretsFoundError, TreeScan
 

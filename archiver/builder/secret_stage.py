@@ -21,7 +21,8 @@ import queue
 import threading
 from collections.abc import Iterator, Sequence
 
-from opsledger.archiver.payload import Chunk, PayloadPlan
+from opsledger.archiver.builder.reader import Chunk
+from opsledger.archiver.payload import PayloadPlan
 from opsledger.archiver.secrets import hits as secret_hits
 from opsledger.archiver.secrets.files import Scanned, scan_chunks
 from opsledger.archiver.secrets.scanner import FileScanner, TreeScan
