@@ -11,8 +11,8 @@ import errno
 import click
 from eventsourcing.persistence import OperationalError, PersistenceError
 from opsledger.archiver.errors import ArchiverError, BagInputError, ExtractError
-from opsledger.archiver.stores.port import InvalidInput as StoreInvalidInput
-from opsledger.archiver.stores.port import StoreUnavailable
+from opsledger.archiver.stores.errors import InvalidInput as StoreInvalidInput
+from opsledger.archiver.stores.errors import StoreUnavailable
 from opsledger.cli.hardening import HardeningError, InvalidRole
 from opsledger.cli.keys import SigningKeyError
 from opsledger.cli.settings import SettingsError

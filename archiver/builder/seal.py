@@ -44,7 +44,8 @@ from opsledger.archiver.secrets.scanner import (
     SecretsNotRedactableError,
     TreeScan,
 )
-from opsledger.archiver.stores.port import MANIFEST_SUFFIX, ArchiveInfo, ArchiveStore, PutResult
+from opsledger.archiver.stores.port import ArchiveStore
+from opsledger.archiver.stores.records import MANIFEST_SUFFIX, ArchiveInfo, PutResult
 from opsledger.archiver.verify.verifier import VerifyReport, verify_archive
 
 ProgressCallback = Callable[[int, int], object]

@@ -28,26 +28,28 @@ from botocore.exceptions import (
     NoCredentialsError,
     PartialCredentialsError,
 )
-from opsledger.archiver.stores.port import (
-    DEFAULT_RETENTION_DAYS,
-    MANIFEST_SUFFIX,
-    READ_CHUNK,
+from opsledger.archiver.stores.errors import (
     ArchiveConflict,
-    ArchiveInfo,
     ArchiveNotFound,
-    ArchiveStore,
-    ArchiveWriter,
     ChecksumMismatch,
     InvalidInput,
-    Progress,
-    PutResult,
     RetentionError,
     StoreError,
     StoreUnavailable,
+)
+from opsledger.archiver.stores.port import ArchiveStore
+from opsledger.archiver.stores.records import (
+    DEFAULT_RETENTION_DAYS,
+    MANIFEST_SUFFIX,
+    READ_CHUNK,
+    ArchiveInfo,
+    Progress,
+    PutResult,
     hash_stream,
     location_hash,
     validate_name,
 )
+from opsledger.archiver.stores.writer import ArchiveWriter
 from urllib3.exceptions import HTTPError as URLLib3Error
 
 MiB = 1 << 20

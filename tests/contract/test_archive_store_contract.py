@@ -19,19 +19,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from opsledger.archiver.stores.local import LocalFolderStore
-from opsledger.archiver.stores.port import (
-    DEFAULT_RETENTION_DAYS,
+from opsledger.archiver.stores.errors import (
     ArchiveConflict,
     ArchiveNotFound,
-    ArchiveStore,
     ChecksumMismatch,
     InvalidInput,
     RetentionError,
     StoreError,
     StoreUnavailable,
-    location_hash,
 )
+from opsledger.archiver.stores.local import LocalFolderStore
+from opsledger.archiver.stores.port import ArchiveStore
+from opsledger.archiver.stores.records import DEFAULT_RETENTION_DAYS, location_hash
 from opsledger.archiver.stores.s3 import S3ArchiveStore
 
 MiB = 1 << 20

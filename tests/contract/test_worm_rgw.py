@@ -27,7 +27,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 from opsledger.archiver.builder.bag import build_bag
-from opsledger.archiver.stores.port import MANIFEST_SUFFIX, ArchiveConflict, PutResult
+from opsledger.archiver.stores.errors import ArchiveConflict
+from opsledger.archiver.stores.records import MANIFEST_SUFFIX, PutResult
 from opsledger.archiver.stores.s3 import S3ArchiveStore
 
 MiB = 1 << 20
