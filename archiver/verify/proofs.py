@@ -27,107 +27,39 @@ leaf index, so the events are shown present, unaltered and in log order.
 Hashes in JSON are lower-case hex. Every problem becomes a finding; nothing
 stops at the first.
 
-Stand-alone documents (``opsledger ledger proof|consistency --json``) are
-``opsledger-inclusion-proof/1`` and ``opsledger-consistency-proof/1``; see
-`check_proof_document`.
+Stand-alone proof documents are checked by ``verify.proof_document``; the
+formats, report and field readers both share are in ``verify.proof_format``.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from opsledger.archiver.errors import BagInputError
-from opsledger.domain.checkpoint import (
-    Checkpoint,
-    CheckpointError,
-    SignatureVerifier,
-    open_checkpoint,
-    split_note,
+from opsledger.archiver.verify.proof_format import (
+    ARCHIVE_FORMAT,
+    CHECKPOINT,
+    EVENTS,
+    PROOFS,
+    Malformed,
+    ProofReport,
+    event_leaf_hash,
+    field_of,
+    hashes_of,
+    hex_of,
+    int_of,
+    json_object,
+    read_checkpoint,
+    reason,
 )
+from opsledger.domain.checkpoint import SignatureVerifier
 from opsledger.domain.merkle import (
     InvalidProofError,
     MerkleError,
     check_consistency,
     check_inclusion,
-    leaf_bytes,
-    leaf_hash,
 )
-
-EVENTS = "opsledger/events.jsonl"
-CHECKPOINT = "opsledger/checkpoint.txt"
-PROOFS = "opsledger/proofs.json"
-VERIFIER_KEY = "opsledger/verifier-key.txt"
-ARCHIVE_FORMAT = "opsledger-proofs/1"
-INCLUSION_FORMAT = "opsledger-inclusion-proof/1"
-CONSISTENCY_FORMAT = "opsledger-consistency-proof/1"
-
-
-class ProofDocumentError(BagInputError):
-    """The bytes are not a proof document this version reads."""
-
-
-@dataclass(frozen=True)
-class ProofFinding:
-    kind: str  # proofs-missing, malformed, signature, checkpoint, leaf, inclusion, order, consistency
-    path: str | None
-    message: str
-
-    def __str__(self) -> str:
-        where = f" {self.path!r}" if self.path else ""
-        return f"proof-{self.kind}{where}: {self.message}"
-
-
-@dataclass
-class ProofReport:
-    findings: list[ProofFinding] = field(default_factory=list)
-    origin: str | None = None
-    tree_size: int | None = None
-    root_hash: str | None = None
-    events: int = 0  # events proved included
-    consistency: str | None = None  # "a -> b", or None when there is none
-    signed: bool = False  # a checkpoint vouches for the root (checked when verifiers were given)
-    checkpoints: int = 0  # signed notes the document carries
-
-    @property
-    def ok(self) -> bool:
-        return not self.findings
-
-    def add(self, kind: str, path: str | None, message: str) -> None:
-        self.findings.append(ProofFinding(kind, path, message))
-
-
-class _Bad(Exception):
-    """A field is missing or malformed; becomes one finding."""
-
-
-def event_leaf_hash(event: Mapping[str, Any]) -> bytes:
-    """The RFC 9162 leaf hash of one event object (see the module docstring)."""
-    if not isinstance(event, Mapping):
-        raise _Bad("an event must be a JSON object")
-    if "state_base64" in event:
-        try:
-            state = base64.b64decode(_field(event, "state_base64", str), validate=True)
-        except (binascii.Error, ValueError):
-            raise _Bad("state_base64 is not base64") from None
-    else:
-        state = _field(event, "state", str).encode("utf-8")
-    try:
-        return leaf_hash(
-            leaf_bytes(
-                _int(event, "position"),
-                _field(event, "originator_id", str),
-                _int(event, "originator_version"),
-                _field(event, "topic", str),
-                state,
-            )
-        )
-    except MerkleError as e:
-        raise _Bad(str(e)) from None
 
 
 def check_archive_proofs(
@@ -139,14 +71,14 @@ def check_archive_proofs(
     if missing:
         report.add("missing", None, "the archive carries no " + ", no ".join(missing))
         return report
-    checkpoint = _checkpoint(report, tag_files[CHECKPOINT], verifiers, CHECKPOINT)
+    checkpoint = read_checkpoint(report, tag_files[CHECKPOINT], verifiers, CHECKPOINT)
     try:
-        proofs = _json_object(tag_files[PROOFS])
+        proofs = json_object(tag_files[PROOFS])
         if proofs.get("format") != ARCHIVE_FORMAT:
-            raise _Bad(f"format is {proofs.get('format')!r}, expected {ARCHIVE_FORMAT!r}")
-        size, root = _int(proofs, "tree_size"), _hex(proofs, "root_hash")
-        entries = _field(proofs, "inclusion", list)
-    except _Bad as e:
+            raise Malformed(f"format is {proofs.get('format')!r}, expected {ARCHIVE_FORMAT!r}")
+        size, root = int_of(proofs, "tree_size"), hex_of(proofs, "root_hash")
+        entries = field_of(proofs, "inclusion", list)
+    except Malformed as e:
         report.add("malformed", PROOFS, str(e))
         return report
     report.tree_size, report.root_hash = size, root.hex()
@@ -158,8 +90,8 @@ def check_archive_proofs(
     by_position: dict[int, Mapping[str, Any]] = {}
     for n, entry in enumerate(entries):
         try:
-            position = _int(entry, "position")
-        except _Bad as e:
+            position = int_of(entry, "position")
+        except Malformed as e:
             report.add("malformed", PROOFS, f"inclusion entry {n}: {e}")
             continue
         if position in by_position:
@@ -187,18 +119,18 @@ def _check_events(
         try:
             event = json.loads(line)
             leaf = event_leaf_hash(event)
-            position = _int(event, "position")
-        except (ValueError, _Bad) as e:
-            report.add("leaf", where, f"unreadable event: {_reason(e)}")
+            position = int_of(event, "position")
+        except (ValueError, Malformed) as e:
+            report.add("leaf", where, f"unreadable event: {reason(e)}")
             continue
         entry = by_position.pop(position, None)
         if entry is None:
             report.add("inclusion", where, f"no inclusion proof for position {position}")
             continue
         try:
-            index, path = _int(entry, "leaf_index"), _hashes(entry, "path")
-            claimed = _hex(entry, "leaf_hash")
-        except _Bad as e:
+            index, path = int_of(entry, "leaf_index"), hashes_of(entry, "path")
+            claimed = hex_of(entry, "leaf_hash")
+        except Malformed as e:
             report.add("malformed", PROOFS, f"inclusion proof of position {position}: {e}")
             continue
         if position <= last_position or index <= last_index:
@@ -237,14 +169,14 @@ def _check_archive_consistency(
         return  # the first seal of this log: nothing before it to be consistent with
     try:
         if not isinstance(section, Mapping):
-            raise _Bad("consistency must be an object or null")
-        note = _field(section, "previous_checkpoint", str)
-        first, second = _int(section, "first_size"), _int(section, "second_size")
-        path = _hashes(section, "path")
-    except _Bad as e:
+            raise Malformed("consistency must be an object or null")
+        note = field_of(section, "previous_checkpoint", str)
+        first, second = int_of(section, "first_size"), int_of(section, "second_size")
+        path = hashes_of(section, "path")
+    except Malformed as e:
         report.add("malformed", PROOFS, f"consistency: {e}")
         return
-    previous = _checkpoint(report, note.encode("utf-8"), verifiers, f"{PROOFS} previous checkpoint")
+    previous = read_checkpoint(report, note.encode("utf-8"), verifiers, f"{PROOFS} previous checkpoint")
     if previous is None:
         return
     sizes = {previous.size: previous.root_hash, size: root}
@@ -259,151 +191,3 @@ def _check_archive_consistency(
         check_consistency(first, second, path, sizes[first], sizes[second])
     except (InvalidProofError, MerkleError) as e:
         report.add("consistency", PROOFS, str(e))
-
-
-def check_proof_document(data: bytes, verifiers: Sequence[SignatureVerifier]) -> ProofReport:
-    """Checks an inclusion or consistency proof document; raises ProofDocumentError
-    when the bytes are not one at all."""
-    try:
-        document = _json_object(data)
-    except _Bad as e:
-        raise ProofDocumentError(f"not a proof document: {e}") from None
-    kind = document.get("format")
-    report = ProofReport()
-    try:
-        if kind == INCLUSION_FORMAT:
-            _inclusion_document(report, document, verifiers)
-        elif kind == CONSISTENCY_FORMAT:
-            _consistency_document(report, document, verifiers)
-        else:
-            raise ProofDocumentError(
-                f"format {kind!r} is not {INCLUSION_FORMAT!r} or {CONSISTENCY_FORMAT!r}"
-            )
-    except _Bad as e:
-        report.add("malformed", None, str(e))
-    return report
-
-
-def _inclusion_document(
-    report: ProofReport, document: Mapping[str, Any], verifiers: Sequence[SignatureVerifier]
-) -> None:
-    event = _field(document, "event", dict)
-    leaf = event_leaf_hash(event)
-    index, size = _int(document, "leaf_index"), _int(document, "tree_size")
-    root, path = _hex(document, "root_hash"), _hashes(document, "path")
-    report.tree_size, report.root_hash = size, root.hex()
-    _vouch(report, document.get("checkpoint"), size, root, verifiers, "checkpoint")
-    try:
-        check_inclusion(leaf, index, size, path, root)
-    except (InvalidProofError, MerkleError) as e:
-        report.add("inclusion", None, f"position {event.get('position')}: {e}")
-        return
-    report.events = 1
-
-
-def _consistency_document(
-    report: ProofReport, document: Mapping[str, Any], verifiers: Sequence[SignatureVerifier]
-) -> None:
-    first, second = _int(document, "first_size"), _int(document, "second_size")
-    root1, root2 = _hex(document, "first_root"), _hex(document, "second_root")
-    path = _hashes(document, "path")
-    report.tree_size, report.root_hash = second, root2.hex()
-    signed1 = _vouch(report, document.get("first_checkpoint"), first, root1, verifiers, "first_checkpoint")
-    signed2 = _vouch(report, document.get("second_checkpoint"), second, root2, verifiers, "second_checkpoint")
-    report.signed = signed1 and signed2
-    report.consistency = f"{first} -> {second}"
-    try:
-        check_consistency(first, second, path, root1, root2)
-    except (InvalidProofError, MerkleError) as e:
-        report.add("consistency", None, str(e))
-
-
-def _vouch(
-    report: ProofReport,
-    note: Any,
-    size: int,
-    root: bytes,
-    verifiers: Sequence[SignatureVerifier],
-    name: str,
-) -> bool:
-    """Whether a checkpoint in the document signs (size, root); findings if it does not."""
-    if note is None:
-        report.signed = False
-        return False
-    if not isinstance(note, str):
-        raise _Bad(f"{name} must be a signed note or null")
-    report.checkpoints += 1
-    checkpoint = _checkpoint(report, note.encode("utf-8"), verifiers, name)
-    if checkpoint is None:
-        return False
-    if (checkpoint.size, checkpoint.root_hash) != (size, root):
-        report.add("checkpoint", name, f"signs tree {checkpoint.size}, not the tree {size} proved")
-        return False
-    report.signed = bool(verifiers)
-    return report.signed
-
-
-def _checkpoint(
-    report: ProofReport, note: bytes, verifiers: Sequence[SignatureVerifier], where: str
-) -> Checkpoint | None:
-    """The checkpoint, its signature checked when there are verifiers."""
-    try:
-        if verifiers:
-            checkpoint = open_checkpoint(note, verifiers).checkpoint
-            report.signed = True
-        else:
-            text, _ = split_note(note)
-            checkpoint = Checkpoint.from_text(text)
-    except CheckpointError as e:
-        report.add("signature", where, str(e))
-        return None
-    report.origin = report.origin or checkpoint.origin
-    return checkpoint
-
-
-def _json_object(data: bytes) -> dict[str, Any]:
-    try:
-        value = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise _Bad(f"not JSON: {_reason(e)}") from None
-    if not isinstance(value, dict):
-        raise _Bad("not a JSON object")
-    return value
-
-
-def _field(obj: Mapping[str, Any], name: str, kind: type) -> Any:
-    if not isinstance(obj, Mapping) or name not in obj:
-        raise _Bad(f"{name} is missing")
-    value = obj[name]
-    if not isinstance(value, kind) or isinstance(value, bool):
-        raise _Bad(f"{name} must be a {kind.__name__}")
-    return value
-
-
-def _int(obj: Mapping[str, Any], name: str) -> int:
-    value = _field(obj, name, int)
-    if value < 0:
-        raise _Bad(f"{name} must not be negative")
-    return value
-
-
-def _hex(obj: Mapping[str, Any], name: str) -> bytes:
-    return _unhex(_field(obj, name, str), name)
-
-
-def _hashes(obj: Mapping[str, Any], name: str) -> list[bytes]:
-    return [_unhex(h, f"{name}[{i}]") for i, h in enumerate(_field(obj, name, list))]
-
-
-def _unhex(text: Any, name: str) -> bytes:
-    if not isinstance(text, str) or len(text) != 64:
-        raise _Bad(f"{name} must be 64 hex digits")
-    try:
-        return bytes.fromhex(text)
-    except ValueError:
-        raise _Bad(f"{name} must be 64 hex digits") from None
-
-
-def _reason(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

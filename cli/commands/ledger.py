@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import click
-from opsledger.archiver.verify.proofs import (
+from opsledger.archiver.verify.proof_document import check_proof_document
+from opsledger.archiver.verify.proof_format import (
     ARCHIVE_FORMAT,
     CHECKPOINT,
     CONSISTENCY_FORMAT,
@@ -32,9 +33,8 @@ from opsledger.archiver.verify.proofs import (
     PROOFS,
     VERIFIER_KEY,
     ProofReport,
-    check_archive_proofs,
-    check_proof_document,
 )
+from opsledger.archiver.verify.proofs import check_archive_proofs
 from opsledger.cli.commands.keys import key_file_option, key_path
 from opsledger.cli.errors import INCOMPLETE, INVALID, REFUSED, CliError
 from opsledger.cli.keys import Ed25519Signer, Ed25519Verifier, SigningKeyError, load_key

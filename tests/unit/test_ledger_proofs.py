@@ -8,7 +8,8 @@ import json
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from opsledger.archiver.verify.proofs import (
+from opsledger.archiver.verify.proof_document import check_proof_document
+from opsledger.archiver.verify.proof_format import (
     ARCHIVE_FORMAT,
     CHECKPOINT,
     CONSISTENCY_FORMAT,
@@ -16,10 +17,9 @@ from opsledger.archiver.verify.proofs import (
     INCLUSION_FORMAT,
     PROOFS,
     ProofDocumentError,
-    check_archive_proofs,
-    check_proof_document,
     event_leaf_hash,
 )
+from opsledger.archiver.verify.proofs import check_archive_proofs
 from opsledger.cli.keys import Ed25519Signer, Ed25519Verifier
 from opsledger.domain.checkpoint import Checkpoint, sign_checkpoint
 from opsledger.domain.merkle import (
