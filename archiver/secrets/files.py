@@ -2,7 +2,7 @@
 
 ``scan_chunks`` is the one entry point the bag build and the stand-alone
 scan share: it looks at a file's first bytes, and either scans them as text
-or reads through the compression (``secret_unpack``), scanning every text
+or reads through the compression (``secrets.unpack``), scanning every text
 inside, a compressed member of a compressed tar included (``MAX_DEPTH``).
 Inside compressed files lines are always counted; in plain files only when
 asked, since the build numbers the rare file with a finding afterwards.
