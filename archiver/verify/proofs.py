@@ -1,4 +1,4 @@
-"""Offline checks of the ledger's proofs: an archive's, or one proof document.
+"""Offline check of an archive's ledger proofs: its events, checkpoint and proofs.json.
 
 An auditor needs only the bytes and the log's public key. For an archive the
 tag files are:
