@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from .errors import BagInputError
+from opsledger.archiver.errors import BagInputError
 
 BAGIT_VERSION = "1.0"
 BAGIT_TXT = b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"

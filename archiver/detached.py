@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import DetachedManifestError
+from opsledger.archiver.errors import DetachedManifestError
 
 FORMAT = "opsledger-bag-manifest"
 FORMAT_VERSION = 1

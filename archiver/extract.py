@@ -14,9 +14,9 @@ import os
 from pathlib import Path
 from typing import BinaryIO, cast
 
-from .errors import ExtractError
-from .tarscan import TarMember
-from .verify import (
+from opsledger.archiver.errors import ExtractError
+from opsledger.archiver.tarscan import TarMember
+from opsledger.archiver.verify.verifier import (
     DEFAULT_MAX_DECOMPRESSED,
     DEFAULT_MAX_RATIO,
     ArchiveVerifier,

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
-from .errors import TarFormatError, TarTruncatedError
+from opsledger.archiver.errors import TarFormatError, TarTruncatedError
 
 BLOCK = tarfile.BLOCKSIZE
 _USTAR_MAGIC = (b"ustar\x0000", b"ustar  \x00")  # POSIX, and GNU tar's

@@ -190,8 +190,8 @@ def _sh(script: str) -> None:
 
 
 def _scan_alone(blobs: list[bytes]) -> dict:
-    from opsledger.archiver import secret_hits
-    from opsledger.archiver.secret_files import scan_chunks
+    from opsledger.archiver.secrets import hits as secret_hits
+    from opsledger.archiver.secrets.files import scan_chunks
 
     engine = secret_hits.finder()  # compiled before the clock starts, as in a build
     c = time.process_time()
@@ -214,8 +214,8 @@ def _child(mode: str, src: Path, archive: Path, manifest: Path) -> dict:
 
 def _run_child(mode: str, src: str, archive: str, manifest: str) -> None:
     sys.path.insert(0, str(ROOT))
-    from opsledger.archiver.bag import build_bag
-    from opsledger.archiver.verify import verify_archive
+    from opsledger.archiver.builder.bag import build_bag
+    from opsledger.archiver.verify.verifier import verify_archive
 
     t, c = time.perf_counter(), time.process_time()
     if mode in ("build", "build_noscan"):
@@ -246,7 +246,7 @@ def _ceiling_build(blobs: list[bytes], scan: bool = False) -> float:
             hashlib.new(alg, blob).hexdigest()
 
     if scan:
-        from opsledger.archiver import secret_hits
+        from opsledger.archiver.secrets import hits as secret_hits
 
         secret_hits.finder()  # compiled before the clock starts
 

@@ -13,8 +13,8 @@ from eventsourcing.persistence import OperationalError, PersistenceError
 from opsledger.adapters.postgres_hardening import HardeningError, InvalidRole
 from opsledger.adapters.signing_keys import SigningKeyError
 from opsledger.archiver.errors import ArchiverError, BagInputError, ExtractError
-from opsledger.archiver.store import InvalidInput as StoreInvalidInput
-from opsledger.archiver.store import StoreUnavailable
+from opsledger.archiver.stores.errors import InvalidInput as StoreInvalidInput
+from opsledger.archiver.stores.errors import StoreUnavailable
 from opsledger.domain.errors import (
     AlreadyExists,
     ConcurrencyError,

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from opsledger.archiver.authority import authority_findings
-from opsledger.archiver.seal import verify_stored
-from opsledger.archiver.verify import verify_archive
+from opsledger.archiver.builder.seal import verify_stored
+from opsledger.archiver.verify.authority import authority_findings
+from opsledger.archiver.verify.verifier import verify_archive
 from opsledger.domain.ticket import TICKET_KEY
 from opsledger.services.errors import InvalidRequest, Refused
 from opsledger.services.ledger import archive_proof_findings

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from opsledger.archiver.redact import Redaction
-from opsledger.archiver.seal import Sealed, SealRequest, seal, seal_redacting, verify_stored
-from opsledger.archiver.store import ArchiveStore
+from opsledger.archiver.builder.seal import Sealed, SealRequest, seal, seal_redacting, verify_stored
+from opsledger.archiver.secrets.redact import Redaction
+from opsledger.archiver.stores.port import ArchiveStore
 from opsledger.domain.archival import checklist, problems, recorded_logs
 from opsledger.domain.persistence import canonical_json
 from opsledger.domain.roster import roster_id
@@ -92,7 +92,7 @@ def stored_line(stored, **extra: Any) -> bytes:
 
 def roster_jsonl(services: Services) -> bytes:
     """The roster's history as stored at the seal, so the authority of every
-    archived event can be replayed offline (archiver.authority)."""
+    archived event can be replayed offline (archiver.verify.authority)."""
     return b"".join(stored_line(s) for s in services.app.recorder.select_events(roster_id()))
 
 

@@ -18,7 +18,7 @@ from urllib.parse import unquote, urlparse
 from opsledger.services.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
-    from opsledger.archiver.store import ArchiveStore
+    from opsledger.archiver.stores.port import ArchiveStore
     from opsledger.domain.application import OpsLedger
     from opsledger.projections import Projector
     from opsledger.projections.ledger_log import Ledger
@@ -91,14 +91,14 @@ class Services:
         if uri and uri.startswith("s3://"):
             if not urlparse(uri).netloc:
                 raise SettingsError(f"--store {uri!r}: names no bucket")
-            from opsledger.archiver.s3store import S3ArchiveStore
+            from opsledger.archiver.stores.s3 import S3ArchiveStore
 
             return S3ArchiveStore.from_uri(
                 uri,
                 endpoint_url=self.settings.s3_endpoint,
                 retention_days=self.settings.retention_days,
             )
-        from opsledger.archiver.localstore import LocalFolderStore
+        from opsledger.archiver.stores.local import LocalFolderStore
 
         if uri and uri.startswith("file://"):
             uri = unquote(urlparse(uri).path)

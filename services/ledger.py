@@ -25,13 +25,8 @@ from opsledger.adapters.signing_keys import (
     SigningKeyError,
     load_key,
 )
-from opsledger.archiver.proofs import (
-    ARCHIVE_FORMAT,
-    CHECKPOINT,
-    PROOFS,
-    VERIFIER_KEY,
-    check_archive_proofs,
-)
+from opsledger.archiver.verify.proof_format import ARCHIVE_FORMAT, CHECKPOINT, PROOFS, VERIFIER_KEY
+from opsledger.archiver.verify.proofs import check_archive_proofs
 from opsledger.domain.persistence import canonical_json
 from opsledger.projections.ledger import LedgerBehind, LedgerInputError, LedgerStateError
 from opsledger.projections.ledger_log import Ledger, SealProofs, StoredCheckpoint, StoredEvent

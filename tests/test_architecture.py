@@ -159,3 +159,54 @@ def test_the_checker_finds_what_it_forbids(tmp_path: Path) -> None:
     )
     found = layers_of(sample, tmp_path)
     assert {"archiver", "projections", "services", "boto3"} <= found
+
+
+# Calls that create, change or remove files; `open` only with a writing mode.
+WRITING_OS_CALLS = {"open", "write", "mkdir", "makedirs", "link", "symlink", "rename", "renames",
+                    "replace", "remove", "unlink", "rmdir", "removedirs", "truncate", "ftruncate",
+                    "utime", "chmod", "chown", "mkfifo", "mknod"}
+# Path's writing methods; not `replace`, which str and dataclasses have too.
+WRITING_METHODS = {"write_text", "write_bytes", "touch", "mkdir", "unlink", "rmdir", "rename",
+                   "symlink_to", "hardlink_to", "chmod"}
+WRITING_MODULES = {"shutil", "tempfile"}
+VERIFY_MUST_NOT_IMPORT = ("opsledger.archiver.builder", "opsledger.archiver.stores",
+                          "opsledger.archiver.extract")
+
+
+def writes_in(path: Path) -> list[str]:
+    """Where a module writes to the file system, as `line: call`."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if isinstance(func, ast.Name) and func.id == "open":
+            mode = node.args[1] if len(node.args) > 1 else next(
+                (k.value for k in node.keywords if k.arg == "mode"), None)
+            reading = mode is None or (isinstance(mode, ast.Constant)
+                                       and not set(str(mode.value)) & set("wax+"))
+            if not reading:
+                found.append(f"{node.lineno}: open(..., {ast.unparse(mode)})")
+        elif isinstance(func, ast.Attribute):
+            owner = ast.unparse(func.value)
+            if owner == "os" and func.attr in WRITING_OS_CALLS:
+                found.append(f"{node.lineno}: os.{func.attr}")
+            elif owner in WRITING_MODULES or func.attr in WRITING_METHODS:
+                found.append(f"{node.lineno}: {owner}.{func.attr}")
+    return found
+
+
+def test_the_verifier_is_read_only_and_never_imports_the_builder():
+    """archiver/verify/ only reads: it imports nothing of the builder, the stores or the
+    extractor (which writes), and calls nothing that writes to the file system."""
+    for path in modules("archiver/verify"):
+        bad = {m for m in imports_of(path)
+               if m.startswith(VERIFY_MUST_NOT_IMPORT) or m.split(".")[0] in WRITING_MODULES}
+        assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+        assert not writes_in(path), f"{path.relative_to(ROOT)} writes: {writes_in(path)}"
+
+
+def test_the_read_only_rule_would_catch_a_writer():
+    # extract.py is a verifier pass that writes what it admits; that is why it is not in verify/.
+    assert writes_in(ROOT / "archiver" / "extract.py")
+    assert modules("archiver/verify"), "archiver/verify/ is missing"

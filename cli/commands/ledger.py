@@ -13,12 +13,8 @@ from typing import Any
 
 import click
 from opsledger.adapters.signing_keys import load_key
-from opsledger.archiver.proofs import (
-    CONSISTENCY_FORMAT,
-    INCLUSION_FORMAT,
-    ProofReport,
-    check_proof_document,
-)
+from opsledger.archiver.verify.proof_document import check_proof_document
+from opsledger.archiver.verify.proof_format import CONSISTENCY_FORMAT, INCLUSION_FORMAT, ProofReport
 from opsledger.cli.errors import INVALID, REFUSED, CliError
 from opsledger.cli.options import json_option, key_file_option, public_key_option
 from opsledger.cli.output import emit, is_interactive, note

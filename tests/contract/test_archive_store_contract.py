@@ -19,20 +19,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from opsledger.archiver.localstore import LocalFolderStore
-from opsledger.archiver.s3store import S3ArchiveStore
-from opsledger.archiver.store import (
-    DEFAULT_RETENTION_DAYS,
+from opsledger.archiver.stores.errors import (
     ArchiveConflict,
     ArchiveNotFound,
-    ArchiveStore,
     ChecksumMismatch,
     InvalidInput,
     RetentionError,
     StoreError,
     StoreUnavailable,
-    location_hash,
 )
+from opsledger.archiver.stores.local import LocalFolderStore
+from opsledger.archiver.stores.port import ArchiveStore
+from opsledger.archiver.stores.records import DEFAULT_RETENTION_DAYS, location_hash
+from opsledger.archiver.stores.s3 import S3ArchiveStore
 
 MiB = 1 << 20
 PART = 5 * MiB  # the smallest part size S3 allows
@@ -355,7 +354,7 @@ class TestLocalFolderStore(ArchiveStoreContract):
 
     def store_recipe(self) -> dict[str, Any]:
         return {
-            "factory": "opsledger.archiver.localstore:LocalFolderStore",
+            "factory": "opsledger.archiver.stores.local:LocalFolderStore",
             "args": [str(self.root)],
             "kwargs": {},
         }
@@ -420,7 +419,7 @@ class S3Contract(ArchiveStoreContract):
 
     def store_recipe(self) -> dict[str, Any]:
         return {
-            "factory": "opsledger.archiver.s3store:S3ArchiveStore",
+            "factory": "opsledger.archiver.stores.s3:S3ArchiveStore",
             "args": [self.bucket, self.prefix],
             "kwargs": self.options(),
         }

@@ -26,9 +26,10 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from opsledger.archiver.bag import build_bag
-from opsledger.archiver.s3store import S3ArchiveStore
-from opsledger.archiver.store import MANIFEST_SUFFIX, ArchiveConflict, PutResult
+from opsledger.archiver.builder.bag import build_bag
+from opsledger.archiver.stores.errors import ArchiveConflict
+from opsledger.archiver.stores.records import MANIFEST_SUFFIX, PutResult
+from opsledger.archiver.stores.s3 import S3ArchiveStore
 
 MiB = 1 << 20
 RETENTION_DAYS = 1

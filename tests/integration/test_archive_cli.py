@@ -175,7 +175,7 @@ def test_a_killed_build_never_leaves_a_seal_without_an_archive(session, opsledge
 
 
 def test_the_archive_carries_the_roster_so_authority_replays_offline(session):
-    from opsledger.archiver.verify import verify_archive
+    from opsledger.archiver.verify.verifier import verify_archive
 
     r = build(session)
     assert r.code == 0, r.err

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import bagit
 import pytest
-from opsledger.archiver.bag import build_bag
-from opsledger.archiver.findings import FindingKind
-from opsledger.archiver.verify import verify_archive
+from opsledger.archiver.builder.bag import build_bag
+from opsledger.archiver.verify.findings import FindingKind
+from opsledger.archiver.verify.verifier import verify_archive
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("zstd") and shutil.which("tar")), reason="needs the zstd and tar commands"

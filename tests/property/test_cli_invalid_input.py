@@ -227,7 +227,7 @@ def test_refused_key_init_leaves_no_key_behind(env, tmp_path):
 
 
 def test_archive_verify_refuses_a_missing_explicit_manifest(env, tmp_path):
-    from opsledger.archiver.bag import build_bag
+    from opsledger.archiver.builder.bag import build_bag
 
     src = tmp_path / "session"
     src.mkdir()

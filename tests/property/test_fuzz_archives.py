@@ -23,9 +23,9 @@ import zstandard
 from clirunner import invoke
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from opsledger.archiver.bag import build_bag
-from opsledger.archiver.findings import FindingKind
-from opsledger.archiver.verify import VerifyReport, verify_archive
+from opsledger.archiver.builder.bag import build_bag
+from opsledger.archiver.verify.findings import FindingKind
+from opsledger.archiver.verify.verifier import VerifyReport, verify_archive
 
 # Each example verifies a ~2 KB archive in milliseconds; the deadline only has to
 # tell a slow example from a runaway one on a loaded 2-core machine.

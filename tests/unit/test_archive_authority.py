@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from opsledger.archiver.authority import authority_findings
+from opsledger.archiver.verify.authority import authority_findings
 from opsledger.domain.application import OpsLedger
 from opsledger.domain.roster import roster_id
 from opsledger.domain.runbook import Role

@@ -12,15 +12,15 @@ from pathlib import Path
 import opsledger.archiver.payload as payload_stage
 import pytest
 import zstandard
-from opsledger.archiver.bag import build_bag
+from opsledger.archiver.builder.bag import build_bag
 from opsledger.archiver.detached import DetachedManifest
 from opsledger.archiver.errors import (
     ArchiveWriteError,
     BagInputError,
     SourceChangedError,
 )
-from opsledger.archiver.findings import FindingKind
-from opsledger.archiver.verify import verify_archive
+from opsledger.archiver.verify.findings import FindingKind
+from opsledger.archiver.verify.verifier import verify_archive
 
 SMALL_CHUNK = 64 << 10  # several chunks per file even for small test files
 
@@ -270,7 +270,7 @@ def test_file_changed_between_scan_and_read_is_caught(tmp_path, monkeypatch):
             f.write(b"appended after scan\n")
         return plan
 
-    monkeypatch.setattr("opsledger.archiver.bag.scan_payload", scan_then_append)
+    monkeypatch.setattr("opsledger.archiver.builder.bag.scan_payload", scan_then_append)
     with pytest.raises(SourceChangedError, match="size changed"):
         build(src)
 
@@ -331,7 +331,7 @@ def test_memory_stays_bounded_for_a_large_session(tmp_path):
     code = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from archiver.bag import build_bag\n"
+        "from archiver.builder.bag import build_bag\n"
         "class Null:\n"
         "    def write(self, d): return len(d)\n"
         f"build_bag(Path({str(src)!r}), Null(), ticket_key='OPS-7', session_date='2024-05-01')\n"

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from opsledger.archiver.bag import build_bag
+from opsledger.archiver.builder.bag import build_bag
+from opsledger.archiver.builder.tarstream import TarStreamWriter
 from opsledger.archiver.errors import ExtractError
 from opsledger.archiver.extract import extract_safe
-from opsledger.archiver.findings import FindingKind as K
-from opsledger.archiver.tarstream import TarStreamWriter
-from opsledger.archiver.verify import verify_archive
+from opsledger.archiver.verify.findings import FindingKind as K
+from opsledger.archiver.verify.verifier import verify_archive
 
 TOP = "OPS-9-2024-05-01"
 

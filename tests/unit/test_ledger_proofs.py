@@ -1,4 +1,4 @@
-"""An auditor's offline check of an archive's ledger proofs (archiver.proofs):
+"""An auditor's offline check of an archive's ledger proofs (archiver.verify.proofs):
 with only the tag files and the public key, every event is shown in the
 signed log, unaltered and in order; any flipped byte is a finding."""
 
@@ -9,7 +9,8 @@ import json
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from opsledger.adapters.signing_keys import Ed25519Signer, Ed25519Verifier
-from opsledger.archiver.proofs import (
+from opsledger.archiver.verify.proof_document import check_proof_document
+from opsledger.archiver.verify.proof_format import (
     ARCHIVE_FORMAT,
     CHECKPOINT,
     CONSISTENCY_FORMAT,
@@ -17,10 +18,9 @@ from opsledger.archiver.proofs import (
     INCLUSION_FORMAT,
     PROOFS,
     ProofDocumentError,
-    check_archive_proofs,
-    check_proof_document,
     event_leaf_hash,
 )
+from opsledger.archiver.verify.proofs import check_archive_proofs
 from opsledger.domain.checkpoint import Checkpoint, sign_checkpoint
 from opsledger.domain.merkle import (
     consistency_proof,

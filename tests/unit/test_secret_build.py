@@ -13,11 +13,11 @@ from pathlib import Path
 import opsledger.archiver.payload as payload_stage
 import pytest
 import zstandard
-from opsledger.archiver.bag import build_bag
-from opsledger.archiver.localstore import LocalFolderStore
-from opsledger.archiver.seal import SealRequest, seal, seal_redacting
-from opsledger.archiver.secrets import SecretsFoundError, SecretsNotRedactableError
-from opsledger.archiver.verify import verify_archive
+from opsledger.archiver.builder.bag import build_bag
+from opsledger.archiver.builder.seal import SealRequest, seal, seal_redacting
+from opsledger.archiver.secrets.scanner import SecretsFoundError, SecretsNotRedactableError
+from opsledger.archiver.stores.local import LocalFolderStore
+from opsledger.archiver.verify.verifier import verify_archive
 
 AWS = "AKIAIOSFODNN7EXAMPLE"
 SMALL_CHUNK = 64 << 10  # the smallest chunk the build takes: many cuts in a small file
@@ -226,7 +226,7 @@ def test_a_refused_seal_to_s3_aborts_its_upload(tmp_path, moto_endpoint, moto_cr
                                                 new_bucket, s3_admin):
     """The parts already sent are those of a multipart upload that is aborted:
     no object, no upload left open for a lifecycle rule to find."""
-    from opsledger.archiver.s3store import S3ArchiveStore
+    from opsledger.archiver.stores.s3 import S3ArchiveStore
 
     src = session(tmp_path / "s")
     (src / "a_noise.bin").write_bytes(os.urandom(12 << 20))  # two parts go up first

@@ -8,13 +8,18 @@ import uuid
 from pathlib import Path
 
 import pytest
-from opsledger.archiver import secret_hits
 from opsledger.archiver.payload import PayloadFile
-from opsledger.archiver.redact import redact_stream, stage_redacted
-from opsledger.archiver.secret_files import scan_file, scan_stream, scan_tree
-from opsledger.archiver.secret_rules import MAX_MATCH, MAX_TRIGGER, RULES
-from opsledger.archiver.secrets import FileScanner, SecretFinding, SecretsFoundError, TreeScan
-from opsledger.archiver.secrets import scan_text as scan_pieces
+from opsledger.archiver.secrets import hits as secret_hits
+from opsledger.archiver.secrets.files import scan_file, scan_stream, scan_tree
+from opsledger.archiver.secrets.redact import redact_stream, stage_redacted
+from opsledger.archiver.secrets.rules import MAX_MATCH, MAX_TRIGGER, RULES
+from opsledger.archiver.secrets.scanner import (
+    FileScanner,
+    SecretFinding,
+    SecretsFoundError,
+    TreeScan,
+)
+from opsledger.archiver.secrets.scanner import scan_text as scan_pieces
 
 AWS = "AKIAIOSFODNN7EXAMPLE"
 JWT = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4ifQ"

@@ -30,11 +30,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 import zstandard
-
-from . import bagit_paths, secret_hits
-from .detached import DetachedFile, DetachedManifest
-from .errors import ArchiveWriteError, BagInputError
-from .payload import (
+from opsledger.archiver import bagit_paths
+from opsledger.archiver.builder.reader import (
     BEGIN,
     DATA,
     DONE,
@@ -42,13 +39,15 @@ from .payload import (
     FAILED,
     BufferPool,
     Chunk,
-    PayloadPlan,
     PayloadReader,
-    scan_payload,
 )
-from .secret_stage import SecretScanStage
-from .secrets import SecretsFoundError, TreeScan
-from .tarstream import TarStreamWriter
+from opsledger.archiver.builder.secret_stage import SecretScanStage
+from opsledger.archiver.builder.tarstream import TarStreamWriter
+from opsledger.archiver.detached import DetachedFile, DetachedManifest
+from opsledger.archiver.errors import ArchiveWriteError, BagInputError
+from opsledger.archiver.payload import PayloadPlan, scan_payload
+from opsledger.archiver.secrets import hits as secret_hits
+from opsledger.archiver.secrets.scanner import SecretsFoundError, TreeScan
 
 DEFAULT_LEVEL = 3
 DEFAULT_CHUNK_SIZE = 1 << 20

@@ -12,8 +12,8 @@ import codecs
 import re
 from dataclasses import dataclass, field
 
-from . import bagit_paths
-from .findings import Finding, FindingKind, finding
+from opsledger.archiver import bagit_paths
+from opsledger.archiver.verify.findings import Finding, FindingKind, finding
 
 REQUIRED_MANIFESTS = ("sha256", "sha512")
 REQUIRED_TAG_MANIFESTS = ("sha256",)

@@ -15,22 +15,24 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from opsledger.archiver.store import (
-    MANIFEST_SUFFIX,
+from opsledger.archiver.stores.errors import (
     ArchiveConflict,
-    ArchiveInfo,
     ArchiveNotFound,
-    ArchiveStore,
-    ArchiveWriter,
     InvalidInput,
-    Progress,
-    PutResult,
     StoreError,
     StoreUnavailable,
+)
+from opsledger.archiver.stores.port import ArchiveStore
+from opsledger.archiver.stores.records import (
+    MANIFEST_SUFFIX,
+    ArchiveInfo,
+    Progress,
+    PutResult,
     hash_stream,
     location_hash,
     validate_name,
 )
+from opsledger.archiver.stores.writer import ArchiveWriter
 
 _INCOMING = ".incoming"
 

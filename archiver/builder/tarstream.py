@@ -12,7 +12,7 @@ from __future__ import annotations
 import tarfile
 from collections.abc import Callable
 
-from .errors import TarFormatError
+from opsledger.archiver.errors import TarFormatError
 
 BLOCK = tarfile.BLOCKSIZE
 RECORD = tarfile.RECORDSIZE

@@ -2,7 +2,7 @@
 
 ``scan_chunks`` is the one entry point the bag build and the stand-alone
 scan share: it looks at a file's first bytes, and either scans them as text
-or reads through the compression (``secret_unpack``), scanning every text
+or reads through the compression (``secrets.unpack``), scanning every text
 inside, a compressed member of a compressed tar included (``MAX_DEPTH``).
 Inside compressed files lines are always counted; in plain files only when
 asked, since the build numbers the rare file with a finding afterwards.
@@ -17,11 +17,11 @@ from itertools import chain
 from pathlib import Path
 from typing import BinaryIO
 
-from . import secret_hits
-from .errors import SourceReadError
-from .payload import PayloadFile, scan_payload
-from .secret_unpack import UnpackError, expansion_limit, sniff, texts
-from .secrets import FileScan, SecretFinding, Span, TreeScan, scan_text
+from opsledger.archiver.errors import SourceReadError
+from opsledger.archiver.payload import PayloadFile, scan_payload
+from opsledger.archiver.secrets import hits as secret_hits
+from opsledger.archiver.secrets.scanner import FileScan, SecretFinding, Span, TreeScan, scan_text
+from opsledger.archiver.secrets.unpack import UnpackError, expansion_limit, sniff, texts
 
 MAX_DEPTH = 2  # a compressed file inside a compressed tar is read; deeper is not
 _BLOCK = 1 << 20

@@ -17,9 +17,8 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 import zstandard
-
-from .findings import Finding, FindingKind, finding
-from .zstdframes import ZstdFrameTracker
+from opsledger.archiver.verify.findings import Finding, FindingKind, finding
+from opsledger.archiver.verify.zstdframes import ZstdFrameTracker
 
 RATIO_FLOOR = 64 << 20  # tiny archives of zeros legitimately exceed any ratio
 MAX_WINDOW = 1 << 27  # zstd's own default limit, made explicit: bounds decoder memory

@@ -1,7 +1,7 @@
 """Where a secret could start: the fast pass over every payload byte.
 
 The scanner's cost on a clean payload is this module's cost, so it runs the
-rules' triggers (``secret_rules.TRIGGERS``) through Hyperscan, which matches
+rules' triggers (``rules.TRIGGERS``) through Hyperscan, which matches
 all of them in one pass over a block at several GB/s, and releases the GIL
 while it does, so it overlaps the hashing and compression of the same bytes.
 Only the ends of trigger matches come back; the scanner then runs the exact
@@ -9,7 +9,7 @@ rules around those few places.
 
 Without Hyperscan (a platform it has no wheel for) the same job falls back
 to the standard library: the block is lower-cased and searched for anchor
-words (``secret_rules.ANCHORS``) with ``bytes.find``, about twenty times
+words (``rules.ANCHORS``) with ``bytes.find``, about twenty times
 slower, with the same findings.
 """
 
@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
-from .secret_rules import ANCHORS, TRIGGERS
+from opsledger.archiver.secrets.rules import ANCHORS, TRIGGERS
 
 try:
     import hyperscan
@@ -38,7 +38,7 @@ class HitFinder(Protocol):
              out: list[tuple[int, int]]) -> None:
         """Appends ``(end, rule)`` for every trigger match: its end offset
         (``base`` + end within ``data``) and the index of its rule in
-        ``secret_rules.RULES``, or ``ANY_RULE``."""
+        ``rules.RULES``, or ``ANY_RULE``."""
 
 
 def _on_hit(rule: int, _start: int, end: int, _flags: int,
@@ -50,7 +50,7 @@ class HyperscanFinder:
     name = "hyperscan"
 
     def __init__(self) -> None:
-        from .secret_rules import MAX_TRIGGER
+        from opsledger.archiver.secrets.rules import MAX_TRIGGER
 
         self.overlap = MAX_TRIGGER
         db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)

@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from opsledger.archiver.bag import (
+from opsledger.archiver.builder.bag import (
     BuildResult,
     DeferredTags,
     TagFileContent,
@@ -38,10 +38,15 @@ from opsledger.archiver.bag import (
     build_bag,
 )
 from opsledger.archiver.errors import ArchiverError
-from opsledger.archiver.redact import Redaction, number_lines, stage_redacted, staging_dir
-from opsledger.archiver.secrets import SecretsFoundError, SecretsNotRedactableError, TreeScan
-from opsledger.archiver.store import MANIFEST_SUFFIX, ArchiveInfo, ArchiveStore, PutResult
-from opsledger.archiver.verify import VerifyReport, verify_archive
+from opsledger.archiver.secrets.redact import Redaction, number_lines, stage_redacted, staging_dir
+from opsledger.archiver.secrets.scanner import (
+    SecretsFoundError,
+    SecretsNotRedactableError,
+    TreeScan,
+)
+from opsledger.archiver.stores.port import ArchiveStore
+from opsledger.archiver.stores.records import MANIFEST_SUFFIX, ArchiveInfo, PutResult
+from opsledger.archiver.verify.verifier import VerifyReport, verify_archive
 
 ProgressCallback = Callable[[int, int], object]
 

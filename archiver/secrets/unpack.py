@@ -24,9 +24,8 @@ from collections.abc import Iterable, Iterator
 from itertools import chain
 
 import zstandard
-
-from .errors import ArchiverError, TarFormatError
-from .tarscan import MemberKind, TarScanner
+from opsledger.archiver.errors import ArchiverError, TarFormatError
+from opsledger.archiver.tarscan import MemberKind, TarScanner
 
 READ = 1 << 20
 EXPANSION_FLOOR = 1 << 30  # small files of zeros legitimately exceed any ratio

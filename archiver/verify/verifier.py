@@ -15,13 +15,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
 
-from .bagcheck import BagChecker, BagInventory, VerifiedFile, is_payload
-from .decompress import Decompressor, InputTap, StreamStopped
-from .detached import DetachedManifest
-from .digests import DigestWorker
-from .errors import DetachedManifestError, TarFormatError, TarTruncatedError
-from .findings import Finding, FindingKind, finding
-from .tarscan import MemberKind, TarMember, TarScanner
+from opsledger.archiver.detached import DetachedManifest
+from opsledger.archiver.errors import DetachedManifestError, TarFormatError, TarTruncatedError
+from opsledger.archiver.tarscan import MemberKind, TarMember, TarScanner
+from opsledger.archiver.verify.bagcheck import BagChecker, BagInventory, VerifiedFile, is_payload
+from opsledger.archiver.verify.decompress import Decompressor, InputTap, StreamStopped
+from opsledger.archiver.verify.digests import DigestWorker
+from opsledger.archiver.verify.findings import Finding, FindingKind, finding
 
 __all__ = [
     "DEFAULT_MAX_DECOMPRESSED",

@@ -20,9 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import SourceChangedError, SourceReadError
-from .payload import scan_payload
-from .secrets import FileScan, SecretFinding, SecretScanError, Span, TreeScan
+from opsledger.archiver.errors import SourceChangedError, SourceReadError
+from opsledger.archiver.payload import scan_payload
+from opsledger.archiver.secrets.scanner import (
+    FileScan,
+    SecretFinding,
+    SecretScanError,
+    Span,
+    TreeScan,
+)
 
 _BLOCK = 1 << 20
 

@@ -2,13 +2,13 @@
 
 A sealed archive can never be altered or deleted before its retention ends,
 so a leaked key inside it could not be purged either. The bag build hands
-every chunk it reads to a ``FileScanner`` (see ``secret_stage``), so the
+every chunk it reads to a ``FileScanner`` (see ``builder.secret_stage``), so the
 payload is read once for hashing, compressing and scanning alike; a hit
 aborts the build before anything is published.
 
 A scanner is fed a file's bytes in chunks of any size. A multi-pattern
-engine (``secret_hits``) finds where a rule's trigger ends; only there, in a
-window cut at line ends, does that rule (of ``secret_rules``) run. Memory
+engine (``secrets.hits``) finds where a rule's trigger ends; only there, in a
+window cut at line ends, does that rule (of ``secrets.rules``) run. Memory
 stays bounded whatever the line lengths: the scanner keeps the end of the
 current line (``MAX_TRIGGER`` bytes) and, while a trigger's line has not
 ended, at most ``MAX_MATCH`` bytes after it.
@@ -23,9 +23,9 @@ import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from . import secret_hits
-from .errors import ArchiverError
-from .secret_rules import (
+from opsledger.archiver.errors import ArchiverError
+from opsledger.archiver.secrets import hits as secret_hits
+from opsledger.archiver.secrets.rules import (
     KEY_BEGIN,
     KEY_BLOCK_MAX_LINES,
     KEY_END,

@@ -21,11 +21,12 @@ import queue
 import threading
 from collections.abc import Iterator, Sequence
 
-from . import secret_hits
-from .payload import Chunk, PayloadPlan
-from .secret_files import Scanned, scan_chunks
-from .secret_unpack import SNIFF_BYTES, sniff
-from .secrets import FileScanner, TreeScan
+from opsledger.archiver.builder.reader import Chunk
+from opsledger.archiver.payload import PayloadPlan
+from opsledger.archiver.secrets import hits as secret_hits
+from opsledger.archiver.secrets.files import Scanned, scan_chunks
+from opsledger.archiver.secrets.scanner import FileScanner, TreeScan
+from opsledger.archiver.secrets.unpack import SNIFF_BYTES, sniff
 
 _END = None
 

@@ -1,0 +1,1 @@
+"""Build stages: read the session folder once, write the bag, seal it into a store."""

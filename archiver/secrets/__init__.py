@@ -1,0 +1,1 @@
+"""The secret scanner: rules, the fast pass, the scanner, compressed files, redaction."""

@@ -1,0 +1,1 @@
+"""The archive store port and its adapters (local folder, S3)."""
