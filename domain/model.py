@@ -8,6 +8,7 @@ stays) and a timezone-aware UTC timestamp.
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from uuid import UUID, uuid5
@@ -32,12 +33,28 @@ class Immutable(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Signature(Immutable):
+    """The SSH signature that authorised an event (see domain.signing): who
+    signed, with which key, and the exact bytes signed."""
+
+    signer: str
+    key: str = Field(pattern=r"^SHA256:[A-Za-z0-9+/]{43}$")
+    signature: str
+    signed: str  # base64 of the exact signed bytes
+
+    def signed_bytes(self) -> bytes:
+        return base64.b64decode(self.signed, validate=True)
+
+
 class DomainEvent(Immutable):
     TOPIC: ClassVar[str]
 
     originator_id: UUID
     originator_version: int
     timestamp: AwareDatetime = Field(default_factory=utcnow)
+    # Absent (not null) in stored events recorded before signing, and in
+    # events recorded by code rather than by a person's signed command.
+    signature: Signature | None = None
 
     @field_validator("timestamp")
     @classmethod
