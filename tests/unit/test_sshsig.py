@@ -6,10 +6,13 @@ here the reference is PROTOCOL.sshsig's own example and hand-built bytes.
 
 from __future__ import annotations
 
+import atexit
 import base64
 import hashlib
+import shutil
 import socket
 import struct
+import tempfile
 import threading
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -261,10 +264,15 @@ def test_agent_protocol_against_a_fake_agent(tmp_path: Path) -> None:
 
 # --- fuzzing: the parser and verifier raise SshSignatureError or nothing ----------------
 
-_FUZZ_SIGNER = SoftwareSkSigner("ed25519")
-_FUZZ_ARMORED = _FUZZ_SIGNER.sign(b"fuzz")
-_FUZZ_BLOB = dearmor(_FUZZ_ARMORED)
-_FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+_FUZZ_KEYS = Path(tempfile.mkdtemp(prefix="sshsig-fuzz-"))
+atexit.register(shutil.rmtree, _FUZZ_KEYS, True)
+_FUZZ_SIGNERS = {
+    "sk-ed25519": SoftwareSkSigner("ed25519"), "sk-ecdsa": SoftwareSkSigner("ecdsa"),
+    "ecdsa-384": FileKeySigner(write_key_file(_FUZZ_KEYS / "ec", "ecdsa-384")),
+    "rsa": FileKeySigner(write_key_file(_FUZZ_KEYS / "rsa", "rsa")),
+}
+_FUZZ_BLOBS = {name: dearmor(signer.sign(b"fuzz")) for name, signer in _FUZZ_SIGNERS.items()}
+_FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @_FUZZ
@@ -275,23 +283,26 @@ def test_fuzz_random_input_raises_only_the_named_error(text: str | bytes) -> Non
         VERIFIER.verify(text, b"fuzz")
 
 
+@pytest.mark.parametrize("name", _FUZZ_BLOBS)
 @_FUZZ
-@given(st.lists(st.tuples(st.integers(0, len(_FUZZ_BLOB) - 1), st.integers(1, 255)), min_size=1, max_size=4),
-       st.integers(0, len(_FUZZ_BLOB)), st.binary(max_size=8))
-def test_fuzz_mutated_signatures_fail_or_mean_the_same(flips: list[tuple[int, int]], cut: int, extra: bytes) -> None:
-    blob = bytearray(_FUZZ_BLOB)
-    for at, xor in flips:
+@given(data=st.data())
+def test_fuzz_mutated_signatures_fail_or_mean_the_same(name: str, data: st.DataObject) -> None:
+    original = _FUZZ_BLOBS[name]
+    blob = bytearray(original)
+    for at, xor in data.draw(st.lists(st.tuples(st.integers(0, len(blob) - 1), st.integers(1, 255)),
+                                      min_size=1, max_size=4)):
         blob[at] ^= xor
-    for candidate in (bytes(blob), bytes(blob[:cut]) + extra):
+    cut, extra = data.draw(st.integers(0, len(blob))), data.draw(st.binary(max_size=8))
+    for candidate in (bytes(blob), bytes(blob[:cut]) + extra, original[:cut] + extra):
         try:
             got = VERIFIER.verify(armor(candidate), b"fuzz")
         except SshSignatureError:
             continue
-        ours, theirs = SshSignature.decode(candidate), SshSignature.decode(_FUZZ_BLOB)
+        ours, theirs = SshSignature.decode(candidate), SshSignature.decode(original)
         # only the ignored `reserved` field may differ in a signature that still verifies
         assert (ours.public_key, ours.namespace, ours.hash_algorithm, ours.signature) == (
             theirs.public_key, theirs.namespace, theirs.hash_algorithm, theirs.signature)
-        assert got.fingerprint == _FUZZ_SIGNER.fingerprint
+        assert got.fingerprint == _FUZZ_SIGNERS[name].fingerprint
 
 
 @_FUZZ
