@@ -57,17 +57,31 @@ class OpsLedgerCLI(click.Group):
 @click.option(
     "--actor",
     metavar="NAME",
-    help=f"Who is acting, as recorded on every event [env {ENV_VARS['actor']}; default the login name].",
+    help=f"Who you say acts; the signing key decides, this only checks [env {ENV_VARS['actor']}].",
+)
+@click.option(
+    "--identity",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help=f"Your SSH private key file, as ssh -i, to sign what you record [env "
+    f"{ENV_VARS['identity']}; default the first key of ssh-agent, SSH_AUTH_SOCK].",
 )
 @click.version_option(package_name="opsledger")
 @click.pass_context
-def cli(ctx: click.Context, home: Path | None, database_url: str | None, actor: str | None) -> None:
+def cli(
+    ctx: click.Context,
+    home: Path | None,
+    database_url: str | None,
+    actor: str | None,
+    identity: Path | None,
+) -> None:
     """opsledger: an audit trail and archive for live trading sessions.
 
     Every approval, command, flag change and SLA breach of a session is
     recorded as an immutable event; nothing is ever edited.
     """
-    services = bootstrap(Settings.from_env(home=home, database_url=database_url, actor=actor))
+    services = bootstrap(Settings.from_env(
+        home=home, database_url=database_url, actor=actor, identity=identity
+    ))
     ctx.obj = services
     ctx.call_on_close(services.close)
 

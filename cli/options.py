@@ -28,14 +28,21 @@ def role_option(*, required: bool = False) -> Callable[[F], F]:
 
 
 actor_option = click.option(
-    "--actor", "actor_override", metavar="NAME", help="Who acts (overrides the global --actor)."
+    "--actor",
+    "actor_override",
+    metavar="NAME",
+    help="Who you say acts: checked against the signing key's holder, refused if another.",
 )
 
 
-def actor_of(obj: Any, override: str | None) -> str:
-    actor = (override or obj.actor).strip()
+def actor_of(obj: Any, override: str | None) -> str | None:
+    """The name the user says they act as (--actor, OPSLEDGER_ACTOR), or None.
+
+    Identity comes from the signing key: the roster names its holder, and a
+    name given here is only checked against that (refused if it differs)."""
+    actor = (override or obj.settings.actor or "").strip()
     if not actor:
-        raise click.BadParameter("an actor is needed: pass --actor or set OPSLEDGER_ACTOR")
+        return None
     if len(actor) > 128 or any(ord(c) < 32 for c in actor):
         raise click.BadParameter("--actor must be one short line")
     return actor

@@ -12,9 +12,11 @@ family of aggregates in `opsledger.domain.use_cases` and mixed in here.
 
 from __future__ import annotations
 
+import base64
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -26,9 +28,16 @@ from eventsourcing.persistence import (
     OperationalError,
     ProgrammingError,
 )
+from opsledger.domain import signing
 from opsledger.domain.errors import ConcurrencyError, NotFound
-from opsledger.domain.model import Aggregate
+from opsledger.domain.model import Aggregate, Signature, utcnow
 from opsledger.domain.persistence import MAPPER_ENV
+from opsledger.domain.sshsig import (
+    SshSignatureVerifier,
+    VerifiedSignature,
+    parse_public_key_line,
+)
+from opsledger.domain.use_cases.actions import ACTIONS
 from opsledger.domain.use_cases.flags import FlagUseCases
 from opsledger.domain.use_cases.roster import RosterUseCases
 from opsledger.domain.use_cases.shifts import ShiftUseCases
@@ -49,7 +58,13 @@ class OpsLedger(RosterUseCases, TicketUseCases, FlagUseCases, ShiftUseCases, App
     # twelve attempts kept a command hanging for ten minutes.
     unavailable_budget = 60.0
 
-    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        env: Mapping[str, str] | None = None,
+        *,
+        verifier: SshSignatureVerifier | None = None,
+    ) -> None:
+        self.verifier = verifier
         # Writers that start together race to CREATE TABLE IF NOT EXISTS, and
         # PostgreSQL can answer the loser with "tuple concurrently updated".
         for attempt in range(5):
@@ -120,6 +135,78 @@ class OpsLedger(RosterUseCases, TicketUseCases, FlagUseCases, ShiftUseCases, App
             return result
 
         return self._retrying(work)
+
+    def save(self, *objs: Any, **kwargs: Any) -> Any:
+        """Every event a signed command records carries its signature; the
+        target's first new event must sit right after the version signed for."""
+        state = signing.current()
+        if state is not None:
+            for aggregate in objs:
+                pending = getattr(aggregate, "pending_events", None)
+                if not pending:
+                    continue
+                first = pending[0].originator_version
+                if aggregate.id == state.target_id and first != state.version + 1:
+                    raise signing.StaleIntent(
+                        state.signature.signer,
+                        f"signed for version {state.version}, but the record is at "
+                        f"version {first - 1}: read it again and sign again",
+                    )
+                pending[:] = [e.model_copy(update={"signature": state.signature}) for e in pending]
+        return super().save(*objs, **kwargs)
+
+    # --- signed commands ------------------------------------------------------------------
+
+    def perform(self, signed: signing.SignedIntent, *, now: datetime | None = None) -> Any:
+        """Checks a signed intent and records it: the signature is valid, the
+        key is the signer's in the roster at the time signed, the intent is
+        fresh and names a recording action; then runs that action as the signer.
+
+        Nothing is recorded when any check fails."""
+        intent = signing.Intent.from_bytes(signed.payload)
+        if intent.action not in ACTIONS:
+            raise signing.SigningError(intent.action, "not an action opsledger records")
+        signing.check_fresh(intent, now or utcnow())
+        if self.verifier is None:
+            raise signing.SigningError(intent.signer, "no signature verifier is configured")
+        verified = self.verifier.verify(signed.signature, signed.payload, signing.NAMESPACE)
+        method = getattr(self, intent.action)
+        args = signing.decode_args(method, intent.args)
+        if ACTIONS[intent.action](args) != intent.target:
+            raise signing.SigningError(intent.signer, "the intent's target does not match its action")
+        self._authenticate(intent, verified, args)
+        state = signing.Acting(
+            signature=Signature(
+                signer=intent.signer,
+                key=verified.fingerprint,
+                signature=signing.armored(signed.signature),
+                signed=base64.b64encode(signed.payload).decode("ascii"),
+            ),
+            target_id=signing.target_id(intent.target),
+            version=intent.version,
+        )
+        with signing.acting(state):
+            return method(**args, actor=intent.signer)
+
+    def _authenticate(self, intent: signing.Intent, verified: VerifiedSignature, args: dict) -> None:
+        """The roster must hold the signing key for the signer at the time signed.
+        Founding is the one exception: the founder's key is the one being founded."""
+        if intent.action == "found_roster":
+            claimed = args.get("public_key")
+            if not claimed or parse_public_key_line(claimed).blob != verified.public_key:
+                raise signing.SigningError(
+                    intent.signer, "founding the roster must be signed with the founder's key"
+                )
+            return
+        roster = self._roster_for(intent.signer)
+        roster.authenticate(intent.signer, verified.public_key, intent.at)
+
+    def target_version(self, target: str) -> int:
+        """The version a signed intent for `target` must name (0: not yet recorded)."""
+        try:
+            return self.repository.get(signing.target_id(target)).version
+        except AggregateNotFoundError:
+            return 0
 
     def _were_stored(self, events: list[Any]) -> bool:
         for event in events:

@@ -21,19 +21,20 @@ port, implemented outside the domain.
 
 from __future__ import annotations
 
+import inspect
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, get_type_hints
 from uuid import UUID
 
-from opsledger.domain.errors import DomainError, InvalidInput
-from opsledger.domain.model import Immutable, Signature
+from opsledger.domain.errors import DomainError
+from opsledger.domain.model import Immutable, Signature, derive_id
 from opsledger.domain.persistence import canonical_json
-from pydantic import AwareDatetime, Field, ValidationError, field_validator
+from pydantic import AwareDatetime, Field, TypeAdapter, ValidationError, field_validator
 
 NAMESPACE = "opsledger"
 # A signed intent is used at once; one signed long ago (or in the future) is refused,
@@ -144,6 +145,43 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def refuse_unknown(action: str, known: Iterator[str] | set[str]) -> None:
-    if action not in known:
-        raise InvalidInput(action, "not an action opsledger records")
+def target_id(target: str) -> UUID:
+    """The aggregate id a target names (the ids are derived from keys)."""
+    kind, _, key = target.partition(":")
+    if kind not in ("ticket", "flag", "roster", "shift") or not key:
+        raise SigningError(target, "not a target opsledger records on")
+    return derive_id(kind, key)  # a shift's key is "<operator>/<day>", as shift_id derives it
+
+
+def decode_args(method: Callable[..., Any], args: Mapping[str, Any]) -> dict[str, Any]:
+    """The intent's JSON arguments as the method's annotated types (enums,
+    dates, tuples...); an argument the method does not take is refused, and
+    `actor` is never an argument: the signer is the actor."""
+    hints = get_type_hints(method)
+    parameters = inspect.signature(method).parameters
+    open_ended = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    out: dict[str, Any] = {}
+    for name, value in args.items():
+        if name == "actor" or (name not in parameters and not open_ended):
+            raise SigningError(name, "not an argument of the signed action")
+        hint = hints.get(name, Any)
+        try:
+            out[name] = TypeAdapter(hint).validate_python(value)
+        except ValidationError as e:
+            raise SigningError(name, f"not a valid value: {_first_line(e)}") from None
+    return out
+
+
+def encode_args(args: Mapping[str, Any]) -> dict[str, Any]:
+    """Plain JSON values of a method's arguments, as the intent carries them."""
+    return {
+        name: TypeAdapter(Any).dump_python(value, mode="json")
+        for name, value in args.items()
+        if name != "actor"
+    }
+
+
+def armored(signature: str) -> str:
+    """The armored block as stored: LF line ends, one final newline."""
+    text = signature.replace("\r\n", "\n").strip("\n")
+    return text + "\n"

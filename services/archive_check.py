@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from opsledger.archiver.builder.seal import verify_stored
+from opsledger.adapters.ssh_signing import CryptographyVerifier
 from opsledger.archiver.verify.authority import authority_findings
+from opsledger.archiver.verify.identity import identity_findings
 from opsledger.archiver.verify.verifier import verify_archive
 from opsledger.domain.ticket import TICKET_KEY
 from opsledger.services.errors import InvalidRequest, Refused
@@ -101,6 +103,7 @@ def verify_target(
                                 progress=phase(progress, "verifying"))
         findings = list(checked.findings) + retention_findings(checked.info)
         findings += authority_findings(checked.report.tag_files)
+        findings += identity_findings(checked.report.tag_files, CryptographyVerifier())
         app.record_verification(
             target,
             location=latest["location"],
@@ -120,6 +123,7 @@ def verify_target(
             stream.close()
         findings = [str(f) for f in report.findings]
         findings += authority_findings(report.tag_files)
+        findings += identity_findings(report.tag_files, CryptographyVerifier())
         if detached is None:
             notify(
                 f"opsledger: warning: no detached manifest for {label}; "

@@ -20,8 +20,10 @@ from opsledger.services.settings import Settings, SettingsError
 if TYPE_CHECKING:
     from opsledger.archiver.stores.port import ArchiveStore
     from opsledger.domain.application import OpsLedger
+    from opsledger.domain.sshsig import SshSigner
     from opsledger.projections import Projector
     from opsledger.projections.ledger_log import Ledger
+    from opsledger.services.signing import SigningApplication
 
 
 class Services:
@@ -35,15 +37,42 @@ class Services:
 
     @property
     def actor(self) -> str:
-        return self.settings.actor
+        """Who acts: the name given (--actor, a check only), else the person the
+        roster gives the signing key to."""
+        return self.settings.actor or self.app.person()
 
     @cached_property
-    def app(self) -> OpsLedger:
+    def ledger_app(self) -> OpsLedger:
+        """The domain application; recording through it directly is unsigned."""
+        from opsledger.adapters.ssh_signing import CryptographyVerifier
         from opsledger.domain.application import OpsLedger
 
         if not self.settings.database_url:
             self.settings.home.mkdir(parents=True, exist_ok=True)
-        return OpsLedger(env=self.settings.event_store_env())
+        return OpsLedger(env=self.settings.event_store_env(), verifier=CryptographyVerifier())
+
+    @cached_property
+    def app(self) -> SigningApplication:
+        """The application as the acting person uses it: every record is signed."""
+        from opsledger.services.signing import SigningApplication
+
+        return SigningApplication(self.ledger_app, lambda: self.identity)
+
+    @cached_property
+    def identity(self) -> SshSigner:
+        """The acting person's key: --identity / OPSLEDGER_IDENTITY (as `ssh -i`),
+        else the first key of ssh-agent (SSH_AUTH_SOCK)."""
+        from opsledger.adapters.ssh_signing import AgentSigner, FileKeySigner
+        from opsledger.domain.errors import NotAuthorised
+
+        if self.settings.identity is not None:
+            return FileKeySigner(self.settings.identity)
+        if self.settings.ssh_auth_sock:
+            return AgentSigner(self.settings.ssh_auth_sock)
+        raise NotAuthorised(
+            "signing", "no key to sign with: pass --identity FILE (as ssh -i), set "
+            "OPSLEDGER_IDENTITY, or load your key into ssh-agent (SSH_AUTH_SOCK)"
+        )
 
     # Adapters of other packages (views, archive stores, signing keys) are
     # added below as methods/properties, one per adapter, built lazily.
@@ -53,7 +82,7 @@ class Services:
         """The read models: `views.sqlite` beside the events, or the events' PostgreSQL schema."""
         from opsledger.projections import EventLog, Projector
 
-        log = EventLog(self.app.recorder, self.app.mapper)
+        log = EventLog(self.ledger_app.recorder, self.ledger_app.mapper)
         if self.settings.database_url:
             from opsledger.projections.postgres import PostgresViewStore
             from opsledger.services.settings import postgres_env
@@ -67,7 +96,7 @@ class Services:
                 password=env["POSTGRES_PASSWORD"],
                 schema=env.get("POSTGRES_SCHEMA", "public"),
                 connect_timeout=int(env["POSTGRES_CONNECT_TIMEOUT"]),
-                listen_channel=getattr(self.app.recorder, "channel_name", None),
+                listen_channel=getattr(self.ledger_app.recorder, "channel_name", None),
             )
         else:
             from opsledger.projections.sqlite import SQLiteViewStore
@@ -117,7 +146,7 @@ class Services:
         projector = self.__dict__.get("projector")
         if projector is not None:
             projector.store.close()
-        app = self.__dict__.get("app")
+        app = self.__dict__.get("ledger_app")
         if app is not None:
             app.close()
 

@@ -6,7 +6,6 @@ names them too, so a user never has to read this file.
 
 from __future__ import annotations
 
-import getpass
 import os
 import re
 from collections.abc import Mapping
@@ -23,18 +22,13 @@ ENV_VARS = {
     "s3_endpoint": "OPSLEDGER_S3_ENDPOINT",
     "retention_days": "OPSLEDGER_RETENTION_DAYS",
     "signing_key": "OPSLEDGER_SIGNING_KEY",
+    "identity": "OPSLEDGER_IDENTITY",
+    "ssh_auth_sock": "SSH_AUTH_SOCK",
 }
 
 
 class SettingsError(ValueError):
     pass
-
-
-def _login_name() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (containers)
-        return "unknown"
 
 
 class Settings(BaseModel):
@@ -47,6 +41,9 @@ class Settings(BaseModel):
     s3_endpoint: str | None = None
     retention_days: int = 2192  # six years, the SEC 17a-4 / FINRA 4511 floor
     signing_key: Path | None = None
+    # The acting person's SSH key: a private key file (as `ssh -i`), else ssh-agent.
+    identity: Path | None = None
+    ssh_auth_sock: str | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -70,7 +67,6 @@ class Settings(BaseModel):
             field: environ[var] for field, var in ENV_VARS.items() if environ.get(var)
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
-        values.setdefault("actor", _login_name())
         try:
             return cls.model_validate(values)
         except ValueError as e:

@@ -88,7 +88,7 @@ def step(
 @click.pass_obj
 def show(obj, operator: str | None, day: date | None, json_output: bool) -> None:
     """Show a shift's steps and whether it is accepted."""
-    operator = operator or actor_of(obj, None)
+    operator = operator or actor_of(obj, None) or obj.actor
     day = day or datetime.now(UTC).date()
     shift = obj.app.get_shift(operator, day)
     steps = [

@@ -1,0 +1,116 @@
+"""The application as a person uses it: every recording call is signed.
+
+`SigningApplication` wraps the domain application. Reading passes through;
+a call to a recording method (domain.use_cases.actions) becomes a signed
+intent: its arguments, the target's current version and the signer's name,
+signed with the person's own SSH key (a key file, as `ssh -i`, or
+ssh-agent), then checked and recorded by `OpsLedger.perform`. A record that
+moved on meanwhile is read again and signed again.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from opsledger.domain.errors import NotAuthorised
+from opsledger.domain.model import utcnow
+from opsledger.domain.signing import (
+    NAMESPACE,
+    Intent,
+    SignedIntent,
+    StaleIntent,
+    encode_args,
+)
+from opsledger.domain.use_cases.actions import ACTIONS
+
+if TYPE_CHECKING:
+    from opsledger.domain.application import OpsLedger
+    from opsledger.domain.sshsig import SshSigner
+
+RESIGN_ATTEMPTS = 8
+
+
+class SigningApplication:
+    def __init__(self, app: OpsLedger, identity: Callable[[], SshSigner]) -> None:
+        self._app = app
+        self._identity = identity
+
+    @property
+    def unsigned(self) -> OpsLedger:
+        """The application itself, for reading and for the store's plumbing."""
+        return self._app
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._app, name)
+        if name not in ACTIONS:
+            return attribute
+
+        def signed_call(*args: Any, **kwargs: Any) -> Any:
+            return self._perform(name, attribute, args, kwargs)
+
+        return signed_call
+
+    def person(self) -> str:
+        """Whom the roster gives the signing key to."""
+        signer = self._identity()
+        return self._person_of(signer.fingerprint)
+
+    def _person_of(self, fingerprint: str) -> str:
+        try:
+            roster = self._app.get_roster()
+        except Exception:  # noqa: BLE001 - no roster yet: nobody holds a key
+            roster = None
+        person = roster.person_of_key(fingerprint) if roster is not None else None
+        if person is None:
+            raise NotAuthorised(
+                fingerprint,
+                "this key is not in the roster: an administrator adds it with "
+                "'opsledger roster key add PERSON KEY.pub'",
+            )
+        return person
+
+    def _perform(self, action: str, method: Any, args: tuple, kwargs: dict) -> Any:
+        bound = inspect.signature(method).bind(*args, **kwargs)
+        arguments: dict[str, Any] = {}
+        for name, value in bound.arguments.items():
+            parameter = bound.signature.parameters[name]
+            if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+                arguments.update(value)
+            else:
+                arguments[name] = value
+        claimed = arguments.pop("actor", None)
+        signer = self._identity()
+        if action == "found_roster":
+            person = arguments["administrator"]
+            arguments["public_key"] = _bare(signer.public_key_line)
+        else:
+            person = self._person_of(signer.fingerprint)
+        if claimed and claimed != person:
+            raise NotAuthorised(
+                claimed, f"the signing key ({signer.fingerprint}) is {person}'s, not {claimed}'s"
+            )
+        target = ACTIONS[action](arguments)
+        encoded = encode_args(arguments)
+        for attempt in range(RESIGN_ATTEMPTS):
+            intent = Intent(
+                action=action,
+                target=target,
+                version=self._app.target_version(target),
+                args=encoded,
+                signer=person,
+                at=utcnow(),
+            )
+            payload = intent.to_bytes()
+            try:
+                return self._app.perform(SignedIntent(payload, signer.sign(payload, NAMESPACE)))
+            except StaleIntent:
+                if attempt == RESIGN_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _bare(line: str) -> str:
+    """A public key line without its comment (a comment is no part of the key)."""
+    return " ".join(line.split()[:2])
