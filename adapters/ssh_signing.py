@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import shutil
 import socket
 import struct
@@ -350,3 +351,37 @@ class CryptographyVerifier(SshSignatureVerifier):
             raise InvalidSshSignature("rsa signature longer than the modulus")
         public = rsa.RSAPublicNumbers(parts.rsa_e, n).public_key()
         public.verify(raw.rjust(len(parts.public), b"\0"), data, padding.PKCS1v15(), _RSA_HASHES[sig_type])
+
+
+def create_ed25519_key(path: Path, comment: str = "") -> FileKeySigner:
+    """A new ed25519 key pair as `ssh-keygen -t ed25519 -N ''` writes it: the
+    private key (mode 600) at `path`, its public line at `path.pub`. An
+    existing key is kept, never replaced."""
+    if not path.exists():
+        key = ed25519.Ed25519PrivateKey.generate()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                 serialization.NoEncryption())
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        public = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
+                                               serialization.PublicFormat.OpenSSH)
+        path.with_name(path.name + ".pub").write_bytes(
+            public + (f" {comment}".encode() if comment else b"") + b"\n")
+    return FileKeySigner(path)
+
+
+def openssh_verify(allowed_signers: Path, principal: str, signature: Path, message: Path,
+                   namespace: str = NAMESPACE) -> tuple[list[str], bool | None]:
+    """Runs OpenSSH's own `ssh-keygen -Y verify` as an independent judge:
+    (the command, True/False), or (the command, None) where OpenSSH is absent."""
+    command = ["ssh-keygen", "-Y", "verify", "-f", str(allowed_signers), "-I", principal,
+               "-n", namespace, "-s", str(signature)]
+    program = shutil.which("ssh-keygen")
+    if program is None:
+        return command, None
+    with message.open("rb") as stdin:
+        done = subprocess.run([program, *command[1:]], stdin=stdin, capture_output=True,
+                              timeout=60, check=False)
+    return command, done.returncode == 0

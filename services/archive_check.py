@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from opsledger.archiver.builder.seal import verify_stored
 from opsledger.adapters.ssh_signing import CryptographyVerifier
+from opsledger.archiver.builder.seal import verify_stored
 from opsledger.archiver.verify.authority import authority_findings
 from opsledger.archiver.verify.identity import identity_findings
 from opsledger.archiver.verify.verifier import verify_archive

@@ -58,6 +58,10 @@ class Services:
 
         return SigningApplication(self.ledger_app, lambda: self.identity)
 
+    def act_as(self, signer: SshSigner) -> None:
+        """From now on, sign with `signer` (the demo plays every person)."""
+        self.__dict__["identity"] = signer
+
     @cached_property
     def identity(self) -> SshSigner:
         """The acting person's key: --identity / OPSLEDGER_IDENTITY (as `ssh -i`),

@@ -12,17 +12,21 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from opsledger.adapters.signing_keys import create_key
+from opsledger.adapters.ssh_signing import create_ed25519_key, openssh_verify
 from opsledger.domain.errors import AlreadyExists, DomainError
 from opsledger.domain.runbook import CHECKS, Approval, Command, Env, Role, ShiftStep
 from opsledger.domain.sla import Policy, evaluate, read_prometheus
+from opsledger.domain.sshsig import SshSigner
+from opsledger.domain.use_cases.actions import ACTIONS
 from opsledger.services.archive_seal import seal_session
 from opsledger.services.demo_tradepulse import SESSION_SECONDS, session_start
 from opsledger.services.errors import Refused
 from opsledger.services.files import file_digest
 from opsledger.services.keys import key_path
+from opsledger.services.roster import allowed_signers_text
 from opsledger.services.scripts import record_run
 from opsledger.services.sla import breach_record
 
@@ -76,6 +80,56 @@ def _free_key(app, first: int = 2041) -> str:
     raise Refused("no free demo ticket key")
 
 
+class _Desk:
+    """The demo plays every person of the desk: each recording call is signed
+    with the key of the person it names as actor, as that person would."""
+
+    def __init__(self, services: Services, keys: dict[str, SshSigner]) -> None:
+        self._services = services
+        self._keys = keys
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._services.app, name)
+        if name not in ACTIONS:
+            return attribute
+
+        def as_actor(*args: Any, **kwargs: Any) -> Any:
+            self._services.act_as(self._keys[kwargs["actor"]])
+            return attribute(*args, **kwargs)
+
+        return as_actor
+
+
+def _judge_one_approval(app: Any, key: str, folder: Path, say: Say) -> None:
+    """Hands one signed approval to OpenSSH's `ssh-keygen -Y verify`, the
+    independent judge, with an allowed_signers file from the roster."""
+    approval = next(e for e in app.ticket_events(key) if type(e).__name__ == "ApprovalGiven")
+    signature = approval.signature
+    folder.mkdir(parents=True, exist_ok=True)
+    signers = folder / "allowed_signers"
+    signers.write_text(allowed_signers_text(app.get_roster()))
+    sig_file = folder / "approval.sig"
+    sig_file.write_text(signature.signature)
+    message = folder / "approval.signed"
+    message.write_bytes(signature.signed_bytes())
+    command, ok = openssh_verify(signers, signature.signer, sig_file, message)
+    shown = " ".join(command) + f" < {message}"
+    if ok is None:
+        say(f"    OpenSSH not installed; to check the approval yourself: {shown}")
+    else:
+        say(f"    {approval.approval} approval by {signature.signer}, checked by OpenSSH: "
+            f"{'Good signature' if ok else 'REFUSED'}")
+        say(f"      $ {shown}")
+        if not ok:
+            raise Refused(f"ssh-keygen -Y verify refused the approval signed by {signature.signer}")
+
+
+def _desk_keys(folder: Path) -> dict[str, SshSigner]:
+    """One ed25519 key per person (no passphrase), `keys/<person>` and `.pub`."""
+    return {person: create_ed25519_key(folder / person, f"{person}@opsledger-demo")
+            for person in (ADMIN, *PEOPLE.values())}
+
+
 def run_demo(
     services: Services,
     directory: Path,
@@ -96,7 +150,9 @@ def run_demo(
     services.environ["OPSLEDGER_ACTOR"] = PEOPLE[Role.OPERATOR]
     if services.settings.database_url:
         services.environ["OPSLEDGER_DATABASE_URL"] = services.settings.database_url
-    app = services.app
+    keys = _desk_keys(directory / "keys")
+    services.environ["OPSLEDGER_IDENTITY"] = str(directory / "keys" / PEOPLE[Role.OPERATOR])
+    app = _Desk(services, keys)
     key = _free_key(app)
     today = datetime.now(UTC).date()
     session_dir = directory / "reports" / "live" / today.isoformat()
@@ -106,15 +162,20 @@ def run_demo(
     def heading(name: str) -> None:
         say(f"==> {name}")
 
-    # Authority comes from the roster: the desk's administrator grants each role.
-    heading(f"roster: {ADMIN} grants the desk's roles")
+    # Authority comes from the roster: the desk's administrator registers each
+    # person's own SSH key and grants each role; every record is signed by its author.
+    heading(f"roster: {ADMIN} registers the desk's keys and grants its roles")
     try:
         app.found_roster(administrator=ADMIN, actor=ADMIN, reason="desk set up by the demo")
     except AlreadyExists:
         pass  # a roster from an earlier run (or the desk's own) is kept
     for role, person in PEOPLE.items():
+        if app.get_roster().person_of_key(keys[person].fingerprint) is None:
+            app.add_key(person, public_key=keys[person].public_key_line, actor=ADMIN,
+                        reason="the demo's key for " + person)
         granted = app.grant_role(person, role, actor=ADMIN, reason="the demo's rota")
-        say(f"    {person}: {role.value}" + ("" if granted else " (already held)"))
+        say(f"    {person}: {role.value}, key {keys[person].fingerprint}"
+            + ("" if granted else " (already held)"))
 
     # Runbook section 5: the operator accepts the shift before anything else.
     operator = PEOPLE[Role.OPERATOR]
@@ -224,6 +285,7 @@ def run_demo(
     ]
     for command, args in runs:
         heading(f"run {command.value}")
+        services.act_as(keys[operator])
         outcome = record_run(
             services,
             key,
@@ -239,6 +301,7 @@ def run_demo(
             raise Refused(f"demo {command.value} failed; see {outcome.log_path}")
 
     heading("run settle (planned stop)")
+    services.act_as(keys[operator])
     outcome = record_run(
         services,
         key,
@@ -289,6 +352,7 @@ def run_demo(
         f"    authority: {checked} roster-checked events replayed, "
         + (f"{len(findings)} NOT allowed" if findings else "each allowed by the roster it names")
     )
+    _judge_one_approval(app, key, directory / "verify", say)
     manager = PEOPLE[Role.RELEASE_MANAGER]
     try:
         app.close_ticket(key, actor=manager, role=Role.RELEASE_MANAGER)
@@ -298,6 +362,7 @@ def run_demo(
         heading("seal the session archive, verify it by re-reading, close the ticket")
         if not key_path(services, None).exists():  # so the demo archive carries the ledger's proofs
             create_key(key_path(services, None))
+        services.act_as(keys[manager])
         sealed = seal_session(
             services,
             key,
