@@ -23,7 +23,7 @@ from opsledger.domain.errors import (
     NotFound,
 )
 from opsledger.domain.sla import SlaError
-from opsledger.services.errors import Incomplete, InvalidRequest, Refused
+from opsledger.services.errors import Incomplete, InvalidRequest, Refused, ServiceError
 from opsledger.services.settings import SettingsError
 from pydantic import ValidationError
 
@@ -83,6 +83,10 @@ def exit_code_for(error: BaseException) -> int:
 def message_for(error: BaseException) -> str:
     if isinstance(error, click.ClickException):
         return error.format_message()
+    if isinstance(error, ServiceError):
+        # Put into words by the use case, as a CliError was: whole, never cut at
+        # a line break (main's one_line escapes the breaks of a quoted path).
+        return str(error)
     if isinstance(error, ValidationError):
         first = error.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "input"
