@@ -22,10 +22,10 @@ import zstandard
 from clirunner import invoke
 from conftest import PG_DSN
 from opsledger.cli.commands.archive import events_jsonl
-from opsledger.services.ledger import ledger_tag_files
-from opsledger.services.bootstrap import Services
-from opsledger.services.settings import Settings
 from opsledger.domain.application import OpsLedger
+from opsledger.services.bootstrap import Services
+from opsledger.services.ledger import ledger_tag_files
+from opsledger.services.settings import Settings
 from story import approve_all, attach_all, open_ticket
 
 

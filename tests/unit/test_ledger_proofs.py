@@ -8,6 +8,7 @@ import json
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from opsledger.adapters.signing_keys import Ed25519Signer, Ed25519Verifier
 from opsledger.archiver.proofs import (
     ARCHIVE_FORMAT,
     CHECKPOINT,
@@ -20,7 +21,6 @@ from opsledger.archiver.proofs import (
     check_proof_document,
     event_leaf_hash,
 )
-from opsledger.adapters.signing_keys import Ed25519Signer, Ed25519Verifier
 from opsledger.domain.checkpoint import Checkpoint, sign_checkpoint
 from opsledger.domain.merkle import (
     consistency_proof,
