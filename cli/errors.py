@@ -23,6 +23,7 @@ from opsledger.domain.errors import (
     NotFound,
 )
 from opsledger.domain.sla import SlaError
+from opsledger.projections.errors import InvalidQuery, NotInView, ProjectionError, UnknownView
 from opsledger.services.errors import Incomplete, InvalidRequest, Refused, ServiceError
 from opsledger.services.settings import SettingsError
 from pydantic import ValidationError
@@ -70,6 +71,10 @@ def exit_code_for(error: BaseException) -> int:
         return INCOMPLETE
     if isinstance(error, ArchiverError):
         return REFUSED
+    if isinstance(error, InvalidQuery | UnknownView | NotInView):
+        return INVALID
+    if isinstance(error, ProjectionError):
+        return INCOMPLETE
     for kind, code in EXTRA.items():
         if isinstance(error, kind):
             return code

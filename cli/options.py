@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -75,17 +74,6 @@ class IsoDate(click.ParamType):
             return date.fromisoformat(str(value))
         except ValueError:
             self.fail(f"{value!r} is not a date such as 2026-11-23", param, ctx)
-
-
-def file_digest(path: Path) -> tuple[str, int]:
-    """SHA-256 and size of a file, read in chunks (evidence may be large)."""
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
 
 
 key_file_option = click.option(

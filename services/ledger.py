@@ -19,19 +19,25 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from opsledger.adapters.signing_keys import (
-    Ed25519Signer,
-    Ed25519Verifier,
-    SigningKeyError,
-    load_key,
+from opsledger.adapters.signing_keys import Ed25519Verifier, SigningKeyError, load_key
+from opsledger.archiver.verify.proof_document import check_proof_document
+from opsledger.archiver.verify.proof_format import (
+    ARCHIVE_FORMAT,
+    CHECKPOINT,
+    CONSISTENCY_FORMAT,
+    INCLUSION_FORMAT,
+    PROOFS,
+    VERIFIER_KEY,
+    ProofReport,
 )
-from opsledger.archiver.verify.proof_format import ARCHIVE_FORMAT, CHECKPOINT, PROOFS, VERIFIER_KEY
 from opsledger.archiver.verify.proofs import check_archive_proofs
 from opsledger.domain.persistence import canonical_json
+from opsledger.projections import ProjectionError
 from opsledger.projections.ledger import LedgerBehind, LedgerInputError, LedgerStateError
+from opsledger.projections.ledger_audit import audit
 from opsledger.projections.ledger_log import Ledger, SealProofs, StoredCheckpoint, StoredEvent
 from opsledger.services.errors import Incomplete, InvalidRequest, Refused
-from opsledger.services.keys import key_path
+from opsledger.services.keys import key_path, signer
 
 if TYPE_CHECKING:
     from opsledger.services.bootstrap import Services
@@ -69,10 +75,6 @@ def caught_up(services: Services, progress: LedgerProgress | None = None) -> Led
     finally:
         ledger.projector.progress = None
     return ledger
-
-
-def signer(services: Services, key_file: Path | None) -> Ed25519Signer:
-    return load_key(key_path(services, key_file))
 
 
 def parse_verifier(value: str) -> Ed25519Verifier:
@@ -145,6 +147,184 @@ def event_document(event: StoredEvent) -> dict[str, Any]:
     except UnicodeDecodeError:
         document["state_base64"] = base64.b64encode(event.state).decode("ascii")
     return document
+
+
+# --- the ledger commands' use cases ------------------------------------------------------
+
+
+def ledger_status(services: Services) -> dict[str, Any]:
+    """Size and root of the tree as stored, how far behind the log it is, its checkpoints."""
+    with ledger_errors():
+        ledger: Ledger = services.ledger
+        state = ledger.status()
+        head = ledger.head()
+        checkpoints = ledger.checkpoints()
+    return {
+        "tree_size": head.size,
+        "root_hash": head.root_hash.hex(),
+        "position": state.position,
+        "head": state.head,
+        "lag": state.lag,
+        "checkpoints": [c.size for c in checkpoints],
+    }
+
+
+def sign_checkpoint(
+    services: Services,
+    *,
+    destination: str | None = None,
+    key_file: Path | None = None,
+    progress: LedgerProgress | None = None,
+) -> dict[str, Any]:
+    """Catches the ledger up and signs a checkpoint of the whole tree; with
+    `destination`, also publishes it there (create-only)."""
+    key = signer(services, key_file)
+    with ledger_errors():
+        signed = caught_up(services, progress).sign(key, "checkpoint")
+    location = publish(services, destination, signed) if destination else None
+    return {
+        "origin": key.name,
+        "tree_size": signed.size,
+        "root_hash": signed.root_hash.hex(),
+        "checkpoint": signed.note,
+        "published": location,
+    }
+
+
+def verify_ledger(
+    services: Services,
+    *,
+    destinations: Sequence[str] = (),
+    public_key: str | None = None,
+    key_file: Path | None = None,
+    progress: LedgerProgress | None = None,
+    notify: Notify = _silent,
+) -> dict[str, Any]:
+    """Recomputes the tree from the log and checks it against the stored leaves
+    and every stored and published checkpoint; `ok` is false on any finding."""
+    try:
+        caught_up(services, progress)
+    except ProjectionError as e:
+        notify(f"opsledger: warning: the ledger could not catch up ({e}); checking what it holds")
+    verifiers = own_verifiers(services, public_key, key_file)
+    if not verifiers:
+        notify("opsledger: warning: no public key; checkpoint signatures are not checked")
+    published = []
+    for destination in destinations:
+        found = published_notes(services, destination)
+        if not found:
+            notify(
+                f"opsledger: warning: no published checkpoint (checkpoint-<size>.txt) at {destination}"
+            )
+        published += found
+    with ledger_errors():
+        report = audit(services.ledger, published, verifiers)
+    head = report.ledger
+    return {
+        "ok": report.ok,
+        "log_events": report.log_events,
+        "log_root": report.log_root.hex(),
+        "tree_size": head.size if head else None,
+        "position": head.position if head else None,
+        "checkpoints_checked": report.checkpoints,
+        "published_checked": len(published),
+        "signatures_checked": report.signatures_checked,
+        "findings": [
+            {"kind": f.kind, "position": f.position, "detail": f.detail} for f in report.findings
+        ],
+    }
+
+
+def prove_inclusion(
+    services: Services,
+    position: int,
+    *,
+    size: int | None = None,
+    key_file: Path | None = None,
+    progress: LedgerProgress | None = None,
+) -> dict[str, Any]:
+    """The inclusion proof of the event at `position` (the document
+    `check_proof` checks), vouched for by a checkpoint when there is one."""
+    with ledger_errors():
+        ledger = caught_up(services, progress)
+        index = ledger.leaf_index(position)
+        signed = _covering_checkpoint(services, ledger, index, size, key_file)
+        size = signed.size if signed is not None else (size or ledger.head().size)
+        entry = ledger.inclusion(index, size)
+        root = ledger.root_at(size)
+        event = ledger.event(position)
+    return {
+        "format": INCLUSION_FORMAT,
+        "event": event_document(event),
+        "leaf_index": index,
+        "leaf_hash": entry.leaf_hash.hex(),
+        "tree_size": size,
+        "root_hash": root.hex(),
+        "path": hexes(entry.path),
+        "checkpoint": signed.note if signed is not None else None,
+    }
+
+
+def _covering_checkpoint(
+    services: Services, ledger: Ledger, index: int, size: int | None, key_file: Path | None
+) -> StoredCheckpoint | None:
+    """The checkpoint that vouches for the proof's root: the stored one of `size`,
+    else the latest stored one covering the leaf, else one signed now (if a key exists)."""
+    if size is not None:
+        return ledger.checkpoint_at(size)
+    covering = [c for c in ledger.checkpoints() if c.size > index]
+    if covering:
+        return covering[-1]
+    path = key_path(services, key_file)
+    return ledger.sign(load_key(path), "proof") if path.exists() else None
+
+
+def prove_consistency(
+    services: Services,
+    first: int,
+    second: int | None = None,
+    *,
+    progress: LedgerProgress | None = None,
+) -> dict[str, Any]:
+    """The proof that the tree of size `first` is a prefix of the tree of size
+    `second` (default: the whole tree), with the stored checkpoints of those sizes."""
+    with ledger_errors():
+        ledger = caught_up(services, progress)
+        second = ledger.head().size if second is None else second
+        root1, root2, path = ledger.consistency(first, second)
+        signed1, signed2 = ledger.checkpoint_at(first), ledger.checkpoint_at(second)
+    return {
+        "format": CONSISTENCY_FORMAT,
+        "first_size": first,
+        "second_size": second,
+        "first_root": root1.hex(),
+        "second_root": root2.hex(),
+        "path": hexes(path),
+        "first_checkpoint": signed1.note if signed1 else None,
+        "second_checkpoint": signed2.note if signed2 else None,
+    }
+
+
+def check_proof(
+    data: bytes, public_key: str | None = None, *, notify: Notify = _silent
+) -> dict[str, Any]:
+    """Checks a proof document offline. A proof whose root a checkpoint vouches
+    for needs the log's public key to mean anything, and is refused without it."""
+    verifiers = [parse_verifier(public_key)] if public_key else []
+    report: ProofReport = check_proof_document(data, verifiers)
+    if report.checkpoints and not verifiers:
+        raise InvalidRequest("the proof carries a signed checkpoint: pass --public-key to check it")
+    if not report.signed and report.ok:
+        notify("opsledger: warning: the root is not signed by any checkpoint; only the hashing is proved")
+    return {
+        "ok": report.ok,
+        "tree_size": report.tree_size,
+        "root_hash": report.root_hash,
+        "consistency": report.consistency,
+        "signed": report.signed,
+        "origin": report.origin,
+        "findings": [str(f) for f in report.findings],
+    }
 
 
 # --- archives ------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from opsledger.projections import VIEW_NAMES as VIEW_NAMES  # re-exported: the doors' choices
 from opsledger.projections import Progress, ViewDigest, ViewReader, ViewStatus
 
 if TYPE_CHECKING:

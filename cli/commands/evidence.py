@@ -9,12 +9,17 @@ from opsledger.cli.options import (
     actor_of,
     actor_option,
     existing_file,
-    file_digest,
     json_option,
     role_option,
 )
 from opsledger.cli.output import emit, table
-from opsledger.domain.runbook import APPROVERS, CHECKS, Approval, Role
+from opsledger.domain.runbook import CHECKS, Approval, Role
+from opsledger.services.records import (
+    approve,
+    attach_evidence,
+    pre_launch_checks,
+    supersede_evidence,
+)
 
 
 @click.group("evidence")
@@ -30,7 +35,7 @@ def evidence_group() -> None:
 @actor_option
 @json_option
 @click.pass_obj
-def attach(
+def attach_cmd(
     obj,
     key: str,
     check: str,
@@ -44,28 +49,15 @@ def attach(
     The file's SHA-256 and size are taken now and recorded, so a later change
     to the file is visible.
     """
-    sha256, size = file_digest(file)
-    evidence_id = obj.app.attach_evidence(
-        key,
-        check=check,
-        path=str(file),
-        sha256=sha256,
-        size=size,
-        actor=actor_of(obj, actor_override),
-        role=role,
+    document = attach_evidence(
+        obj, key, check=check, file=file, actor=actor_of(obj, actor_override), role=role
     )
     emit(
-        {
-            "ticket": key,
-            "check": check,
-            "evidence_id": evidence_id,
-            "path": str(file),
-            "sha256": sha256,
-            "size": size,
-        },
+        document,
         json_output=json_output,
         human=lambda: (
-            f"{key}: {check} evidence {evidence_id} attached ({file}, sha256 {sha256[:12]}…)"
+            f"{key}: {check} evidence {document['evidence_id']} attached "
+            f"({file}, sha256 {document['sha256'][:12]}…)"
         ),
     )
 
@@ -77,12 +69,12 @@ def attach(
 @role_option()
 @actor_option
 @click.pass_obj
-def supersede(
+def supersede_cmd(
     obj, key: str, evidence_id: str, reason: str, role: Role | None, actor_override: str | None
 ) -> None:
     """Mark evidence EVIDENCE_ID as superseded (nothing is deleted)."""
-    obj.app.supersede_evidence(
-        key, evidence_id=evidence_id, reason=reason, actor=actor_of(obj, actor_override), role=role
+    supersede_evidence(
+        obj, key, evidence_id=evidence_id, reason=reason, actor=actor_of(obj, actor_override), role=role
     )
     click.echo(f"{key}: evidence {evidence_id} superseded")
 
@@ -91,16 +83,7 @@ def supersede(
 @json_option
 def checks(json_output: bool) -> None:
     """List the seven pre-launch checks, their owners and expected evidence."""
-    rows = [
-        {
-            "check": c.name,
-            "title": c.title,
-            "owners": [r.value for r in c.owners],
-            "evidence": c.evidence,
-            "distinct_signers": c.all_owners_required,
-        }
-        for c in CHECKS
-    ]
+    rows = pre_launch_checks()
     emit(
         rows,
         json_output=json_output,
@@ -118,21 +101,22 @@ def checks(json_output: bool) -> None:
 @role_option()
 @actor_option
 @click.pass_obj
-def approve(
+def approve_cmd(
     obj, key: str, approval: str, reference: str, role: Role | None, actor_override: str | None
 ) -> None:
     """Record APPROVAL on ticket KEY: change-ticket (Release Manager),
     risk-signoff (Risk Officer) or compliance-memo (Compliance Officer)."""
-    obj.app.approve(
+    approver = approve(
+        obj,
         key,
         approval=Approval(approval),
         reference=reference,
         actor=actor_of(obj, actor_override),
         role=role,
     )
-    click.echo(f"{key}: {approval} approved by the {APPROVERS[Approval(approval)].title}")
+    click.echo(f"{key}: {approval} approved by the {approver.title}")
 
 
 def register(cli: click.Group) -> None:
     cli.add_command(evidence_group)
-    cli.add_command(approve)
+    cli.add_command(approve_cmd)

@@ -6,6 +6,7 @@ import click
 from opsledger.cli.options import actor_of, actor_option, json_option, role_option
 from opsledger.cli.output import emit
 from opsledger.domain.runbook import Role
+from opsledger.services.flags import flag_value, set_flag
 
 
 @click.group("flag")
@@ -22,7 +23,7 @@ def flag_group() -> None:
 @role_option(required=False)
 @json_option
 @click.pass_obj
-def set_flag(
+def set_cmd(
     obj,
     name: str,
     value: str,
@@ -33,19 +34,23 @@ def set_flag(
     json_output: bool,
 ) -> None:
     """Record that flag NAME is now VALUE (true/false for live.enabled)."""
-    old, new, changed = obj.app.set_flag(
+    document = set_flag(
+        obj,
         name,
         value=value,
-        actor=actor_of(obj, actor_override),
-        role=role,
         reason=reason,
         ticket=ticket,
+        actor=actor_of(obj, actor_override),
+        role=role,
     )
+    old, new = document["old"], document["new"]
     emit(
-        {"flag": name, "old": old, "new": new, "changed": changed},
+        document,
         json_output=json_output,
         human=lambda: (
-            f"{name}: {old} -> {new}" if changed else f"{name}: already {new}, nothing recorded"
+            f"{name}: {old} -> {new}"
+            if document["changed"]
+            else f"{name}: already {new}, nothing recorded"
         ),
     )
 
@@ -54,11 +59,12 @@ def set_flag(
 @click.argument("name")
 @json_option
 @click.pass_obj
-def get_flag(obj, name: str, json_output: bool) -> None:
+def get_cmd(obj, name: str, json_output: bool) -> None:
     """Print the recorded value of flag NAME ('unset' if it was never set)."""
-    value = obj.app.flag_value(name)
+    document = flag_value(obj, name)
+    value = document["value"]
     emit(
-        {"flag": name, "value": value},
+        document,
         json_output=json_output,
         human=lambda: value if value is not None else "unset",
     )

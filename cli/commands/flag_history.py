@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 from opsledger.cli.options import json_option
 from opsledger.cli.output import emit, table
-from opsledger.cli.progress import read_views
+from opsledger.cli.progress import ViewProgress
+from opsledger.services.queries import flag_history
 
 
 @click.command("history")
@@ -14,9 +15,11 @@ from opsledger.cli.progress import read_views
 @click.pass_obj
 def history(obj, name: str, json_output: bool) -> None:
     """Every recorded change of flag NAME (e.g. live.enabled), oldest first."""
-    changes = read_views(obj, ["flags"], json_output=json_output).flag_history(name)
+    with ViewProgress(enabled=not json_output) as progress:
+        document = flag_history(obj, name, progress=progress)
+    changes = document["changes"]
     emit(
-        {"flag": name, "changes": changes},
+        document,
         json_output=json_output,
         human=lambda: table(
             [(c["position"], c["at"], f"{c['old'] or 'unset'} -> {c['new']}", c["actor"], c["role"],

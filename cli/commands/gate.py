@@ -7,6 +7,7 @@ from opsledger.cli.errors import REFUSED
 from opsledger.cli.options import actor_of, actor_option, json_option, role_option
 from opsledger.cli.output import emit
 from opsledger.domain.runbook import Role
+from opsledger.services.records import evaluate_gate
 
 
 @click.command("gate")
@@ -24,7 +25,8 @@ def gate(
     staging), listing every missing artefact.
     """
     obj = ctx.obj
-    decision, missing = obj.app.evaluate_gate(key, actor=actor_of(obj, actor_override), role=role)
+    document = evaluate_gate(obj, key, actor=actor_of(obj, actor_override), role=role)
+    missing = document["missing"]
 
     def human() -> str:
         if not missing:
@@ -33,7 +35,7 @@ def gate(
         return "\n".join(lines + [f"  - {m}" for m in missing])
 
     emit(
-        {"ticket": key, "decision": decision, "missing": missing},
+        document,
         json_output=json_output,
         human=human,
     )

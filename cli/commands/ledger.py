@@ -12,48 +12,45 @@ from pathlib import Path
 from typing import Any
 
 import click
-from opsledger.adapters.signing_keys import load_key
-from opsledger.archiver.verify.proof_document import check_proof_document
-from opsledger.archiver.verify.proof_format import CONSISTENCY_FORMAT, INCLUSION_FORMAT, ProofReport
-from opsledger.cli.errors import INVALID, REFUSED, CliError
+from opsledger.cli.errors import REFUSED
 from opsledger.cli.options import json_option, key_file_option, public_key_option
 from opsledger.cli.output import emit, is_interactive, note
-from opsledger.projections import ProjectionError
-from opsledger.projections.ledger_audit import audit
-from opsledger.projections.ledger_log import Ledger, StoredCheckpoint
-from opsledger.services.keys import key_path
 from opsledger.services.ledger import (
-    caught_up,
-    event_document,
-    hexes,
-    ledger_errors,
-    own_verifiers,
-    parse_verifier,
-    publish,
-    published_notes,
-    signer,
+    check_proof,
+    ledger_status,
+    prove_consistency,
+    prove_inclusion,
+    sign_checkpoint,
+    verify_ledger,
 )
 
 
-def _progress(json_output: bool):
-    """The ledger's catch-up on a terminal: one line, redrawn; nothing under --json."""
-    if not is_interactive() or json_output:
-        return None
+class _LedgerLine:
+    """The ledger's catch-up on a terminal: one line, redrawn; nothing under --json.
 
-    def line(p: Any) -> None:
+    `callback` is None when nothing is shown; the line is cleared on leaving and
+    before any notice, so that a warning never lands on the progress line."""
+
+    def __init__(self, json_output: bool) -> None:
+        self.callback = self._draw if is_interactive() and not json_output else None
+
+    def _draw(self, p: Any) -> None:
         sys.stderr.write(f"\r\033[Kledger: {p.position:,}/{p.head:,}")
         sys.stderr.flush()
 
-    return line
-
-
-def _caught_up(obj, json_output: bool) -> Ledger:
-    progress = _progress(json_output)
-    try:
-        return caught_up(obj, progress)
-    finally:
-        if progress is not None:
+    def clear(self) -> None:
+        if self.callback is not None:
             sys.stderr.write("\r\033[K")
+
+    def note(self, message: str) -> None:
+        self.clear()
+        note(message)
+
+    def __enter__(self) -> _LedgerLine:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.clear()
 
 
 # --- commands --------------------------------------------------------------------------------
@@ -69,26 +66,15 @@ def ledger_group() -> None:
 @click.pass_obj
 def status(obj, json_output: bool) -> None:
     """Size and root of the tree as stored, how far behind the log it is, its checkpoints."""
-    with ledger_errors():
-        ledger: Ledger = obj.ledger
-        state = ledger.status()
-        head = ledger.head()
-        checkpoints = ledger.checkpoints()
-    document = {
-        "tree_size": head.size,
-        "root_hash": head.root_hash.hex(),
-        "position": state.position,
-        "head": state.head,
-        "lag": state.lag,
-        "checkpoints": [c.size for c in checkpoints],
-    }
+    document = ledger_status(obj)
+    sizes = document["checkpoints"]
     emit(
         document,
         json_output=json_output,
-        human=lambda: f"tree size {head.size}, root {head.root_hash.hex()}\n"
-        f"position {state.position} of {state.head} (lag {state.lag}); "
-        f"{len(checkpoints)} checkpoint(s)"
-        + (f", latest of size {checkpoints[-1].size}" if checkpoints else ""),
+        human=lambda: f"tree size {document['tree_size']}, root {document['root_hash']}\n"
+        f"position {document['position']} of {document['head']} (lag {document['lag']}); "
+        f"{len(sizes)} checkpoint(s)"
+        + (f", latest of size {sizes[-1]}" if sizes else ""),
     )
 
 
@@ -104,24 +90,13 @@ def status(obj, json_output: bool) -> None:
 @click.pass_obj
 def checkpoint(obj, destination: str | None, key_file: Path | None, json_output: bool) -> None:
     """Catch the ledger up, sign a checkpoint of the whole tree and print it."""
-    key = signer(obj, key_file)
-    with ledger_errors():
-        ledger = _caught_up(obj, json_output)
-        signed = ledger.sign(key, "checkpoint")
-    location = publish(obj, destination, signed) if destination else None
-    emit(
-        {
-            "origin": key.name,
-            "tree_size": signed.size,
-            "root_hash": signed.root_hash.hex(),
-            "checkpoint": signed.note,
-            "published": location,
-        },
-        json_output=json_output,
-        human=lambda: signed.note.rstrip("\n"),
-    )
-    if location and not json_output:
-        note(f"opsledger: published {location}")
+    with _LedgerLine(json_output) as line:
+        document = sign_checkpoint(
+            obj, destination=destination, key_file=key_file, progress=line.callback
+        )
+    emit(document, json_output=json_output, human=lambda: document["checkpoint"].rstrip("\n"))
+    if document["published"] and not json_output:
+        note(f"opsledger: published {document['published']}")
 
 
 @ledger_group.command("verify")
@@ -149,48 +124,33 @@ def verify(
     Lists each altered, deleted, inserted, reordered or truncated event with its
     position. Exits 0 when everything holds, 1 on any finding.
     """
-    try:
-        _caught_up(obj, json_output)
-    except ProjectionError as e:
-        note(f"opsledger: warning: the ledger could not catch up ({e}); checking what it holds")
-    verifiers = own_verifiers(obj, public_key, key_file)
-    if not verifiers:
-        note("opsledger: warning: no public key; checkpoint signatures are not checked")
-    published = []
-    for destination in destinations:
-        found = published_notes(obj, destination)
-        if not found:
-            note(f"opsledger: warning: no published checkpoint (checkpoint-<size>.txt) at {destination}")
-        published += found
-    with ledger_errors():
-        report = audit(obj.ledger, published, verifiers)
-    head = report.ledger
-    document = {
-        "ok": report.ok,
-        "log_events": report.log_events,
-        "log_root": report.log_root.hex(),
-        "tree_size": head.size if head else None,
-        "position": head.position if head else None,
-        "checkpoints_checked": report.checkpoints,
-        "published_checked": len(published),
-        "signatures_checked": report.signatures_checked,
-        "findings": [
-            {"kind": f.kind, "position": f.position, "detail": f.detail} for f in report.findings
-        ],
-    }
+    with _LedgerLine(json_output) as line:
+        document = verify_ledger(
+            obj,
+            destinations=destinations,
+            public_key=public_key,
+            key_file=key_file,
+            progress=line.callback,
+            notify=line.note,
+        )
     emit(
         document,
         json_output=json_output,
         human=lambda: "\n".join(
             [
-                f"ledger: {'OK' if report.ok else 'TAMPERED'} ({report.log_events} events, "
-                f"{report.checkpoints} checkpoint(s) checked, root {report.log_root.hex()})"
+                f"ledger: {'OK' if document['ok'] else 'TAMPERED'} ({document['log_events']} events, "
+                f"{document['checkpoints_checked']} checkpoint(s) checked, root {document['log_root']})"
             ]
-            + [f"  - {f.line()}" for f in report.findings]
+            + [f"  - {_finding_line(f)}" for f in document["findings"]]
         ),
     )
-    if not report.ok:
+    if not document["ok"]:
         raise click.exceptions.Exit(REFUSED)
+
+
+def _finding_line(finding: dict[str, Any]) -> str:
+    where = f" position {finding['position']}" if finding["position"] is not None else ""
+    return f"{finding['kind']}{where}: {finding['detail']}"
 
 
 @ledger_group.command("proof")
@@ -206,51 +166,25 @@ def verify(
 def proof(obj, position: int, size: int | None, key_file: Path | None, json_output: bool) -> None:
     """Print the inclusion proof of the event at --position (the document
     'ledger verify-proof' checks, under --json)."""
-    with ledger_errors():
-        ledger = _caught_up(obj, json_output)
-        index = ledger.leaf_index(position)
-        signed = _covering_checkpoint(obj, ledger, index, size, key_file)
-        size = signed.size if signed is not None else (size or ledger.head().size)
-        entry = ledger.inclusion(index, size)
-        root = ledger.root_at(size)
-        event = ledger.event(position)
-    document = {
-        "format": INCLUSION_FORMAT,
-        "event": event_document(event),
-        "leaf_index": index,
-        "leaf_hash": entry.leaf_hash.hex(),
-        "tree_size": size,
-        "root_hash": root.hex(),
-        "path": hexes(entry.path),
-        "checkpoint": signed.note if signed is not None else None,
-    }
+    with _LedgerLine(json_output) as line:
+        document = prove_inclusion(
+            obj, position, size=size, key_file=key_file, progress=line.callback
+        )
+    signed = document["checkpoint"] is not None
     emit(
         document,
         json_output=json_output,
         human=lambda: "\n".join(
             [
-                f"position {position}: leaf {index} of tree {size} ({event.topic})",
-                f"leaf hash {entry.leaf_hash.hex()}",
-                f"root      {root.hex()}",
-                *(f"  {h.hex()}" for h in entry.path),
-                f"checkpoint: {'of size ' + str(signed.size) if signed else 'none (unsigned root)'}",
+                f"position {position}: leaf {document['leaf_index']} of tree "
+                f"{document['tree_size']} ({document['event']['topic']})",
+                f"leaf hash {document['leaf_hash']}",
+                f"root      {document['root_hash']}",
+                *(f"  {h}" for h in document["path"]),
+                f"checkpoint: {'of size ' + str(document['tree_size']) if signed else 'none (unsigned root)'}",
             ]
         ),
     )
-
-
-def _covering_checkpoint(
-    obj, ledger: Ledger, index: int, size: int | None, key_file: Path | None
-) -> StoredCheckpoint | None:
-    """The checkpoint that vouches for the proof's root: the stored one of --size,
-    else the latest stored one covering the leaf, else one signed now (if a key exists)."""
-    if size is not None:
-        return ledger.checkpoint_at(size)
-    covering = [c for c in ledger.checkpoints() if c.size > index]
-    if covering:
-        return covering[-1]
-    path = key_path(obj, key_file)
-    return ledger.sign(load_key(path), "proof") if path.exists() else None
 
 
 @ledger_group.command("consistency")
@@ -261,31 +195,20 @@ def _covering_checkpoint(
 def consistency(obj, first: int, second: int | None, json_output: bool) -> None:
     """Print the proof that the tree of size --from is a prefix of the tree of size --to,
     with the stored checkpoints of those sizes when there are any."""
-    with ledger_errors():
-        ledger = _caught_up(obj, json_output)
-        second = ledger.head().size if second is None else second
-        root1, root2, path = ledger.consistency(first, second)
-        signed1, signed2 = ledger.checkpoint_at(first), ledger.checkpoint_at(second)
-    document = {
-        "format": CONSISTENCY_FORMAT,
-        "first_size": first,
-        "second_size": second,
-        "first_root": root1.hex(),
-        "second_root": root2.hex(),
-        "path": hexes(path),
-        "first_checkpoint": signed1.note if signed1 else None,
-        "second_checkpoint": signed2.note if signed2 else None,
-    }
+    with _LedgerLine(json_output) as line:
+        document = prove_consistency(obj, first, second, progress=line.callback)
+    stored1 = document["first_checkpoint"] is not None
+    stored2 = document["second_checkpoint"] is not None
     emit(
         document,
         json_output=json_output,
         human=lambda: "\n".join(
             [
-                f"tree {first} ({root1.hex()})",
-                f"  is a prefix of tree {second} ({root2.hex()})",
-                *(f"  {h.hex()}" for h in path),
-                f"checkpoints: {first}: {'stored' if signed1 else 'none'}, "
-                f"{second}: {'stored' if signed2 else 'none'}",
+                f"tree {first} ({document['first_root']})",
+                f"  is a prefix of tree {document['second_size']} ({document['second_root']})",
+                *(f"  {h}" for h in document["path"]),
+                f"checkpoints: {first}: {'stored' if stored1 else 'none'}, "
+                f"{document['second_size']}: {'stored' if stored2 else 'none'}",
             ]
         ),
     )
@@ -301,31 +224,17 @@ def verify_proof(file, public_key: str | None, json_output: bool) -> None:
     A proof whose root is vouched for by a checkpoint needs the log's public
     key (--public-key) to mean anything, and is refused without it.
     """
-    data = file.read()
-    verifiers = [parse_verifier(public_key)] if public_key else []
-    report: ProofReport = check_proof_document(data, verifiers)
-    if report.checkpoints and not verifiers:
-        raise CliError("the proof carries a signed checkpoint: pass --public-key to check it", INVALID)
-    if not report.signed and report.ok:
-        note("opsledger: warning: the root is not signed by any checkpoint; only the hashing is proved")
+    document = check_proof(file.read(), public_key, notify=note)
     emit(
-        {
-            "ok": report.ok,
-            "tree_size": report.tree_size,
-            "root_hash": report.root_hash,
-            "consistency": report.consistency,
-            "signed": report.signed,
-            "origin": report.origin,
-            "findings": [str(f) for f in report.findings],
-        },
+        document,
         json_output=json_output,
         human=lambda: "\n".join(
-            [f"proof: {'OK' if report.ok else 'FAILED'} (tree {report.tree_size}, "
-             f"{'signed by ' + str(report.origin) if report.signed else 'root not signed'})"]
-            + [f"  - {f}" for f in report.findings]
+            [f"proof: {'OK' if document['ok'] else 'FAILED'} (tree {document['tree_size']}, "
+             f"{'signed by ' + str(document['origin']) if document['signed'] else 'root not signed'})"]
+            + [f"  - {f}" for f in document["findings"]]
         ),
     )
-    if not report.ok:
+    if not document["ok"]:
         raise click.exceptions.Exit(REFUSED)
 
 

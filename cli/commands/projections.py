@@ -7,18 +7,11 @@ their views up before answering (`opsledger.services.views.fresh_reader`).
 from __future__ import annotations
 
 import click
-from opsledger.cli.errors import EXTRA, INCOMPLETE, INVALID
 from opsledger.cli.options import json_option
 from opsledger.cli.output import emit, note, table
 from opsledger.cli.progress import ViewProgress, read_views
-from opsledger.projections import (
-    VIEW_NAMES,
-    InvalidQuery,
-    NotInView,
-    ProjectionError,
-    UnknownView,
-)
 from opsledger.services.views import (
+    VIEW_NAMES,
     catch_up_views,
     follow_views,
     rebuild_views,
@@ -135,12 +128,4 @@ def digest(obj, names: tuple[str, ...], no_catch_up: bool, json_output: bool) ->
 
 
 def register(cli: click.Group) -> None:
-    # Most specific first: the first matching type decides the exit code.
-    for kind, code in (
-        (InvalidQuery, INVALID),
-        (UnknownView, INVALID),
-        (NotInView, INVALID),
-        (ProjectionError, INCOMPLETE),
-    ):
-        EXTRA.setdefault(kind, code)
     cli.add_command(projections_group)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 
 import click
@@ -11,11 +11,11 @@ from opsledger.cli.options import (
     actor_of,
     actor_option,
     existing_file,
-    file_digest,
     json_option,
 )
 from opsledger.cli.output import emit, table
 from opsledger.domain.runbook import ShiftStep
+from opsledger.services.shifts import log_shift_step, shift_document
 
 
 @click.group("shift")
@@ -33,7 +33,7 @@ def shift_group() -> None:
 @actor_option
 @json_option
 @click.pass_obj
-def step(
+def step_cmd(
     obj,
     step: str,
     operator: str | None,
@@ -46,39 +46,24 @@ def step(
 ) -> None:
     """Log STEP of today's shift: todo-reviewed, schedule-confirmed,
     heartbeat-tested (needs --attach), comms-walked."""
-    actor = actor_of(obj, actor_override)
-    day = day or datetime.now(UTC).date()
-    attachment = None
-    if attach is not None:
-        sha256, size = file_digest(attach)
-        attachment = (str(attach), sha256, size)
-    accepted, missing = obj.app.log_shift_step(
-        operator=operator or actor,
+    document = log_shift_step(
+        obj,
+        ShiftStep(step),
+        operator=operator,
         day=day,
-        step=ShiftStep(step),
-        actor=actor,
         note=note,
         ticket=ticket,
-        attachment=attachment,
+        attach=attach,
+        actor=actor_of(obj, actor_override),
     )
 
     def human() -> str:
-        head = f"shift {operator or actor}/{day}: {step} logged"
-        if accepted:
+        head = f"shift {document['operator']}/{document['date']}: {step} logged"
+        if document["accepted"]:
             return head + "; shift ACCEPTED"
-        return head + "; not accepted yet, missing: " + ", ".join(s.value for s in missing)
+        return head + "; not accepted yet, missing: " + ", ".join(document["missing"])
 
-    emit(
-        {
-            "operator": operator or actor,
-            "date": day,
-            "step": step,
-            "accepted": accepted,
-            "missing": [s.value for s in missing],
-        },
-        json_output=json_output,
-        human=human,
-    )
+    emit(document, json_output=json_output, human=human)
 
 
 @shift_group.command("show")
@@ -86,36 +71,17 @@ def step(
 @click.option("--date", "day", type=IsoDate(), help="Shift date [default today, UTC].")
 @json_option
 @click.pass_obj
-def show(obj, operator: str | None, day: date | None, json_output: bool) -> None:
+def show_cmd(obj, operator: str | None, day: date | None, json_output: bool) -> None:
     """Show a shift's steps and whether it is accepted."""
-    operator = operator or actor_of(obj, None) or obj.actor
-    day = day or datetime.now(UTC).date()
-    shift = obj.app.get_shift(operator, day)
-    steps = [
-        {
-            "step": s.value,
-            "title": s.title,
-            "logged": s in shift.steps,
-            **(
-                {
-                    "by": shift.steps[s]["actor"],
-                    "note": shift.steps[s]["note"],
-                    "ticket": shift.steps[s]["ticket"],
-                    "attachment": shift.steps[s]["attachment"],
-                }
-                if s in shift.steps
-                else {}
-            ),
-        }
-        for s in ShiftStep
-    ]
-    document = {"operator": operator, "date": day, "accepted": shift.accepted, "steps": steps}
+    document = shift_document(obj, operator or actor_of(obj, None) or obj.actor, day)
+    steps = document["steps"]
     emit(
         document,
         json_output=json_output,
         human=lambda: "\n".join(
             [
-                f"shift {operator}/{day}: {'ACCEPTED' if shift.accepted else 'NOT ACCEPTED'}",
+                f"shift {document['operator']}/{document['date']}: "
+                f"{'ACCEPTED' if document['accepted'] else 'NOT ACCEPTED'}",
                 table(
                     [(s["step"], s["logged"], s.get("note", "")) for s in steps],
                     ["STEP", "LOGGED", "NOTE"],

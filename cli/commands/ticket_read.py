@@ -12,7 +12,8 @@ from typing import Any
 import click
 from opsledger.cli.options import UtcDateTime, json_option
 from opsledger.cli.output import emit, table
-from opsledger.cli.progress import read_views
+from opsledger.cli.progress import ViewProgress
+from opsledger.services.queries import ticket_document, ticket_rows
 
 STATUSES = ("open", "no-go", "go", "deployed", "settled", "halted", "archived", "closed")
 
@@ -31,11 +32,8 @@ def show(obj, key: str, as_of: datetime | None, at_position: int | None, json_ou
     """The state of ticket KEY: gate, evidence, approvals, commands, flag, breaches, archive."""
     if as_of is not None and at_position is not None:
         raise click.UsageError("give --as-of or --at-position, not both")
-    if as_of is None and at_position is None:
-        doc = read_views(obj, ["tickets"], json_output=json_output).ticket(key)
-    else:
-        reader = read_views(obj, ["timeline"], json_output=json_output)
-        doc = reader.ticket_as_of(key, position=at_position, at=as_of)
+    with ViewProgress(enabled=not json_output) as progress:
+        doc = ticket_document(obj, key, as_of=as_of, at_position=at_position, progress=progress)
     emit(doc, json_output=json_output, human=lambda: render(doc))
 
 
@@ -114,9 +112,8 @@ def render(doc: dict[str, Any]) -> str:
 @click.pass_obj
 def list_tickets(obj, status: str | None, strategy: str | None, limit: int | None, json_output: bool) -> None:
     """Every ticket with its status, environments and breach count, oldest first."""
-    rows = read_views(obj, ["tickets"], json_output=json_output).tickets(
-        status=status, strategy=strategy, limit=limit
-    )
+    with ViewProgress(enabled=not json_output) as progress:
+        rows = ticket_rows(obj, status=status, strategy=strategy, limit=limit, progress=progress)
     emit(
         rows,
         json_output=json_output,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 from opsledger.cli.options import json_option
 from opsledger.cli.output import emit, table
-from opsledger.cli.progress import read_views
+from opsledger.cli.progress import ViewProgress
+from opsledger.services.queries import ticket_timeline
 
 
 @click.command("timeline")
@@ -17,9 +18,11 @@ def timeline(obj, key: str, json_output: bool) -> None:
 
     Flag changes and shift steps recorded against the ticket are included.
     """
-    entries = read_views(obj, ["timeline"], json_output=json_output).timeline(key)
+    with ViewProgress(enabled=not json_output) as progress:
+        document = ticket_timeline(obj, key, progress=progress)
+    entries = document["events"]
     emit(
-        {"ticket": key, "events": entries},
+        document,
         json_output=json_output,
         human=lambda: table(
             [(e["position"], e["at"], e["actor"], e["role"], e["kind"], e["summary"]) for e in entries],

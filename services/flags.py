@@ -1,0 +1,33 @@
+"""Feature flags such as live.enabled: one audit trail of changes across tickets."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from opsledger.domain.runbook import Role
+
+if TYPE_CHECKING:
+    from opsledger.services.bootstrap import Services
+
+
+def set_flag(
+    services: Services,
+    name: str,
+    *,
+    value: str,
+    reason: str,
+    ticket: str | None,
+    actor: str,
+    role: Role | None,
+) -> dict[str, Any]:
+    """Records that flag `name` is now `value`; `changed` is false (and nothing
+    is recorded) when it already was."""
+    old, new, changed = services.app.set_flag(
+        name, value=value, actor=actor, role=role, reason=reason, ticket=ticket
+    )
+    return {"flag": name, "old": old, "new": new, "changed": changed}
+
+
+def flag_value(services: Services, name: str) -> dict[str, Any]:
+    """The recorded value of flag `name` (None if it was never set)."""
+    return {"flag": name, "value": services.app.flag_value(name)}
