@@ -9,8 +9,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from opsledger.projections import Progress, ViewReader
     from opsledger.services.bootstrap import Services
+    from opsledger.services.views import Progress, ViewReader
 
 
 class ProgressBar:

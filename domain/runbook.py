@@ -20,8 +20,11 @@ class Role(StrEnum):
     INCIDENT_COMMANDER = "incident-commander"
     EXECUTION_TRADER = "execution-trader"
     OPERATOR = "operator"
-    # Not a runbook role: opsledger's own, the one that keeps the roster.
+    # Not runbook roles: opsledger's own. The administrator keeps the roster;
+    # auditors and engineers read (and auditors record verifications).
     ADMINISTRATOR = "administrator"
+    AUDITOR = "auditor"
+    ENGINEER = "engineer"
 
     @property
     def title(self) -> str:
@@ -174,6 +177,35 @@ COMMAND_AUTHORITY: dict[Command, tuple[Role, ...]] = {
         Role.INCIDENT_COMMANDER,
         Role.SRE_CAPTAIN,
     ),
+}
+
+# Who may record what, beyond the checks and scripts above (evidence by the
+# check's owners, approvals by APPROVERS, scripts by COMMAND_AUTHORITY). Each
+# is asked of the roster at the moment the signed command is recorded; the
+# README's authority table is this mapping.
+ACTION_AUTHORITY: dict[str, tuple[Role, ...]] = {
+    "open_ticket": (Role.RELEASE_MANAGER,),
+    "evaluate_gate": (Role.RELEASE_MANAGER, Role.OPERATOR, Role.RISK_OFFICER),
+    "set_flag": (
+        Role.OPERATOR,
+        Role.RELEASE_MANAGER,
+        Role.EXECUTION_TRADER,
+        Role.RISK_OFFICER,
+        Role.INCIDENT_COMMANDER,
+        Role.SRE_CAPTAIN,
+    ),
+    "log_shift_step": (Role.OPERATOR, Role.SRE_CAPTAIN, Role.EXECUTION_TRADER),
+    "record_breach": (
+        Role.OPERATOR,
+        Role.SRE_CAPTAIN,
+        Role.EXECUTION_TRADER,
+        Role.RISK_OFFICER,
+        Role.INCIDENT_COMMANDER,
+    ),
+    "record_seal": (Role.RELEASE_MANAGER, Role.OPERATOR),
+    "record_verification": (Role.RELEASE_MANAGER, Role.OPERATOR, Role.AUDITOR),
+    "close_ticket": (Role.RELEASE_MANAGER,),
+    "ledger_checkpoint": (Role.ADMINISTRATOR, Role.SRE_CAPTAIN, Role.RELEASE_MANAGER),
 }
 
 LIVE_FLAG = "live.enabled"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from eventsourcing.application import AggregateNotFoundError
 from opsledger.domain.flag import FeatureFlag, flag_id, validate_flag_name
-from opsledger.domain.runbook import Role
+from opsledger.domain.runbook import ACTION_AUTHORITY, Role
 from opsledger.domain.use_cases.base import UseCases
 
 
@@ -22,7 +22,7 @@ class FlagUseCases(UseCases):
     ) -> tuple[str | None, str, bool]:
         """Returns (old, new, changed)."""
         validate_flag_name(name)
-        self._confirm(actor, role)
+        role = self._authorise(actor, ACTION_AUTHORITY["set_flag"], role, f"setting {name}")[0]
         if ticket is not None:
             self.get_ticket(ticket)  # a trail entry must point at a real ticket
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 from eventsourcing.application import AggregateNotFoundError
-from opsledger.domain.runbook import ShiftStep
+from opsledger.domain.runbook import ACTION_AUTHORITY, ShiftStep
 from opsledger.domain.shift import Shift, shift_id
 from opsledger.domain.use_cases.base import UseCases
 
@@ -26,6 +26,7 @@ class ShiftUseCases(UseCases):
         """Returns (accepted now, steps still missing)."""
         if ticket is not None:
             self.get_ticket(ticket)
+        self._authorise(actor, ACTION_AUTHORITY["log_shift_step"], None, "logging a shift step")
 
         def load() -> Shift:
             try:

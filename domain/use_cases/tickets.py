@@ -17,6 +17,7 @@ from opsledger.domain.errors import AlreadyExists, NotFound
 from opsledger.domain.flag import as_bool
 from opsledger.domain.model import utcnow
 from opsledger.domain.runbook import (
+    ACTION_AUTHORITY,
     APPROVERS,
     CHECKS_BY_NAME,
     COMMAND_AUTHORITY,
@@ -39,6 +40,10 @@ class TicketUseCases(UseCases):
         validate_key(key)
         return self._command(lambda: self._get(Ticket, ticket_id(key), key), change)
 
+    def _may(self, action: str, actor: str, role: Role | None, what: str) -> Role:
+        """The role the roster grants `actor` for `action` (runbook.ACTION_AUTHORITY)."""
+        return self._authorise(actor, ACTION_AUTHORITY[action], role, what)[0]
+
     def open_ticket(
         self,
         *,
@@ -51,7 +56,7 @@ class TicketUseCases(UseCases):
         title: str = "",
         session_date: date | None = None,
     ) -> UUID:
-        self._confirm(actor, role)
+        role = self._may("open_ticket", actor, role, "opening a change ticket")
         ticket = Ticket.open(
             key=key,
             strategy=strategy,
@@ -157,7 +162,7 @@ class TicketUseCases(UseCases):
         self._update_ticket(key, change)
 
     def evaluate_gate(self, key: str, *, actor: str, role: Role | None) -> tuple[str, list[str]]:
-        self._confirm(actor, role)
+        role = self._may("evaluate_gate", actor, role, "evaluating the gate")
         return self._update_ticket(key, lambda t: t.evaluate_gate(actor=actor, role=role))
 
     def start_command(
@@ -237,7 +242,7 @@ class TicketUseCases(UseCases):
     def record_breach(
         self, key: str, *, breach: dict[str, Any], actor: str, role: Role | None
     ) -> bool:
-        self._confirm(actor, role)
+        role = self._may("record_breach", actor, role, "recording an SLA breach")
         return self._update_ticket(
             key, lambda t: t.record_breach(breach=breach, actor=actor, role=role)
         )
@@ -247,7 +252,7 @@ class TicketUseCases(UseCases):
     ) -> list[str]:
         """Records many breaches in one transaction: all or none. Returns the
         ids that were new (a breach seen before is not recorded twice)."""
-        self._confirm(actor, role)
+        role = self._may("record_breach", actor, role, "recording SLA breaches")
 
         def change(ticket: Ticket) -> list[str]:
             return [
@@ -259,20 +264,25 @@ class TicketUseCases(UseCases):
         return self._update_ticket(key, change)
 
     def record_seal(self, key: str, **seal: Any) -> None:
-        self._confirm(seal["actor"], seal.get("role"))
+        seal["role"] = self._may("record_seal", seal["actor"], seal.get("role"), "sealing")
         self._update_ticket(key, lambda t: t.record_seal(**seal))
 
     def record_redaction(self, key: str, **redaction: Any) -> bool:
         """True when recorded, False when the same redaction already was."""
-        self._confirm(redaction["actor"], redaction.get("role"))
+        redaction["role"] = self._may(
+            "record_seal", redaction["actor"], redaction.get("role"), "redacting for a seal"
+        )
         return self._update_ticket(key, lambda t: t.record_redaction(**redaction))
 
     def record_verification(self, key: str, **verification: Any) -> None:
-        self._confirm(verification["actor"], verification.get("role"))
+        verification["role"] = self._may(
+            "record_verification", verification["actor"], verification.get("role"),
+            "recording a verification",
+        )
         self._update_ticket(key, lambda t: t.record_verification(**verification))
 
     def close_ticket(
         self, key: str, *, actor: str, role: Role | None, pruned: bool = False
     ) -> None:
-        self._confirm(actor, role)
+        role = self._may("close_ticket", actor, role, "closing a change ticket")
         self._update_ticket(key, lambda t: t.close(actor=actor, role=role, pruned=pruned))

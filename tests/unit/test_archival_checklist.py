@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from opsledger.domain.application import OpsLedger
 from opsledger.domain.archival import checklist, problems
 from opsledger.domain.runbook import Command, Role, Severity
-from story import FILE_SHA, open_ticket
+from story import FILE_SHA, PEOPLE, open_ticket
 
 BASE = ["metrics_20261123T133000Z.json.gz", "risk_limits.yaml", "positions.csv", "pnl.csv",
         "exposure.csv", "logs_20261123T133000Z.tar.gz"]
@@ -65,6 +65,6 @@ def test_breaches_require_the_incident_report():
         "unit": "", "comparison": "", "observed": 2.0,
         "window_start": datetime(2026, 11, 23, tzinfo=UTC), "window_end": None, "samples": 1,
         "severity": Severity.WARNING, "escalation": "e", "source": "manual", "detail": "",
-        "incident_ref": ""}, actor="a", role=None)
+        "incident_ref": ""}, actor=PEOPLE[Role.OPERATOR], role=None)
     items = checklist(ledger.get_ticket(key), BASE + ["deploy.log"], {"deploy.log": FILE_SHA})
     assert [i.item for i in problems(items)] == ["sla_incidents.md"]

@@ -20,7 +20,7 @@ from opsledger.domain.errors import (
     WrongRole,
 )
 from opsledger.domain.runbook import Command, Env, Role, Severity, ShiftStep
-from story import ADMIN, DIGEST, FILE_SHA, PEOPLE, approve_all, attach_all, open_ticket
+from story import ADMIN, DIGEST, FILE_SHA, PEOPLE, approve_all, attach_all, open_ticket, staff
 
 OPERATOR = PEOPLE[Role.OPERATOR]
 
@@ -195,11 +195,11 @@ def test_a_ticket_closes_only_with_a_sealed_and_verified_archive(app):
     with pytest.raises(ArchiveRequired, match="not verified"):
         app.close_ticket(key, actor="alice.rm", role=Role.RELEASE_MANAGER)
     app.record_verification(key, location=seal["location"], archive_sha256="e" * 64, ok=False,
-                            failures=["data/deploy.log: sha256 mismatch"], actor="x", role=None)
+                            failures=["data/deploy.log: sha256 mismatch"], actor=OPERATOR, role=None)
     with pytest.raises(ArchiveRequired, match="failed verification"):
         app.close_ticket(key, actor="alice.rm", role=Role.RELEASE_MANAGER)
     app.record_verification(key, location=seal["location"], archive_sha256="e" * 64, ok=True,
-                            failures=[], actor="x", role=None)
+                            failures=[], actor=OPERATOR, role=None)
     app.close_ticket(key, actor="alice.rm", role=Role.RELEASE_MANAGER)
     with pytest.raises(TicketClosedError):
         approve_all(app, key)
@@ -209,10 +209,11 @@ def test_verification_of_an_unknown_archive_is_refused(app):
     key = open_ticket(app)
     with pytest.raises(ArchiveRequired):
         app.record_verification(key, location="x", archive_sha256="1" * 64, ok=True,
-                                failures=[], actor="x", role=None)
+                                failures=[], actor=OPERATOR, role=None)
 
 
 def test_a_shift_is_accepted_only_after_all_four_steps(app):
+    staff(app)
     day = date(2026, 11, 23)
     steps = list(ShiftStep)
     for step in steps[:-1]:
@@ -228,28 +229,31 @@ def test_a_shift_is_accepted_only_after_all_four_steps(app):
 
 
 def test_heartbeat_step_needs_its_screenshot_and_only_the_operator_logs(app):
+    staff(app)
     day = date(2026, 11, 23)
     with pytest.raises(InvalidInput, match="screenshot"):
         app.log_shift_step(operator=OPERATOR, day=day, step=ShiftStep.HEARTBEAT_TESTED,
                            actor=OPERATOR)
     with pytest.raises(WrongRole):
+        # the trader may log shift steps, but only of a shift of their own
         app.log_shift_step(operator=OPERATOR, day=day, step=ShiftStep.TODO_REVIEWED,
-                           actor="mallory")
+                           actor=PEOPLE[Role.EXECUTION_TRADER])
 
 
 def test_flag_trail_spans_tickets(app):
     first, second = open_ticket(app, "CHG-1"), open_ticket(app, "CHG-2")
-    app.set_flag("live.enabled", value="true", actor="a", role=None, reason="r1", ticket=first)
-    app.set_flag("live.enabled", value="false", actor="b", role=None, reason="r2", ticket=second)
-    assert app.set_flag("live.enabled", value="off", actor="b", role=None, reason="again")[2] \
+    a, b = OPERATOR, PEOPLE[Role.EXECUTION_TRADER]
+    app.set_flag("live.enabled", value="true", actor=a, role=None, reason="r1", ticket=first)
+    app.set_flag("live.enabled", value="false", actor=b, role=None, reason="r2", ticket=second)
+    assert app.set_flag("live.enabled", value="off", actor=b, role=None, reason="again")[2] \
         is False
     trail = [(c.old, c.new, c.actor, c.ticket) for c in app.flag_changes("live.enabled")]
-    assert trail == [(None, "true", "a", "CHG-1"), ("true", "false", "b", "CHG-2")]
+    assert trail == [(None, "true", a, "CHG-1"), ("true", "false", b, "CHG-2")]
     with pytest.raises(NotFound):
-        app.set_flag("live.enabled", value="true", actor="a", role=None, reason="r",
+        app.set_flag("live.enabled", value="true", actor=a, role=None, reason="r",
                       ticket="CHG-999")
     with pytest.raises(ReasonRequired):
-        app.set_flag("other.flag", value="x", actor="a", role=None, reason="")
+        app.set_flag("other.flag", value="x", actor=a, role=None, reason="")
 
 
 def test_a_breach_is_recorded_once(app):
@@ -267,12 +271,14 @@ def test_a_breach_is_recorded_once(app):
 
 
 def test_keys_and_digests_are_validated(app):
+    staff(app)
+    manager = PEOPLE[Role.RELEASE_MANAGER]
     with pytest.raises(InvalidInput):
         app.open_ticket(key="chg-1", strategy="s", env=Env.PROD, artifact_digest=DIGEST,
-                        actor="a", role=None)
+                        actor=manager, role=None)
     with pytest.raises(InvalidInput, match="digest"):
         app.open_ticket(key="CHG-1", strategy="s", env=Env.PROD, artifact_digest="abc",
-                        actor="a", role=None)
+                        actor=manager, role=None)
     with pytest.raises(NotFound):
         app.get_ticket("CHG-404")
     open_ticket(app, "CHG-1")
