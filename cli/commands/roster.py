@@ -67,12 +67,12 @@ def init(obj, admin: str | None, key_file, reason: str, actor_override: str | No
     click.echo(f"roster founded; {administrator} is its administrator")
 
 
-def _echo_change(done: str, unchanged: str):
+def _echo_change(what: str, done: str, unchanged: str):
     def echo(change: RoleChange) -> None:
         role = change.role.value
         if change.proposal:
-            click.echo(f"{change.person}: {role} {done} proposed (needs a second administrator): "
-                       f"{change.proposal}")
+            click.echo(f"{change.person}: {role} {what} proposed (needs a second "
+                       f"administrator): {change.proposal}")
         elif change.recorded:
             click.echo(f"{change.person}: {role} {done} by {change.actor}")
         else:
@@ -93,7 +93,7 @@ def grant(obj, person: str, roles: tuple[str, ...], reason: str, actor_override:
     The administrator role, or any role for an administrator, is only proposed:
     a different administrator confirms it (`roster confirm`)."""
     grant_roles(obj, person, [Role(r) for r in roles], actor=actor_of(obj, actor_override),
-                reason=reason, progress=_echo_change("granted", "already holds"))
+                reason=reason, progress=_echo_change("grant", "granted", "already holds"))
 
 
 @roster_group.command("revoke")
@@ -110,7 +110,7 @@ def revoke(
     The administrator role, or any role of an administrator, is only proposed:
     a different administrator confirms it (`roster confirm`)."""
     revoke_roles(obj, person, [Role(r) for r in roles], actor=actor_of(obj, actor_override),
-                 reason=reason, progress=_echo_change("revoked", "does not hold"))
+                 reason=reason, progress=_echo_change("revocation", "revoked", "does not hold"))
 
 
 @roster_group.command("show")
