@@ -1,5 +1,7 @@
-"""The roster's use cases: founding it, granting and revoking roles, and the
-authority every checked command asks of it at the moment it is recorded."""
+"""The roster's use cases: founding it, granting and revoking roles (with a
+second administrator's confirmation where four eyes are due), adding and
+revoking people's SSH keys, and the authority every checked command asks of
+it at the moment it is recorded."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from opsledger.domain.roster import (
     roster_id,
     validate_person,
 )
+from opsledger.domain.roster_proposals import Proposal
 from opsledger.domain.runbook import Role
 from opsledger.domain.ticket import AUTHORISED_EVENTS, ticket_id
 from opsledger.domain.use_cases.base import UseCases
@@ -40,15 +43,22 @@ class RosterUseCases(UseCases):
         if role is not None:
             self._roster_for(actor).confirm(actor, role)
 
-    def found_roster(self, *, administrator: str, actor: str, reason: str) -> None:
-        roster = Roster.found(administrator=administrator, actor=actor, reason=reason)
+    def found_roster(
+        self, *, administrator: str, actor: str, reason: str, public_key: str | None = None
+    ) -> None:
+        """Founds the roster once; `public_key` (a .pub line) is the administrator's
+        first key, valid from the founding."""
+        roster = Roster.found(
+            administrator=administrator, actor=actor, reason=reason, public_key=public_key
+        )
         try:
             self.save(roster)
         except IntegrityError:
             raise AlreadyExists("roster", "the roster was founded before") from None
 
-    def grant_role(self, person: str, role: Role, *, actor: str, reason: str) -> bool:
-        """True when recorded, False when `person` already held the role."""
+    def grant_role(self, person: str, role: Role, *, actor: str, reason: str) -> bool | str:
+        """True when recorded, False when `person` already held the role, a proposal
+        id when it awaits a second administrator (`confirm_proposal`)."""
         validate_person(person)
         validate_person(actor)
         return self._command(
@@ -56,13 +66,42 @@ class RosterUseCases(UseCases):
             lambda r: r.grant(person=person, role=role, actor=actor, reason=reason),
         )
 
-    def revoke_role(self, person: str, role: Role, *, actor: str, reason: str) -> bool:
-        """True when recorded, False when `person` did not hold the role."""
+    def revoke_role(self, person: str, role: Role, *, actor: str, reason: str) -> bool | str:
+        """True when recorded, False when `person` did not hold the role, a proposal
+        id when it awaits a second administrator (`confirm_proposal`)."""
         validate_person(person)
         validate_person(actor)
         return self._command(
             lambda: self._roster_for(actor),
             lambda r: r.revoke(person=person, role=role, actor=actor, reason=reason),
+        )
+
+    def confirm_proposal(self, proposal_id: str, *, actor: str, reason: str) -> Proposal:
+        """A second administrator confirms a proposed role change: it takes effect now."""
+        validate_person(actor)
+        return self._command(
+            lambda: self._roster_for(actor),
+            lambda r: r.confirm_proposal(proposal_id, actor=actor, reason=reason),
+        )
+
+    def add_key(self, person: str, *, public_key: str, actor: str, reason: str) -> str:
+        """Adds `person`'s SSH key (a .pub line), valid from now; returns its fingerprint."""
+        validate_person(person)
+        validate_person(actor)
+        return self._command(
+            lambda: self._roster_for(actor),
+            lambda r: r.add_key(person=person, public_key=public_key, actor=actor,
+                                reason=reason),
+        )
+
+    def revoke_key(self, person: str, *, fingerprint: str, actor: str, reason: str) -> bool:
+        """Closes the key's window now; False when it was revoked already."""
+        validate_person(person)
+        validate_person(actor)
+        return self._command(
+            lambda: self._roster_for(actor),
+            lambda r: r.revoke_key(person=person, fingerprint=fingerprint, actor=actor,
+                                   reason=reason),
         )
 
     def get_roster(self, version: int | None = None) -> Roster:

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from clirunner import invoke
+from opsledger.domain.runbook import Role
+from opsledger.services.bootstrap import Services
+from opsledger.services.settings import Settings
+from sshkeys import write_key_file
 
 ARTIFACT = "sha256:" + "ab" * 32
 
@@ -101,3 +106,126 @@ def test_the_audit_replays_what_was_recorded(cli_env, tmp_path):
     assert json.loads(r.out) == {"checked": 2, "ok": True, "findings": []}
     r = ol(cli_env, "roster", "audit")
     assert r.out.strip() == "2 roster-checked events replayed: all allowed by the roster they name"
+
+
+# --- issue 12: keys, four eyes, allowed-signers -------------------------------------
+
+
+def pub_file(tmp_path: Path, name: str, kind: str = "ed25519") -> Path:
+    return write_key_file(tmp_path / name, kind).with_name(name + ".pub")
+
+
+def legacy_administrators(cli_env, *names: str) -> None:
+    """Administrators appointed in a store written before four eyes (plain RoleGranted
+    events): the only way to two administrators for a test."""
+    services = Services(Settings.from_env(environ=cli_env))
+    try:
+        roster = services.app.get_roster()
+        for name in names:
+            roster._grant(person=name, role=Role.ADMINISTRATOR, actor="root.admin",
+                          reason="before four eyes")
+        services.app.save(roster)
+    finally:
+        services.close()
+
+
+def test_every_roster_command_has_help(cli_env):
+    for argv in (["init"], ["grant"], ["revoke"], ["confirm"], ["proposals"], ["key"],
+                 ["key", "add"], ["key", "revoke"], ["keys"], ["allowed-signers"]):
+        r = invoke(["roster", *argv, "--help"], cli_env)
+        assert r.code == 0 and "Usage: opsledger roster" in r.out, argv
+
+
+def test_keys_are_added_listed_and_revoked_by_an_administrator(cli_env, tmp_path):
+    bob = pub_file(tmp_path, "id_bob")
+    assert ol(cli_env, "roster", "init").code == 0
+    r = ol(cli_env, "roster", "key", "add", "bob.risk", str(bob), "--reason", "issued")
+    assert r.code == 0, r.err
+    fp = r.out.split()[2]
+    assert r.out.strip() == f"bob.risk: key {fp} added by root.admin" and fp.startswith("SHA256:")
+    r = ol(cli_env, "roster", "key", "add", "bob.risk", str(bob), "--reason", "again")
+    assert r.code == 0 and r.out.strip() == f"bob.risk: already holds key {fp}; nothing recorded"
+    r = ol(cli_env, "roster", "key", "add", "carol", str(bob), "--reason", "shared laptop")
+    assert r.code == 1 and len(r.error_lines) == 1 and "is bob.risk's" in r.err
+    r = ol(cli_env, "roster", "key", "add", "carol", str(pub_file(tmp_path, "c")),
+           "--reason", "x", actor="bob.risk")
+    assert r.code == 1 and "only an administrator may add keys" in r.err
+
+    doc = json.loads(ol(cli_env, "roster", "keys", "--json").out)
+    bobs = [k for k in doc["keys"] if k["person"] == "bob.risk"]
+    assert [(k["fingerprint"], k["valid_before"]) for k in bobs] == [(fp, None)]
+    assert fp in ol(cli_env, "roster", "keys").out
+
+    r = ol(cli_env, "roster", "key", "revoke", "bob.risk", fp, "--reason", "lost laptop")
+    assert r.code == 0 and r.out.strip() == f"bob.risk: key {fp} revoked by root.admin"
+    r = ol(cli_env, "roster", "key", "revoke", "bob.risk", fp, "--reason", "again")
+    assert r.code == 0 and "was revoked before; nothing recorded" in r.out
+    doc = json.loads(ol(cli_env, "roster", "keys", "--json").out)
+    assert [k["valid_before"] is not None for k in doc["keys"] if k["fingerprint"] == fp] == [True]
+    history = json.loads(ol(cli_env, "roster", "history", "--json").out)
+    assert [(h["change"], h["detail"]) for h in history if h["person"] == "bob.risk"] == [
+        ("key added", fp), ("key revoked", fp)]
+
+
+def test_bad_keys_and_fingerprints_are_one_line_exit_2(cli_env, tmp_path):
+    ol(cli_env, "roster", "init")
+    rsa = pub_file(tmp_path, "id_rsa", "rsa")
+    garbage = tmp_path / "garbage.pub"
+    garbage.write_text("ssh-ed25519 not!base64\n")
+    for argv in (["key", "add", "bob.risk", str(rsa)], ["key", "add", "bob.risk", str(garbage)],
+                 ["key", "add", "bob.risk", str(tmp_path / "missing.pub")],
+                 ["key", "add", "bob risk", str(pub_file(tmp_path, "b"))],
+                 ["key", "revoke", "bob.risk", "SHA256:" + "A" * 43],
+                 ["keys", "--at-version", "9"], ["allowed-signers", "--at-version", "9"]):
+        r = ol(cli_env, "roster", *argv, *(["--reason", "x"] if argv[0] == "key" else []))
+        assert r.code == 2 and len(r.error_lines) == 1, (argv, r.err)
+    r = ol(cli_env, "roster", "key", "add", "bob.risk", str(rsa), "--reason", "x")
+    assert "ssh-rsa keys are not accepted" in r.err
+
+
+def test_administrator_changes_are_proposed_and_confirmed_by_another(cli_env):
+    ol(cli_env, "roster", "init")
+    legacy_administrators(cli_env, "ann.admin", "cid.admin")
+    r = ol(cli_env, "roster", "grant", "alice2", "administrator", "--reason", "my spare")
+    assert r.code == 0, r.err
+    proposal = r.out.split()[-1]
+    assert r.out.strip() == (f"alice2: administrator grant proposed (needs a second "
+                             f"administrator): {proposal}")
+    doc = json.loads(ol(cli_env, "roster", "proposals", "--json").out)
+    assert [(p["id"], p["status"], p["person"], p["proposer"]) for p in doc["proposals"]] == [
+        (proposal, "pending", "alice2", "root.admin")]
+    assert "administrator" not in json.loads(
+        ol(cli_env, "roster", "show", "--json").out)["people"].get("alice2", [])
+
+    r = ol(cli_env, "roster", "confirm", proposal, "--reason", "obviously")
+    assert r.code == 1 and len(r.error_lines) == 1 and "a different administrator" in r.err
+    r = ol(cli_env, "roster", "confirm", proposal, "--reason", "checked", actor="ann.admin")
+    assert r.code == 0, r.err
+    assert r.out.strip() == (f"alice2: administrator granted ({proposal} proposed by root.admin, "
+                             "confirmed by ann.admin)")
+    r = ol(cli_env, "roster", "confirm", proposal, "--reason", "again", actor="cid.admin")
+    assert r.code == 1 and "already confirmed" in r.err
+    r = ol(cli_env, "roster", "confirm", "P99", "--reason", "?", actor="cid.admin")
+    assert r.code == 1 and "no such proposal" in r.err
+    r = ol(cli_env, "roster", "confirm", proposal, actor="cid.admin")
+    assert r.code == 2 and "--reason" in r.err
+    people = json.loads(ol(cli_env, "roster", "show", "--json").out)["people"]
+    assert people["alice2"] == ["administrator"]
+    assert ol(cli_env, "roster", "proposals", "--pending", "--json").out.count('"id"') == 0
+    assert proposal in ol(cli_env, "roster", "proposals").out
+
+
+def test_allowed_signers_prints_one_line_per_key(cli_env, tmp_path):
+    root, bob = pub_file(tmp_path, "id_root"), pub_file(tmp_path, "id_bob")
+    assert ol(cli_env, "roster", "init", "--admin", "root.admin", "--key", str(root)).code == 0
+    ol(cli_env, "roster", "key", "add", "bob.risk", str(bob), "--reason", "issued")
+    r = ol(cli_env, "roster", "allowed-signers")
+    assert r.code == 0, r.err
+    lines = [line for line in r.out.splitlines() if line.split()[-1] in
+             (bob.read_text().split()[1], root.read_text().split()[1])]
+    assert [line.split()[0] for line in lines] == ["bob.risk", "root.admin"]
+    assert all(' namespaces="opsledger",valid-after="' in line for line in lines)
+    doc = json.loads(ol(cli_env, "roster", "allowed-signers", "--json").out)
+    assert doc["allowed_signers"] == r.out
+    then = ol(cli_env, "roster", "allowed-signers", "--at-version", "1").out
+    assert "bob.risk" not in then and root.read_text().split()[1] in then

@@ -51,44 +51,69 @@ def test_the_roster_is_founded_once_and_its_founder_is_the_administrator(app):
         app.grant_role("bob smith\n", Role.RISK_OFFICER, actor="root", reason="hired")
 
 
+def legacy_administrators(app: OpsLedger, *names: str, by: str = "root") -> None:
+    """Administrators appointed in a store written before four eyes: each a plain
+    RoleGranted event, as opsledger 0.1 recorded it (the only way to reach two
+    administrators without a second one confirming)."""
+    roster = app.get_roster()
+    for name in names:
+        roster._grant(person=name, role=Role.ADMINISTRATOR, actor=by, reason="before four eyes")
+    app.save(roster)
+
+
 def test_only_an_administrator_grants_and_never_to_themselves(app):
     app.found_roster(administrator="root", actor="root", reason="desk set up")
     with pytest.raises(NotAuthorised, match="only an administrator"):
         app.grant_role("bob", Role.RISK_OFFICER, actor="bob", reason="I am risk now")
     with pytest.raises(RosterRuleError, match="themselves"):
         app.grant_role("root", Role.RISK_OFFICER, actor="root", reason="short-staffed")
-    assert app.grant_role("ann", Role.ADMINISTRATOR, actor="root", reason="second admin")
-    # With two administrators, each can give the other a runbook role.
-    assert app.grant_role("root", Role.RISK_OFFICER, actor="ann", reason="covers risk")
-    assert not app.grant_role("root", Role.RISK_OFFICER, actor="ann", reason="again")
+    assert app.grant_role("bob", Role.RISK_OFFICER, actor="root", reason="rota") is True
+    assert app.grant_role("bob", Role.RISK_OFFICER, actor="root", reason="again") is False
+    # A runbook role for an administrator takes a third one: neither the proposer
+    # nor the person concerned may confirm it.
+    legacy_administrators(app, "ann", "cid")
+    proposal = app.grant_role("root", Role.RISK_OFFICER, actor="ann", reason="covers risk")
+    assert proposal == "P5" and Role.RISK_OFFICER not in app.get_roster().roles_of("root")
+    assert app.grant_role("root", Role.RISK_OFFICER, actor="ann", reason="again") == proposal
+    app.confirm_proposal(proposal, actor="cid", reason="agreed at stand-up")
     assert app.get_roster().roles_of("root") == {Role.ADMINISTRATOR, Role.RISK_OFFICER}
+    assert app.grant_role("root", Role.RISK_OFFICER, actor="ann", reason="again") is False
     # Every change is on the record, with who made it and why.
     changes = [(type(e).__name__, getattr(e, "person", None), e.actor, e.reason)
                for e in app.roster_events()]
     assert changes == [
         ("Founded", None, "root", "desk set up"),
-        ("RoleGranted", "ann", "root", "second admin"),
-        ("RoleGranted", "root", "ann", "covers risk"),
+        ("RoleGranted", "bob", "root", "rota"),
+        ("RoleGranted", "ann", "root", "before four eyes"),
+        ("RoleGranted", "cid", "root", "before four eyes"),
+        ("GrantProposed", "root", "ann", "covers risk"),
+        ("ProposalConfirmed", "root", "cid", "agreed at stand-up"),
     ]
 
 
-def test_administrators_are_removed_only_by_another_so_one_always_remains(app):
+def test_administrators_are_removed_only_by_two_others_so_two_always_remain(app):
     app.found_roster(administrator="root", actor="root", reason="desk set up")
-    app.grant_role("ann", Role.ADMINISTRATOR, actor="root", reason="second admin")
-    assert app.revoke_role("ann", Role.ADMINISTRATOR, actor="root", reason="left the desk")
+    legacy_administrators(app, "ann", "cid")
+    p = app.revoke_role("ann", Role.ADMINISTRATOR, actor="root", reason="left the desk")
+    assert app.get_roster().holders(Role.ADMINISTRATOR) == ["ann", "cid", "root"]
+    with pytest.raises(RosterRuleError, match="own roles"):
+        app.confirm_proposal(p, actor="ann", reason="fine by me")
+    app.confirm_proposal(p, actor="cid", reason="agreed")
+    assert app.get_roster().holders(Role.ADMINISTRATOR) == ["cid", "root"]
     with pytest.raises(RosterRuleError, match="themselves|own"):
         app.revoke_role("root", Role.ADMINISTRATOR, actor="root", reason="leaving")
-    app.grant_role("ann", Role.ADMINISTRATOR, actor="root", reason="back")
-    app.revoke_role("root", Role.ADMINISTRATOR, actor="ann", reason="root retires")
     with pytest.raises(NotAuthorised, match="only an administrator"):
-        app.grant_role("bob", Role.DEV_LEAD, actor="root", reason="x")
-    roster = app.get_roster()
-    assert roster.holders(Role.ADMINISTRATOR) == ["ann"]
-    assert not app.revoke_role("bob", Role.DEV_LEAD, actor="ann", reason="never had it")
-    # Nobody revokes themselves, so the last administrator always stays.
+        app.grant_role("bob", Role.DEV_LEAD, actor="ann", reason="x")
+    # With two administrators, neither can remove the other: the proposer may not
+    # confirm, and the person concerned may not either.
+    p = app.revoke_role("root", Role.ADMINISTRATOR, actor="cid", reason="root retires")
+    for actor in ("cid", "root"):
+        with pytest.raises(RosterRuleError):
+            app.confirm_proposal(p, actor=actor, reason="go")
+    assert app.get_roster().holders(Role.ADMINISTRATOR) == ["cid", "root"]
+    assert not app.revoke_role("bob", Role.DEV_LEAD, actor="cid", reason="never had it")
     with pytest.raises(RosterRuleError, match="own roles"):
-        app.revoke_role("ann", Role.ADMINISTRATOR, actor="ann", reason="quitting")
-    assert app.get_roster().holders(Role.ADMINISTRATOR) == ["ann"]
+        app.revoke_role("cid", Role.ADMINISTRATOR, actor="cid", reason="quitting")
 
 
 def test_a_role_typed_on_the_command_line_is_not_authority(app):
