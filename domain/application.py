@@ -199,6 +199,14 @@ class OpsLedger(RosterUseCases, TicketUseCases, FlagUseCases, ShiftUseCases, App
                 )
             return
         roster = self._roster_for(intent.signer)
+        if intent.action == "add_key" and not roster.all_keys() and args.get("person") == intent.signer:
+            # A roster founded before keys existed holds none: its administrator
+            # registers their own first key, proving possession by signing with it.
+            if parse_public_key_line(args["public_key"]).blob != verified.public_key:
+                raise signing.SigningError(
+                    intent.signer, "a first key is registered by signing with that key"
+                )
+            return
         roster.authenticate(intent.signer, verified.public_key, intent.at)
 
     def target_version(self, target: str) -> int:

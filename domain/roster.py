@@ -87,12 +87,18 @@ class Roster(Aggregate):
         # The founder's first key. Absent, not null, in the stored form when there
         # is none: rosters founded before keys existed keep their exact bytes.
         public_key: str | None = None
+        # A desk is founded by two administrators, so that administrators can
+        # ever be changed (that takes two): the second and their first key.
+        second_administrator: str | None = None
+        second_public_key: str | None = None
 
         @model_serializer(mode="wrap")
         def _without_absent_key(self, handler: SerializerFunctionWrapHandler) -> Any:
             data = handler(self)
-            if isinstance(data, dict) and data.get("public_key", False) is None:
-                del data["public_key"]
+            if isinstance(data, dict):
+                for name in ("public_key", "second_administrator", "second_public_key"):
+                    if data.get(name, False) is None:
+                        del data[name]
             return data
 
     class RoleGranted(Aggregate.Event):
@@ -156,28 +162,61 @@ class Roster(Aggregate):
 
     @classmethod
     def found(
-        cls, *, administrator: str, actor: str, reason: str, public_key: str | None = None
+        cls,
+        *,
+        administrator: str,
+        actor: str,
+        reason: str,
+        public_key: str | None = None,
+        second_administrator: str | None = None,
+        second_public_key: str | None = None,
     ) -> Roster:
-        """The first administrator, and optionally their first key (valid from the founding)."""
+        """The first administrator (and optionally a second), each with their
+        first key, valid from the founding."""
         validate_person(administrator)
         validate_person(actor)
         _require_reason(reason)
         line = None if public_key is None else accepted_key(public_key).line(comment=False)
-        return cls(administrator=administrator, actor=actor, reason=reason, public_key=line)
+        second_line = None
+        if second_administrator is not None:
+            validate_person(second_administrator)
+            if second_administrator == administrator:
+                raise RosterRuleError(actor, "the two founding administrators must be two people")
+            if second_public_key is None:
+                raise InvalidInput(second_administrator, "the second administrator needs a key")
+            second_line = accepted_key(second_public_key).line(comment=False)
+            if second_line == line:
+                raise RosterRuleError(actor, "the two founding administrators need two keys")
+        elif second_public_key is not None:
+            raise InvalidInput("roster", "a second key needs a second administrator")
+        return cls(administrator=administrator, actor=actor, reason=reason, public_key=line,
+                   second_administrator=second_administrator, second_public_key=second_line)
 
     @event(Founded)
     def __init__(
-        self, *, administrator: str, actor: str, reason: str, public_key: str | None = None
+        self,
+        *,
+        administrator: str,
+        actor: str,
+        reason: str,
+        public_key: str | None = None,
+        second_administrator: str | None = None,
+        second_public_key: str | None = None,
     ) -> None:
         self.holdings: dict[str, set[Role]] = {administrator: {Role.ADMINISTRATOR}}
         self.keys: dict[str, KeyRecord] = {}
         self.proposals: dict[str, Proposal] = {}
-        if public_key is not None:
-            key = accepted_key(public_key)
-            self.keys[key.fingerprint] = KeyRecord(
-                person=administrator, public_key=public_key, key_type=key.key_type,
-                fingerprint=key.fingerprint, valid_after=self.created_on, added_by=actor,
-            )
+        founders = [(administrator, public_key)]
+        if second_administrator is not None:
+            self.holdings[second_administrator] = {Role.ADMINISTRATOR}
+            founders.append((second_administrator, second_public_key))
+        for person, line in founders:
+            if line is not None:
+                key = accepted_key(line)
+                self.keys[key.fingerprint] = KeyRecord(
+                    person=person, public_key=line, key_type=key.key_type,
+                    fingerprint=key.fingerprint, valid_after=self.created_on, added_by=actor,
+                )
 
     # --- questions ---------------------------------------------------------------------
 

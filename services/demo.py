@@ -26,7 +26,6 @@ from opsledger.services.demo_tradepulse import SESSION_SECONDS, session_start
 from opsledger.services.errors import Refused
 from opsledger.services.files import file_digest
 from opsledger.services.keys import key_path
-from opsledger.services.roster import allowed_signers_text
 from opsledger.services.scripts import record_run
 from opsledger.services.sla import breach_record
 
@@ -107,7 +106,7 @@ def _judge_one_approval(app: Any, key: str, folder: Path, say: Say) -> None:
     signature = approval.signature
     folder.mkdir(parents=True, exist_ok=True)
     signers = folder / "allowed_signers"
-    signers.write_text(allowed_signers_text(app.get_roster()))
+    signers.write_text(app.get_roster().allowed_signers())
     sig_file = folder / "approval.sig"
     sig_file.write_text(signature.signature)
     message = folder / "approval.signed"

@@ -44,9 +44,29 @@ def ticket_rows(
 def ticket_timeline(
     services: Services, key: str, *, progress: ProgressCallback | None = None
 ) -> dict[str, Any]:
-    """Every event of ticket `key` (flag changes and shift steps included), in log order."""
+    """Every event of ticket `key` (flag changes and shift steps included), in
+    log order; each signed event with its `signer`, `key` (SHA256 fingerprint),
+    `signature` (armored SSHSIG) and `signed` (the exact signed bytes, base64),
+    read from the stored events themselves, so that anyone can check it with
+    `ssh-keygen -Y verify` against `opsledger roster allowed-signers`."""
     entries = fresh_reader(services, ["timeline"], progress=progress).timeline(key)
+    app = services.ledger_app
+    own = {e.originator_version: e for e in app.ticket_events(key)}
+    for entry in entries:
+        event = own.get(entry["version"]) if entry["own"] else _event_at(app, entry["position"])
+        signature = getattr(event, "signature", None)
+        if signature is not None:
+            entry.update(signer=signature.signer, key=signature.key,
+                         signature=signature.signature, signed=signature.signed)
     return {"ticket": key, "events": entries}
+
+
+def _event_at(app: Any, position: int) -> Any:
+    """The stored event at a log position (another record's, shown on the ticket)."""
+    found = app.recorder.select_notifications(start=position, limit=1)
+    if not found or found[0].id != position:
+        return None
+    return app.mapper.to_domain_event(found[0])
 
 
 def flag_history(

@@ -61,11 +61,14 @@ def found_roster(
     actor: str,
     reason: str,
     public_key: str | None = None,
+    second_administrator: str | None = None,
+    second_public_key: str | None = None,
 ) -> str:
-    """Founds the roster, once, with the administrator's first key if given;
-    returns its first administrator."""
+    """Founds the roster, once, signed by the founder's key (which becomes
+    their first key); returns its first administrator."""
     services.app.found_roster(
-        administrator=administrator, actor=actor, reason=reason, public_key=public_key
+        administrator=administrator, actor=actor, reason=reason, public_key=public_key,
+        second_administrator=second_administrator, second_public_key=second_public_key,
     )
     return administrator
 

@@ -71,6 +71,12 @@ class SigningApplication:
             )
         return person
 
+    def _legacy_roster(self) -> bool:
+        try:
+            return not self._app.get_roster().all_keys()
+        except Exception:  # noqa: BLE001 - no roster at all
+            return False
+
     def _perform(self, action: str, method: Any, args: tuple, kwargs: dict) -> Any:
         bound = inspect.signature(method).bind(*args, **kwargs)
         arguments: dict[str, Any] = {}
@@ -84,7 +90,12 @@ class SigningApplication:
         signer = self._identity()
         if action == "found_roster":
             person = arguments["administrator"]
+            given = arguments.get("public_key")
+            if given and _bare(given) != _bare(signer.public_key_line):
+                raise NotAuthorised(person, "the founder's key must be the key signing this")
             arguments["public_key"] = _bare(signer.public_key_line)
+        elif action == "add_key" and self._legacy_roster() and arguments.get("person") == claimed:
+            person = claimed  # a roster from before keys: its administrator's own first key
         else:
             person = self._person_of(signer.fingerprint)
         if claimed and claimed != person:

@@ -90,9 +90,10 @@ def invoke(argv: list[str], env: Mapping[str, str]) -> Result:
 def staff(env: Mapping[str, str]) -> None:
     """Through the CLI, as a desk would: the administrator founds the roster and
     grants each person of the story their role."""
-    from story import ADMIN, PEOPLE
+    from story import ADMIN, PEOPLE, SECOND_ADMIN
 
-    steps = [["roster", "init", "--admin", ADMIN, "--actor", ADMIN]]
+    steps = [["roster", "init", "--admin", ADMIN, "--second-admin", SECOND_ADMIN,
+              "--second-key", str(public_key_file(SECOND_ADMIN)), "--actor", ADMIN]]
     for role, person in PEOPLE.items():
         steps += [["roster", "key", "add", person, str(public_key_file(person)), "--reason",
                    "the desk's key", "--actor", ADMIN],

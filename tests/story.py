@@ -17,6 +17,8 @@ PEOPLE = {
     Role.EXECUTION_TRADER: "eve.trader",
 }
 ADMIN = "root.admin"
+# Administrators are changed only by two of them: the desk is founded with two.
+SECOND_ADMIN = "second.admin"
 DIGEST = "sha256:" + "ab" * 32
 FILE_SHA = "cd" * 32
 

@@ -48,11 +48,16 @@ def roster_group() -> None:
     help="The first administrator (default: the acting person).",
 )
 @click.option("--key", "key_file", type=existing_file, metavar="FILE.pub",
-              help="The administrator's SSH public key: their first key, valid from now.")
+              help="The administrator's SSH public key [default: the key signing this].")
+@click.option("--second-admin", metavar="NAME",
+              help="A second administrator: administrators are changed only by two of them.")
+@click.option("--second-key", "second_key_file", type=existing_file, metavar="FILE.pub",
+              help="The second administrator's SSH public key (needed with --second-admin).")
 @click.option("--reason", default="roster founded", show_default=True, help="For the record.")
 @actor_option
 @click.pass_obj
-def init(obj, admin: str | None, key_file, reason: str, actor_override: str | None) -> None:
+def init(obj, admin: str | None, key_file, second_admin: str | None, second_key_file,
+         reason: str, actor_override: str | None) -> None:
     """Found the roster, once, naming its first administrator (and their key).
 
     Until then nobody holds a role, so no evidence, approval or script can be
@@ -61,10 +66,15 @@ def init(obj, admin: str | None, key_file, reason: str, actor_override: str | No
     confirms): a desk needs two administrators to change administrators.
     """
     actor = actor_of(obj, actor_override)
+    if not (admin or actor):
+        raise click.UsageError("name the first administrator: --admin NAME")
     public_key = read_public_key(key_file) if key_file else None
-    administrator = found_roster(obj, administrator=admin or actor, actor=actor, reason=reason,
-                                 public_key=public_key)
-    click.echo(f"roster founded; {administrator} is its administrator")
+    second_key = read_public_key(second_key_file) if second_key_file else None
+    administrator = found_roster(obj, administrator=admin or actor, actor=actor or admin,
+                                 reason=reason, public_key=public_key,
+                                 second_administrator=second_admin, second_public_key=second_key)
+    also = f" and {second_admin}" if second_admin else ""
+    click.echo(f"roster founded; {administrator}{also} {'are its administrators' if also else 'is its administrator'}")
 
 
 def _echo_change(what: str, done: str, unchanged: str):

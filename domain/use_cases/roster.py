@@ -44,12 +44,21 @@ class RosterUseCases(UseCases):
             self._roster_for(actor).confirm(actor, role)
 
     def found_roster(
-        self, *, administrator: str, actor: str, reason: str, public_key: str | None = None
+        self,
+        *,
+        administrator: str,
+        actor: str,
+        reason: str,
+        public_key: str | None = None,
+        second_administrator: str | None = None,
+        second_public_key: str | None = None,
     ) -> None:
         """Founds the roster once; `public_key` (a .pub line) is the administrator's
-        first key, valid from the founding."""
+        first key, valid from the founding; a second administrator and key make
+        a desk whose administrators can later be changed (that takes two)."""
         roster = Roster.found(
-            administrator=administrator, actor=actor, reason=reason, public_key=public_key
+            administrator=administrator, actor=actor, reason=reason, public_key=public_key,
+            second_administrator=second_administrator, second_public_key=second_public_key,
         )
         try:
             self.save(roster)
