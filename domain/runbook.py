@@ -197,6 +197,7 @@ ACTION_AUTHORITY: dict[str, tuple[Role, ...]] = {
     "log_shift_step": (Role.OPERATOR, Role.SRE_CAPTAIN, Role.EXECUTION_TRADER),
     "record_breach": (
         Role.OPERATOR,
+        Role.RELEASE_MANAGER,
         Role.SRE_CAPTAIN,
         Role.EXECUTION_TRADER,
         Role.RISK_OFFICER,
