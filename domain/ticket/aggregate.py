@@ -15,7 +15,7 @@ from uuid import UUID, uuid4
 
 from eventsourcing.domain import event
 from opsledger.domain.errors import InvalidInput, TicketClosedError
-from opsledger.domain.model import Aggregate
+from opsledger.domain.model import Aggregate, applies
 from opsledger.domain.runbook import LIVE_FLAG, Approval, Command, Env, Role, Severity
 from opsledger.domain.ticket import archives, events, evidence, runs
 from opsledger.domain.ticket.events import AuthorisedEvent, Outcome
@@ -161,28 +161,10 @@ class Ticket(Aggregate):
         )
         return evidence_id
 
-    @event(EvidenceAttached)
-    def _attach_evidence(
-        self,
-        evidence_id: str,
-        check: str,
-        path: str,
-        sha256: str,
-        size: int,
-        actor: str,
-        role: Role,
-        roster_version: int | None,
-    ) -> None:
-        self.evidence[evidence_id] = {
-            "evidence_id": evidence_id,
-            "check": check,
-            "path": path,
-            "sha256": sha256,
-            "size": size,
-            "actor": actor,
-            "role": Role(role),
-            "superseded": None,
-        }
+    @applies(EvidenceAttached)
+    def _attach_evidence(self, *, role: Role, **e: Any) -> None:
+        record = {k: e[k] for k in ("evidence_id", "check", "path", "sha256", "size", "actor")}
+        self.evidence[e["evidence_id"]] = record | {"role": Role(role), "superseded": None}
 
     def supersede_evidence(
         self,
@@ -208,15 +190,8 @@ class Ticket(Aggregate):
         """The check a piece of evidence was attached for (its owners may supersede it)."""
         return evidence.evidence_check(self.key, self.evidence, evidence_id)
 
-    @event(EvidenceSuperseded)
-    def _supersede_evidence(
-        self,
-        evidence_id: str,
-        reason: str,
-        actor: str,
-        role: Role | None,
-        roster_version: int | None,
-    ) -> None:
+    @applies(EvidenceSuperseded)
+    def _supersede_evidence(self, *, evidence_id: str, reason: str, actor: str, **_: Any) -> None:
         self.evidence[evidence_id]["superseded"] = {"reason": reason, "actor": actor}
 
     def approve(
@@ -238,15 +213,8 @@ class Ticket(Aggregate):
             roster_version=roster_version,
         )
 
-    @event(ApprovalGiven)
-    def _approve(
-        self,
-        approval: Approval,
-        reference: str,
-        actor: str,
-        role: Role | None,
-        roster_version: int | None,
-    ) -> None:
+    @applies(ApprovalGiven)
+    def _approve(self, *, approval: Approval, reference: str, actor: str, **_: Any) -> None:
         self.approvals[Approval(approval)] = {"reference": reference, "actor": actor}
 
     # --- go / no-go ---------------------------------------------------------
@@ -262,10 +230,8 @@ class Ticket(Aggregate):
         self._evaluate_gate(decision=decision, missing=missing, actor=actor, role=role)
         return decision, missing
 
-    @event(GateEvaluated)
-    def _evaluate_gate(
-        self, decision: str, missing: list[str], actor: str, role: Role | None
-    ) -> None:
+    @applies(GateEvaluated)
+    def _evaluate_gate(self, *, decision: str, missing: list[str], **_: Any) -> None:
         self.gate = {"decision": decision, "missing": list(missing)}
 
     # --- launch and halt scripts (runbook section 2) --------------------------
@@ -330,56 +296,26 @@ class Ticket(Aggregate):
             )
         return run_id, env, missing
 
-    @event(Downgraded)
-    def _downgrade(
-        self,
-        run_id: str,
-        requested_env: Env,
-        effective_env: Env,
-        missing: list[str],
-        actor: str,
-        role: Role | None,
-    ) -> None:
+    @applies(Downgraded)
+    def _downgrade(self, *, run_id: str, effective_env: Env, missing: list[str], **_: Any) -> None:
         self.effective_env = Env(effective_env)
         self.downgrades.append({"run_id": run_id, "missing": list(missing)})
 
-    @event(CommandStarted)
-    def _start_command(
-        self,
-        run_id: str,
-        command: Command,
-        argv: list[str],
-        env: Env,
-        log_path: str,
-        started_at: datetime,
-        reason: str,
-        actor: str,
-        role: Role | None,
-        roster_version: int | None,
-    ) -> None:
+    @applies(CommandStarted)
+    def _start_command(self, *, command: Command, argv: list[str], env: Env, **e: Any) -> None:
         if Command(command) is Command.DEPLOY:
             self.effective_env = Env(env)
-        self.commands[run_id] = {
-            "run_id": run_id,
+        self.commands[e["run_id"]] = {
+            "run_id": e["run_id"],
             "command": Command(command),
             "argv": list(argv),
             "env": Env(env),
-            "log_path": log_path,
-            "started_at": started_at,
-            "reason": reason,
-            "actor": actor,
+            **{k: e[k] for k in ("log_path", "started_at", "reason", "actor")},
             "finished": None,
         }
 
-    @event(KillSwitchEngaged)
-    def _engage_kill_switch(
-        self,
-        run_id: str,
-        reason: str,
-        actor: str,
-        role: Role | None,
-        roster_version: int | None,
-    ) -> None:
+    @applies(KillSwitchEngaged)
+    def _engage_kill_switch(self, *, reason: str, **_: Any) -> None:
         self.kill_reasons.append(reason)
 
     def finish_command(
@@ -415,33 +351,13 @@ class Ticket(Aggregate):
         if runs.settles(command, outcome, exit_code):
             self._settle(run_id=run_id, actor=actor, role=role)
 
-    @event(CommandFinished)
-    def _finish_command(
-        self,
-        run_id: str,
-        command: Command,
-        outcome: str,
-        exit_code: int | None,
-        started_at: datetime,
-        finished_at: datetime,
-        log_path: str,
-        log_sha256: str,
-        log_bytes: int,
-        detail: str,
-        actor: str,
-        role: Role | None,
-    ) -> None:
-        self.commands[run_id]["finished"] = {
-            "outcome": outcome,
-            "exit_code": exit_code,
-            "finished_at": finished_at,
-            "log_sha256": log_sha256,
-            "log_bytes": log_bytes,
-            "detail": detail,
-        }
+    @applies(CommandFinished)
+    def _finish_command(self, *, run_id: str, **e: Any) -> None:
+        keep = ("outcome", "exit_code", "finished_at", "log_sha256", "log_bytes", "detail")
+        self.commands[run_id]["finished"] = {k: e[k] for k in keep}
 
-    @event(SessionSettled)
-    def _settle(self, run_id: str, actor: str, role: Role | None) -> None:
+    @applies(SessionSettled)
+    def _settle(self, **_: Any) -> None:
         self.settled = True
 
     def observe_flag(
@@ -469,31 +385,13 @@ class Ticket(Aggregate):
             )
         return expected, mirrors
 
-    @event(FlagObserved)
-    def _observe_flag(
-        self,
-        run_id: str,
-        flag: str,
-        expected: bool | None,
-        observed: bool | None,
-        actor: str,
-        role: Role | None,
-    ) -> None:
+    @applies(FlagObserved)
+    def _observe_flag(self, *, observed: bool | None, **_: Any) -> None:
         self.live_enabled = observed
 
-    @event(FlagMismatchDetected)
-    def _flag_mismatch(
-        self,
-        run_id: str,
-        flag: str,
-        expected: bool,
-        observed: bool | None,
-        actor: str,
-        role: Role | None,
-    ) -> None:
-        self.flag_mismatches.append(
-            {"run_id": run_id, "flag": flag, "expected": expected, "observed": observed}
-        )
+    @applies(FlagMismatchDetected)
+    def _flag_mismatch(self, **e: Any) -> None:
+        self.flag_mismatches.append({k: e[k] for k in ("run_id", "flag", "expected", "observed")})
 
     # --- SLA (runbook section 3) ------------------------------------------------
 
@@ -505,28 +403,8 @@ class Ticket(Aggregate):
         self._record_breach(**breach, actor=actor, role=role)
         return True
 
-    @event(SlaBreachRecorded)
-    def _record_breach(
-        self,
-        breach_id: str,
-        rule: str,
-        metric: str,
-        labels: dict[str, str],
-        threshold: float | None,
-        unit: str,
-        comparison: str,
-        observed: float | None,
-        window_start: datetime,
-        window_end: datetime | None,
-        samples: int,
-        severity: Severity,
-        escalation: str,
-        source: str,
-        detail: str,
-        incident_ref: str,
-        actor: str,
-        role: Role | None,
-    ) -> None:
+    @applies(SlaBreachRecorded)
+    def _record_breach(self, *, breach_id: str, metric: str, severity: Severity, **_: Any) -> None:
         self.breaches[breach_id] = {"metric": metric, "severity": Severity(severity)}
 
     # --- archive and close (runbook section 6) ------------------------------------
@@ -559,20 +437,8 @@ class Ticket(Aggregate):
             role=role,
         )
 
-    @event(ArchiveSealed)
-    def _seal(
-        self,
-        location: str,
-        archive_sha256: str,
-        archive_bytes: int,
-        manifest_sha256: str,
-        location_hash: str,
-        file_count: int,
-        missing: list[str],
-        details: dict[str, Any],
-        actor: str,
-        role: Role | None,
-    ) -> None:
+    @applies(ArchiveSealed)
+    def _seal(self, *, location: str, archive_sha256: str, missing: list[str], **_: Any) -> None:
         self.archives.append(
             {
                 "location": location,
@@ -614,24 +480,10 @@ class Ticket(Aggregate):
         )
         return True
 
-    @event(PayloadRedacted)
-    def _redact(
-        self,
-        file: str,
-        original_sha256: str,
-        redacted_sha256: str,
-        findings: list[dict[str, Any]],
-        actor: str,
-        role: Role | None,
-    ) -> None:
-        self.redactions.append(
-            {
-                "file": file,
-                "original_sha256": original_sha256,
-                "redacted_sha256": redacted_sha256,
-                "findings": [dict(f) for f in findings],
-            }
-        )
+    @applies(PayloadRedacted)
+    def _redact(self, *, findings: list[dict[str, Any]], **e: Any) -> None:
+        record = {k: e[k] for k in ("file", "original_sha256", "redacted_sha256")}
+        self.redactions.append(record | {"findings": [dict(f) for f in findings]})
 
     def record_verification(
         self,
@@ -653,16 +505,8 @@ class Ticket(Aggregate):
             role=role,
         )
 
-    @event(ArchiveVerified)
-    def _verify(
-        self,
-        location: str,
-        archive_sha256: str,
-        ok: bool,
-        failures: list[str],
-        actor: str,
-        role: Role | None,
-    ) -> None:
+    @applies(ArchiveVerified)
+    def _verify(self, *, archive_sha256: str, ok: bool, **_: Any) -> None:
         for archive in self.archives:
             if archive["archive_sha256"] == archive_sha256:
                 archive["verified"] = ok
@@ -672,8 +516,8 @@ class Ticket(Aggregate):
         latest = archives.closing_archive(self.key, self.archives)
         self._close(archive_sha256=latest["archive_sha256"], pruned=pruned, actor=actor, role=role)
 
-    @event(Closed)
-    def _close(self, archive_sha256: str, pruned: bool, actor: str, role: Role | None) -> None:
+    @applies(Closed)
+    def _close(self, **_: Any) -> None:
         self.closed = True
 
     def _refuse_if_closed(self) -> None:
