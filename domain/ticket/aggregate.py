@@ -13,19 +13,12 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from eventsourcing.domain import event
-from opsledger.domain.errors import InvalidInput, TicketClosedError
+from opsledger.domain.errors import TicketClosedError
 from opsledger.domain.model import Aggregate, applies
 from opsledger.domain.runbook import LIVE_FLAG, Approval, Command, Env, Role, Severity
 from opsledger.domain.ticket import archives, events, evidence, runs
 from opsledger.domain.ticket.events import AuthorisedEvent, Outcome
-from opsledger.domain.ticket.inputs import (
-    DIGEST,
-    STRATEGY_ID,
-    ticket_id,
-    validate_key,
-    validate_text,
-)
+from opsledger.domain.ticket.inputs import ticket_id, validate_opening, validate_text
 
 
 class Ticket(Aggregate):
@@ -70,14 +63,7 @@ class Ticket(Aggregate):
         title: str = "",
         session_date: date,
     ) -> Ticket:
-        validate_key(key)
-        if not STRATEGY_ID.match(strategy):
-            raise InvalidInput(key, f"strategy id {strategy!r} is not valid")
-        if not DIGEST.match(artifact_digest):
-            raise InvalidInput(
-                key, "artifact digest must look like sha256:<64 lowercase hex digits>"
-            )
-        validate_text(key, "title", title, limit=200)
+        validate_opening(key, strategy=strategy, artifact_digest=artifact_digest, title=title)
         return cls(
             key=key,
             title=title,
@@ -89,26 +75,15 @@ class Ticket(Aggregate):
             role=role,
         )
 
-    @event(Opened)
-    def __init__(
-        self,
-        *,
-        key: str,
-        title: str,
-        strategy: str,
-        env: Env,
-        artifact_digest: str,
-        session_date: date,
-        actor: str,
-        role: Role | None,
-    ) -> None:
+    @applies(Opened)
+    def __init__(self, *, key: str, title: str, strategy: str, env: Env, **e: Any) -> None:
         self.key = key
         self.title = title
         self.strategy = strategy
         self.requested_env = Env(env)
         self.effective_env = Env(env)
-        self.artifact_digest = artifact_digest
-        self.session_date = session_date
+        self.artifact_digest = e["artifact_digest"]
+        self.session_date = e["session_date"]
         self.evidence: dict[str, dict[str, Any]] = {}  # evidence_id -> record
         self.approvals: dict[Approval, dict[str, Any]] = {}
         self.commands: dict[str, dict[str, Any]] = {}  # run_id -> record

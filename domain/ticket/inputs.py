@@ -34,3 +34,14 @@ def validate_text(subject: str, what: str, value: str, *, limit: int = 2000) -> 
     if any(ord(c) < 32 and c not in "\t" for c in value) or len(value) > limit:
         raise InvalidInput(subject, f"{what} must be one line of at most {limit} characters")
     return value
+
+
+def validate_opening(key: str, *, strategy: str, artifact_digest: str, title: str) -> None:
+    """What a ticket opens with: its key, a strategy id, the artifact's digest
+    and a one-line title."""
+    validate_key(key)
+    if not STRATEGY_ID.match(strategy):
+        raise InvalidInput(key, f"strategy id {strategy!r} is not valid")
+    if not DIGEST.match(artifact_digest):
+        raise InvalidInput(key, "artifact digest must look like sha256:<64 lowercase hex digits>")
+    validate_text(key, "title", title, limit=200)
