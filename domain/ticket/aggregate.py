@@ -15,10 +15,10 @@ from uuid import UUID, uuid4
 
 from opsledger.domain.errors import TicketClosedError
 from opsledger.domain.model import Aggregate, applies
-from opsledger.domain.runbook import LIVE_FLAG, Approval, Command, Env, Role, Severity
+from opsledger.domain.runbook import Approval, Command, Env, Role, Severity
 from opsledger.domain.ticket import archives, events, evidence, runs
 from opsledger.domain.ticket.events import AuthorisedEvent, Outcome
-from opsledger.domain.ticket.inputs import ticket_id, validate_opening, validate_text
+from opsledger.domain.ticket.inputs import ticket_id, validate_opening
 
 
 class Ticket(Aggregate):
@@ -224,22 +224,10 @@ class Ticket(Aggregate):
         run_id: str | None = None,
         roster_version: int | None = None,
     ) -> tuple[str, Env, list[str]]:
-        """Records a script's start; returns its run id, effective env and gaps.
-
-        Go/No-Go: a prod deploy with evidence missing is downgraded to staging
-        *before* it starts, so the record never claims prod it did not have.
-        """
+        """Records a script's start; returns its run id, effective env and the
+        gaps that downgraded it (Go/No-Go: see `runs.run_env`)."""
         self._refuse_if_closed()
-        run_id = run_id or uuid4().hex[:12]
-        runs.require_startable(
-            self.key, self.commands, command=command, reason=reason, run_id=run_id
-        )
-        env, missing = runs.run_env(
-            command,
-            requested=self.requested_env,
-            effective=self.effective_env,
-            missing_checks=self.missing_checks,
-        )
+        run_id, env, missing = runs.start(self, command=command, reason=reason, run_id=run_id)
         if missing:
             self._downgrade(
                 run_id=run_id,
@@ -307,23 +295,18 @@ class Ticket(Aggregate):
         detail: str = "",
     ) -> None:
         # Allowed on a closed ticket: a script running when it closed still ends.
-        record = runs.unfinished_run(self.key, self.commands, run_id)
-        command = record["command"]
+        finishing = runs.finishing(self.key, self.commands, run_id, detail)
         self._finish_command(
-            run_id=run_id,
-            command=command,
+            **finishing,
             outcome=outcome,
             exit_code=exit_code,
-            started_at=record["started_at"],
             finished_at=finished_at,
-            log_path=record["log_path"],
             log_sha256=log_sha256,
             log_bytes=log_bytes,
-            detail=validate_text(self.key, "detail", detail),
             actor=actor,
             role=role,
         )
-        if runs.settles(command, outcome, exit_code):
+        if runs.settles(finishing["command"], outcome, exit_code):
             self._settle(run_id=run_id, actor=actor, role=role)
 
     @applies(CommandFinished)
@@ -339,26 +322,12 @@ class Ticket(Aggregate):
         self, *, run_id: str, observed: bool | None, actor: str, role: Role | None
     ) -> tuple[bool | None, bool]:
         """Records `live.enabled` as read after a script; returns (expected, mirrors)."""
-        expected = runs.expected_live(runs.started_run(self.key, self.commands, run_id))
-        self._observe_flag(
-            run_id=run_id,
-            flag=LIVE_FLAG,
-            expected=expected,
-            observed=observed,
-            actor=actor,
-            role=role,
-        )
-        mirrors = expected is None or expected == observed
+        reading = runs.flag_reading(self.key, self.commands, run_id, observed)
+        self._observe_flag(**reading, actor=actor, role=role)
+        mirrors = runs.mirrors(reading)
         if not mirrors:
-            self._flag_mismatch(
-                run_id=run_id,
-                flag=LIVE_FLAG,
-                expected=expected,
-                observed=observed,
-                actor=actor,
-                role=role,
-            )
-        return expected, mirrors
+            self._flag_mismatch(**reading, actor=actor, role=role)
+        return reading["expected"], mirrors
 
     @applies(FlagObserved)
     def _observe_flag(self, *, observed: bool | None, **_: Any) -> None:

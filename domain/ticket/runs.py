@@ -9,13 +9,48 @@ records anything.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple, Protocol
+from uuid import uuid4
 
 from opsledger.domain.errors import CommandStateError, ReasonRequired
-from opsledger.domain.runbook import Command, Env
+from opsledger.domain.runbook import LIVE_FLAG, Command, Env
 from opsledger.domain.ticket.inputs import validate_text
 
 Runs = Mapping[str, dict[str, Any]]  # run_id -> record, as the ticket holds it
+
+
+class TicketRuns(Protocol):
+    """The part of a ticket's state a run's start reads."""
+
+    key: str
+    commands: Runs
+    requested_env: Env
+    effective_env: Env
+
+    def missing_checks(self) -> list[str]: ...
+
+
+class Start(NamedTuple):
+    """A run about to start: its id, its env and the gaps that downgraded it
+    there (none: not downgraded)."""
+
+    run_id: str
+    env: Env
+    missing: list[str]
+
+
+def start(ticket: TicketRuns, *, command: Command, reason: str, run_id: str | None) -> Start:
+    """How a run starts, once it may: a new run id unless the caller has one,
+    and the env `run_env` decides."""
+    run_id = run_id or uuid4().hex[:12]
+    require_startable(ticket.key, ticket.commands, command=command, reason=reason, run_id=run_id)
+    env, missing = run_env(
+        command,
+        requested=ticket.requested_env,
+        effective=ticket.effective_env,
+        missing_checks=ticket.missing_checks,
+    )
+    return Start(run_id, env, missing)
 
 
 def require_startable(key: str, runs: Runs, *, command: Command, reason: str, run_id: str) -> None:
@@ -63,6 +98,19 @@ def unfinished_run(key: str, runs: Runs, run_id: str) -> dict[str, Any]:
     return record
 
 
+def finishing(key: str, runs: Runs, run_id: str, detail: str) -> dict[str, Any]:
+    """What a run's end records from its start (run, command, start time, log),
+    with its one-line detail, once the run is shown to be unfinished."""
+    record = unfinished_run(key, runs, run_id)
+    return {
+        "run_id": run_id,
+        "command": record["command"],
+        "started_at": record["started_at"],
+        "log_path": record["log_path"],
+        "detail": validate_text(key, "detail", detail),
+    }
+
+
 def settles(command: Command, outcome: str, exit_code: int | None) -> bool:
     """A settle that exited cleanly settles the session."""
     return command is Command.SETTLE and outcome == "exited" and exit_code == 0
@@ -73,3 +121,14 @@ def expected_live(run: Mapping[str, Any]) -> bool | None:
     if run["command"] is Command.DEPLOY and run["env"] is not Env.PROD:
         return False  # a deploy downgraded to staging must leave live trading off
     return run["command"].intended_live
+
+
+def flag_reading(key: str, runs: Runs, run_id: str, observed: bool | None) -> dict[str, Any]:
+    """`live.enabled` as read after a started run, beside what it should read."""
+    expected = expected_live(started_run(key, runs, run_id))
+    return {"run_id": run_id, "flag": LIVE_FLAG, "expected": expected, "observed": observed}
+
+
+def mirrors(reading: Mapping[str, Any]) -> bool:
+    """Whether the flag reads as the run left it (anything, if the run leaves it)."""
+    return reading["expected"] is None or reading["expected"] == reading["observed"]
