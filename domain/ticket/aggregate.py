@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from opsledger.domain.errors import TicketClosedError
 from opsledger.domain.model import Aggregate, applies
@@ -112,29 +112,18 @@ class Ticket(Aggregate):
         roster_version: int | None = None,
     ) -> str:
         self._refuse_if_closed()
-        spec = evidence.check_spec(self.key, check)
-        evidence.require_attachable(
+        attached = evidence.attachment(
             self.key,
-            spec,
             self.evidence,
-            sha256=sha256,
-            size=size,
-            path=path,
-            actor=actor,
-            role=role,
-        )
-        evidence_id = uuid4().hex[:12]
-        self._attach_evidence(
-            evidence_id=evidence_id,
             check=check,
             path=path,
             sha256=sha256,
             size=size,
             actor=actor,
             role=role,
-            roster_version=roster_version,
         )
-        return evidence_id
+        self._attach_evidence(**attached, roster_version=roster_version)
+        return attached["evidence_id"]
 
     @applies(EvidenceAttached)
     def _attach_evidence(self, *, role: Role, **e: Any) -> None:
@@ -383,14 +372,8 @@ class Ticket(Aggregate):
 
     @applies(ArchiveSealed)
     def _seal(self, *, location: str, archive_sha256: str, missing: list[str], **_: Any) -> None:
-        self.archives.append(
-            {
-                "location": location,
-                "archive_sha256": archive_sha256,
-                "missing": list(missing),
-                "verified": None,
-            }
-        )
+        archive = {"location": location, "archive_sha256": archive_sha256}
+        self.archives.append(archive | {"missing": list(missing), "verified": None})
 
     def record_redaction(
         self,
@@ -402,26 +385,20 @@ class Ticket(Aggregate):
         actor: str,
         role: Role | None,
     ) -> bool:
-        """Puts on the record that the archive holds a redacted copy of `file`.
-        Returns False when this very redaction is already recorded (a rerun)."""
+        """Puts on the record that the archive holds a redacted copy of `file`;
+        False when this very redaction is already recorded (a rerun)."""
         self._refuse_if_closed()
-        cleaned = archives.redaction_findings(
+        redaction = archives.redaction(
             self.key,
+            self.redactions,
             file=file,
             original_sha256=original_sha256,
             redacted_sha256=redacted_sha256,
             findings=findings,
         )
-        if archives.already_redacted(self.redactions, file, original_sha256, redacted_sha256):
+        if redaction is None:
             return False
-        self._redact(
-            file=file,
-            original_sha256=original_sha256,
-            redacted_sha256=redacted_sha256,
-            findings=cleaned,
-            actor=actor,
-            role=role,
-        )
+        self._redact(**redaction, actor=actor, role=role)
         return True
 
     @applies(PayloadRedacted)

@@ -49,6 +49,24 @@ def already_redacted(
     }
 
 
+def redaction(
+    key: str,
+    redactions: Iterable[dict[str, Any]],
+    *,
+    file: str,
+    original_sha256: str,
+    redacted_sha256: str,
+    findings: Iterable[dict[str, Any]],
+) -> dict[str, Any] | None:
+    """The redaction to record, once `redaction_findings` accepts it; None
+    when this very redaction is already recorded (a rerun)."""
+    digests = {"original_sha256": original_sha256, "redacted_sha256": redacted_sha256}
+    cleaned = redaction_findings(key, file=file, **digests, findings=findings)
+    if already_redacted(redactions, file, original_sha256, redacted_sha256):
+        return None
+    return {"file": file, **digests, "findings": cleaned}
+
+
 def require_sealed(key: str, archives: Iterable[dict[str, Any]], archive_sha256: str) -> None:
     if not any(a["archive_sha256"] == archive_sha256 for a in archives):
         raise ArchiveRequired(

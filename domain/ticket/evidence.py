@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
+from uuid import uuid4
 
 from opsledger.domain.errors import (
     EvidenceNotFound,
@@ -72,6 +73,27 @@ def require_attachable(
                     f"{actor} already signed {spec.name!r} as {record['role'].title}; "
                     "the production cutover gate needs two distinct people",
                 )
+
+
+def attachment(
+    key: str,
+    evidence: Evidence,
+    *,
+    check: str,
+    path: str,
+    sha256: str,
+    size: int,
+    actor: str,
+    role: Role,
+) -> dict[str, Any]:
+    """The evidence to attach, under a new evidence id, once `check` is known
+    and `require_attachable` allows it."""
+    spec = check_spec(key, check)
+    require_attachable(
+        key, spec, evidence, sha256=sha256, size=size, path=path, actor=actor, role=role
+    )
+    record = {"check": check, "path": path, "sha256": sha256, "size": size}
+    return {"evidence_id": uuid4().hex[:12], **record, "actor": actor, "role": role}
 
 
 def evidence_check(key: str, evidence: Evidence, evidence_id: str) -> str:
