@@ -1,10 +1,10 @@
 """The change ticket: one live session from approvals to a sealed archive.
 
-Public methods check the runbook's rules (`evidence` for section 1, `runs`
-for section 2, the archive and close rules here) and raise a named
-`DomainError` before anything is recorded; the private `@event` methods only
-change state, so replaying history never re-runs a rule that might since have
-changed.
+Public methods ask the runbook's rules (`inputs`, `evidence` for section 1,
+`runs` for section 2, `archives` for section 6) what to record, which raise a
+named `DomainError` before anything is recorded; the private `@applies`
+(`@event`) methods only change state, so replaying history never re-runs a
+rule that might since have changed.
 """
 
 from __future__ import annotations
@@ -80,8 +80,7 @@ class Ticket(Aggregate):
         self.key = key
         self.title = title
         self.strategy = strategy
-        self.requested_env = Env(env)
-        self.effective_env = Env(env)
+        self.requested_env = self.effective_env = Env(env)
         self.artifact_digest = e["artifact_digest"]
         self.session_date = e["session_date"]
         self.evidence: dict[str, dict[str, Any]] = {}  # evidence_id -> record
@@ -140,14 +139,11 @@ class Ticket(Aggregate):
         roster_version: int | None = None,
     ) -> None:
         self._refuse_if_closed()
-        check = self.evidence_check(evidence_id)
-        evidence.require_supersedable(self.key, check, reason=reason, role=role)
+        correction = evidence.supersession(
+            self.key, self.evidence, evidence_id, reason=reason, role=role
+        )
         self._supersede_evidence(
-            evidence_id=evidence_id,
-            reason=reason,
-            actor=actor,
-            role=role,
-            roster_version=roster_version,
+            **correction, actor=actor, role=role, roster_version=roster_version
         )
 
     def evidence_check(self, evidence_id: str) -> str:
@@ -168,14 +164,8 @@ class Ticket(Aggregate):
         roster_version: int | None = None,
     ) -> None:
         self._refuse_if_closed()
-        evidence.require_approver(self.key, approval, reference=reference, role=role)
-        self._approve(
-            approval=approval,
-            reference=reference,
-            actor=actor,
-            role=role,
-            roster_version=roster_version,
-        )
+        given = evidence.approval_given(self.key, approval, reference=reference, role=role)
+        self._approve(**given, actor=actor, role=role, roster_version=roster_version)
 
     @applies(ApprovalGiven)
     def _approve(self, *, approval: Approval, reference: str, actor: str, **_: Any) -> None:
@@ -216,21 +206,14 @@ class Ticket(Aggregate):
         """Records a script's start; returns its run id, effective env and the
         gaps that downgraded it (Go/No-Go: see `runs.run_env`)."""
         self._refuse_if_closed()
-        run_id, env, missing = runs.start(self, command=command, reason=reason, run_id=run_id)
-        if missing:
-            self._downgrade(
-                run_id=run_id,
-                requested_env=self.requested_env,
-                effective_env=env,
-                missing=missing,
-                actor=actor,
-                role=role,
-            )
+        start = runs.start(self, command=command, reason=reason, run_id=run_id)
+        if start.downgrade:
+            self._downgrade(**start.downgrade, actor=actor, role=role)
         self._start_command(
-            run_id=run_id,
+            run_id=start.run_id,
             command=command,
             argv=list(argv),
-            env=env,
+            env=start.env,
             log_path=log_path,
             started_at=started_at,
             reason=reason,
@@ -240,13 +223,13 @@ class Ticket(Aggregate):
         )
         if command is Command.KILL:
             self._engage_kill_switch(
-                run_id=run_id,
+                run_id=start.run_id,
                 reason=reason,
                 actor=actor,
                 role=role,
                 roster_version=roster_version,
             )
-        return run_id, env, missing
+        return start.run_id, start.env, start.missing
 
     @applies(Downgraded)
     def _downgrade(self, *, run_id: str, effective_env: Env, missing: list[str], **_: Any) -> None:
@@ -257,14 +240,9 @@ class Ticket(Aggregate):
     def _start_command(self, *, command: Command, argv: list[str], env: Env, **e: Any) -> None:
         if Command(command) is Command.DEPLOY:
             self.effective_env = Env(env)
-        self.commands[e["run_id"]] = {
-            "run_id": e["run_id"],
-            "command": Command(command),
-            "argv": list(argv),
-            "env": Env(env),
-            **{k: e[k] for k in ("log_path", "started_at", "reason", "actor")},
-            "finished": None,
-        }
+        run = {"run_id": e["run_id"], "command": Command(command), "argv": list(argv)}
+        record = {k: e[k] for k in ("log_path", "started_at", "reason", "actor")}
+        self.commands[e["run_id"]] = run | {"env": Env(env)} | record | {"finished": None}
 
     @applies(KillSwitchEngaged)
     def _engage_kill_switch(self, *, reason: str, **_: Any) -> None:

@@ -115,11 +115,27 @@ def require_supersedable(key: str, check: str, *, reason: str, role: Role) -> No
         raise WrongRole(key, f"evidence for {check!r} is superseded by the {names}")
 
 
+def supersession(
+    key: str, evidence: Evidence, evidence_id: str, *, reason: str, role: Role
+) -> dict[str, Any]:
+    """The correction to record, once the evidence is current and
+    `require_supersedable` allows it."""
+    check = evidence_check(key, evidence, evidence_id)
+    require_supersedable(key, check, reason=reason, role=role)
+    return {"evidence_id": evidence_id, "reason": reason}
+
+
 def require_approver(key: str, approval: Approval, *, reference: str, role: Role) -> None:
     needed = APPROVERS[approval]
     if role != needed:
         raise WrongRole(key, f"the {approval.value} approval is given by the {needed.title}")
     validate_text(key, "reference", reference, limit=500)
+
+
+def approval_given(key: str, approval: Approval, *, reference: str, role: Role) -> dict[str, Any]:
+    """The approval to record, once `require_approver` allows it."""
+    require_approver(key, approval, reference=reference, role=role)
+    return {"approval": approval, "reference": reference}
 
 
 def missing_checks(evidence: Evidence, approvals: Iterable[Approval]) -> list[str]:

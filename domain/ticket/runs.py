@@ -32,11 +32,12 @@ class TicketRuns(Protocol):
 
 class Start(NamedTuple):
     """A run about to start: its id, its env and the gaps that downgraded it
-    there (none: not downgraded)."""
+    there (none: not downgraded, and `downgrade` is None)."""
 
     run_id: str
     env: Env
     missing: list[str]
+    downgrade: dict[str, Any] | None  # what a Downgraded event records
 
 
 def start(ticket: TicketRuns, *, command: Command, reason: str, run_id: str | None) -> Start:
@@ -50,7 +51,10 @@ def start(ticket: TicketRuns, *, command: Command, reason: str, run_id: str | No
         effective=ticket.effective_env,
         missing_checks=ticket.missing_checks,
     )
-    return Start(run_id, env, missing)
+    if not missing:
+        return Start(run_id, env, missing, None)
+    downgrade = {"requested_env": ticket.requested_env, "effective_env": env, "missing": missing}
+    return Start(run_id, env, missing, {"run_id": run_id, **downgrade})
 
 
 def require_startable(key: str, runs: Runs, *, command: Command, reason: str, run_id: str) -> None:
