@@ -221,13 +221,9 @@ class Ticket(Aggregate):
             role=role,
             roster_version=roster_version,
         )
-        if command is Command.KILL:
+        if start.kill:
             self._engage_kill_switch(
-                run_id=start.run_id,
-                reason=reason,
-                actor=actor,
-                role=role,
-                roster_version=roster_version,
+                **start.kill, actor=actor, role=role, roster_version=roster_version
             )
         return start.run_id, start.env, start.missing
 

@@ -32,17 +32,18 @@ class TicketRuns(Protocol):
 
 class Start(NamedTuple):
     """A run about to start: its id, its env and the gaps that downgraded it
-    there (none: not downgraded, and `downgrade` is None)."""
+    there (none: not downgraded), with what else its start records."""
 
     run_id: str
     env: Env
     missing: list[str]
-    downgrade: dict[str, Any] | None  # what a Downgraded event records
+    downgrade: dict[str, Any] | None  # the Downgraded event's fields, if downgraded
+    kill: dict[str, Any] | None  # the KillSwitchEngaged event's fields, for a kill
 
 
 def start(ticket: TicketRuns, *, command: Command, reason: str, run_id: str | None) -> Start:
     """How a run starts, once it may: a new run id unless the caller has one,
-    and the env `run_env` decides."""
+    the env `run_env` decides, and a kill engages the kill switch."""
     run_id = run_id or uuid4().hex[:12]
     require_startable(ticket.key, ticket.commands, command=command, reason=reason, run_id=run_id)
     env, missing = run_env(
@@ -51,10 +52,14 @@ def start(ticket: TicketRuns, *, command: Command, reason: str, run_id: str | No
         effective=ticket.effective_env,
         missing_checks=ticket.missing_checks,
     )
-    if not missing:
-        return Start(run_id, env, missing, None)
-    downgrade = {"requested_env": ticket.requested_env, "effective_env": env, "missing": missing}
-    return Start(run_id, env, missing, {"run_id": run_id, **downgrade})
+    downgraded = {"requested_env": ticket.requested_env, "effective_env": env, "missing": missing}
+    return Start(
+        run_id,
+        env,
+        missing,
+        downgrade={"run_id": run_id, **downgraded} if missing else None,
+        kill={"run_id": run_id, "reason": reason} if command is Command.KILL else None,
+    )
 
 
 def require_startable(key: str, runs: Runs, *, command: Command, reason: str, run_id: str) -> None:
