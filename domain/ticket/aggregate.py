@@ -112,8 +112,7 @@ class Ticket(Aggregate):
     ) -> str:
         self._refuse_if_closed()
         attached = evidence.attachment(
-            self.key,
-            self.evidence,
+            self,
             check=check,
             path=path,
             sha256=sha256,
@@ -139,9 +138,7 @@ class Ticket(Aggregate):
         roster_version: int | None = None,
     ) -> None:
         self._refuse_if_closed()
-        correction = evidence.supersession(
-            self.key, self.evidence, evidence_id, reason=reason, role=role
-        )
+        correction = evidence.supersession(self, evidence_id, reason=reason, role=role)
         self._supersede_evidence(
             **correction, actor=actor, role=role, roster_version=roster_version
         )
@@ -164,7 +161,7 @@ class Ticket(Aggregate):
         roster_version: int | None = None,
     ) -> None:
         self._refuse_if_closed()
-        given = evidence.approval_given(self.key, approval, reference=reference, role=role)
+        given = evidence.approval_given(self, approval, reference=reference, role=role)
         self._approve(**given, actor=actor, role=role, roster_version=roster_version)
 
     @applies(ApprovalGiven)
@@ -179,10 +176,9 @@ class Ticket(Aggregate):
 
     def evaluate_gate(self, *, actor: str, role: Role | None) -> tuple[str, list[str]]:
         self._refuse_if_closed()
-        missing = self.missing_checks()
-        decision = "go" if not missing else "no-go"
-        self._evaluate_gate(decision=decision, missing=missing, actor=actor, role=role)
-        return decision, missing
+        gate = evidence.gate(self)
+        self._evaluate_gate(**gate, actor=actor, role=role)
+        return gate["decision"], gate["missing"]
 
     @applies(GateEvaluated)
     def _evaluate_gate(self, *, decision: str, missing: list[str], **_: Any) -> None:
@@ -258,7 +254,7 @@ class Ticket(Aggregate):
         detail: str = "",
     ) -> None:
         # Allowed on a closed ticket: a script running when it closed still ends.
-        finishing = runs.finishing(self.key, self.commands, run_id, detail)
+        finishing = runs.finishing(self, run_id, detail)
         self._finish_command(
             **finishing,
             outcome=outcome,
@@ -285,7 +281,7 @@ class Ticket(Aggregate):
         self, *, run_id: str, observed: bool | None, actor: str, role: Role | None
     ) -> tuple[bool | None, bool]:
         """Records `live.enabled` as read after a script; returns (expected, mirrors)."""
-        reading = runs.flag_reading(self.key, self.commands, run_id, observed)
+        reading = runs.flag_reading(self, run_id, observed)
         self._observe_flag(**reading, actor=actor, role=role)
         mirrors = runs.mirrors(reading)
         if not mirrors:
@@ -363,8 +359,7 @@ class Ticket(Aggregate):
         False when this very redaction is already recorded (a rerun)."""
         self._refuse_if_closed()
         redaction = archives.redaction(
-            self.key,
-            self.redactions,
+            self,
             file=file,
             original_sha256=original_sha256,
             redacted_sha256=redacted_sha256,
@@ -390,15 +385,10 @@ class Ticket(Aggregate):
         actor: str,
         role: Role | None,
     ) -> None:
-        archives.require_sealed(self.key, self.archives, archive_sha256)
-        self._verify(
-            location=location,
-            archive_sha256=archive_sha256,
-            ok=ok,
-            failures=list(failures),
-            actor=actor,
-            role=role,
+        verified = archives.verification(
+            self, location=location, archive_sha256=archive_sha256, ok=ok, failures=failures
         )
+        self._verify(**verified, actor=actor, role=role)
 
     @applies(ArchiveVerified)
     def _verify(self, *, archive_sha256: str, ok: bool, **_: Any) -> None:
@@ -408,8 +398,7 @@ class Ticket(Aggregate):
 
     def close(self, *, actor: str, role: Role | None, pruned: bool = False) -> None:
         self._refuse_if_closed()
-        latest = archives.closing_archive(self.key, self.archives)
-        self._close(archive_sha256=latest["archive_sha256"], pruned=pruned, actor=actor, role=role)
+        self._close(**archives.closing(self, pruned=pruned), actor=actor, role=role)
 
     @applies(Closed)
     def _close(self, **_: Any) -> None:

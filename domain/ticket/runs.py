@@ -3,7 +3,8 @@ how it must end, and what `live.enabled` should read once it has.
 
 Each rule is a function over the ticket's recorded state that raises a named
 `DomainError` or answers a plain value; the aggregate calls them before it
-records anything.
+records anything. The functions that take the ticket itself answer with what
+to record.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ Runs = Mapping[str, dict[str, Any]]  # run_id -> record, as the ticket holds it
 
 
 class TicketRuns(Protocol):
-    """The part of a ticket's state a run's start reads."""
+    """The part of a ticket's state these rules read."""
 
     key: str
-    commands: Runs
+    commands: dict[str, dict[str, Any]]
     requested_env: Env
     effective_env: Env
 
@@ -107,10 +108,11 @@ def unfinished_run(key: str, runs: Runs, run_id: str) -> dict[str, Any]:
     return record
 
 
-def finishing(key: str, runs: Runs, run_id: str, detail: str) -> dict[str, Any]:
+def finishing(ticket: TicketRuns, run_id: str, detail: str) -> dict[str, Any]:
     """What a run's end records from its start (run, command, start time, log),
     with its one-line detail, once the run is shown to be unfinished."""
-    record = unfinished_run(key, runs, run_id)
+    key = ticket.key
+    record = unfinished_run(key, ticket.commands, run_id)
     return {
         "run_id": run_id,
         "command": record["command"],
@@ -132,9 +134,9 @@ def expected_live(run: Mapping[str, Any]) -> bool | None:
     return run["command"].intended_live
 
 
-def flag_reading(key: str, runs: Runs, run_id: str, observed: bool | None) -> dict[str, Any]:
+def flag_reading(ticket: TicketRuns, run_id: str, observed: bool | None) -> dict[str, Any]:
     """`live.enabled` as read after a started run, beside what it should read."""
-    expected = expected_live(started_run(key, runs, run_id))
+    expected = expected_live(started_run(ticket.key, ticket.commands, run_id))
     return {"run_id": run_id, "flag": LIVE_FLAG, "expected": expected, "observed": observed}
 
 
