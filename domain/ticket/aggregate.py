@@ -16,9 +16,8 @@ from uuid import UUID
 from opsledger.domain.errors import TicketClosedError
 from opsledger.domain.model import Aggregate, applies
 from opsledger.domain.runbook import Approval, Command, Env, Role, Severity
-from opsledger.domain.ticket import archives, events, evidence, runs
+from opsledger.domain.ticket import archives, events, evidence, inputs, runs
 from opsledger.domain.ticket.events import AuthorisedEvent, Outcome
-from opsledger.domain.ticket.inputs import ticket_id, validate_opening
 
 
 class Ticket(Aggregate):
@@ -46,7 +45,7 @@ class Ticket(Aggregate):
 
     @staticmethod
     def create_id(key: str, **_: Any) -> UUID:
-        return ticket_id(key)
+        return inputs.ticket_id(key)
 
     # --- creation -------------------------------------------------------
 
@@ -63,17 +62,10 @@ class Ticket(Aggregate):
         title: str = "",
         session_date: date,
     ) -> Ticket:
-        validate_opening(key, strategy=strategy, artifact_digest=artifact_digest, title=title)
-        return cls(
-            key=key,
-            title=title,
-            strategy=strategy,
-            env=env,
-            artifact_digest=artifact_digest,
-            session_date=session_date,
-            actor=actor,
-            role=role,
+        opening = inputs.opening(
+            key, strategy=strategy, artifact_digest=artifact_digest, title=title
         )
+        return cls(**opening, env=env, session_date=session_date, actor=actor, role=role)
 
     @applies(Opened)
     def __init__(self, *, key: str, title: str, strategy: str, env: Env, **e: Any) -> None:
@@ -206,13 +198,10 @@ class Ticket(Aggregate):
         if start.downgrade:
             self._downgrade(**start.downgrade, actor=actor, role=role)
         self._start_command(
-            run_id=start.run_id,
-            command=command,
+            **start.started,
             argv=list(argv),
-            env=start.env,
             log_path=log_path,
             started_at=started_at,
-            reason=reason,
             actor=actor,
             role=role,
             roster_version=roster_version,

@@ -38,6 +38,7 @@ class Start(NamedTuple):
     run_id: str
     env: Env
     missing: list[str]
+    started: dict[str, Any]  # the CommandStarted event's fields this decides
     downgrade: dict[str, Any] | None  # the Downgraded event's fields, if downgraded
     kill: dict[str, Any] | None  # the KillSwitchEngaged event's fields, for a kill
 
@@ -58,6 +59,7 @@ def start(ticket: TicketRuns, *, command: Command, reason: str, run_id: str | No
         run_id,
         env,
         missing,
+        started={"run_id": run_id, "command": command, "env": env, "reason": reason},
         downgrade={"run_id": run_id, **downgraded} if missing else None,
         kill={"run_id": run_id, "reason": reason} if command is Command.KILL else None,
     )
