@@ -1,10 +1,9 @@
 """The change ticket: one live session from approvals to a sealed archive.
 
-Public methods ask the runbook's rules (`inputs`, `evidence` for section 1,
-`runs` for section 2, `archives` for section 6) what to record, which raise a
-named `DomainError` before anything is recorded; the private `@applies`
-(`@event`) methods only change state, so replaying history never re-runs a
-rule that might since have changed.
+Public methods ask the rules (`inputs`; the runbook's `evidence`, `runs`,
+`archives`) what to record, and those raise a named `DomainError` first; the
+private `@applies` (`@event`) methods only change state, so replaying history
+never re-runs a rule that might since have changed.
 """
 
 from __future__ import annotations
@@ -48,7 +47,6 @@ class Ticket(Aggregate):
         return inputs.ticket_id(key)
 
     # --- creation -------------------------------------------------------
-
     @classmethod
     def open(
         cls,
@@ -90,7 +88,6 @@ class Ticket(Aggregate):
         self.live_enabled: bool | None = None
 
     # --- evidence and approvals (runbook section 1) ----------------------
-
     def attach_evidence(
         self,
         *,
@@ -161,7 +158,6 @@ class Ticket(Aggregate):
         self.approvals[Approval(approval)] = {"reference": reference, "actor": actor}
 
     # --- go / no-go ---------------------------------------------------------
-
     def missing_checks(self) -> list[str]:
         """What keeps this ticket from prod, one line per gap, in runbook order."""
         return evidence.missing_checks(self.evidence, self.approvals)
@@ -177,7 +173,6 @@ class Ticket(Aggregate):
         self.gate = {"decision": decision, "missing": list(missing)}
 
     # --- launch and halt scripts (runbook section 2) --------------------------
-
     def start_command(
         self,
         *,
@@ -218,12 +213,13 @@ class Ticket(Aggregate):
         self.downgrades.append({"run_id": run_id, "missing": list(missing)})
 
     @applies(CommandStarted)
-    def _start_command(self, *, command: Command, argv: list[str], env: Env, **e: Any) -> None:
-        if Command(command) is Command.DEPLOY:
-            self.effective_env = Env(env)
-        run = {"run_id": e["run_id"], "command": Command(command), "argv": list(argv)}
-        record = {k: e[k] for k in ("log_path", "started_at", "reason", "actor")}
-        self.commands[e["run_id"]] = run | {"env": Env(env)} | record | {"finished": None}
+    def _start_command(self, *, run_id: str, command: Command, env: Env, **e: Any) -> None:
+        command, env = Command(command), Env(env)
+        if command is Command.DEPLOY:
+            self.effective_env = env
+        run = {"run_id": run_id, "command": command, "argv": list(e["argv"]), "env": env}
+        started = {k: e[k] for k in ("log_path", "started_at", "reason", "actor")}
+        self.commands[run_id] = run | started | {"finished": None}
 
     @applies(KillSwitchEngaged)
     def _engage_kill_switch(self, *, reason: str, **_: Any) -> None:
@@ -243,18 +239,16 @@ class Ticket(Aggregate):
         detail: str = "",
     ) -> None:
         # Allowed on a closed ticket: a script running when it closed still ends.
-        finishing = runs.finishing(self, run_id, detail)
+        finished = runs.finishing(self, run_id, detail, outcome=outcome, exit_code=exit_code)
         self._finish_command(
-            **finishing,
-            outcome=outcome,
-            exit_code=exit_code,
+            **finished,
             finished_at=finished_at,
             log_sha256=log_sha256,
             log_bytes=log_bytes,
             actor=actor,
             role=role,
         )
-        if runs.settles(finishing["command"], outcome, exit_code):
+        if runs.settles(finished["command"], outcome, exit_code):
             self._settle(run_id=run_id, actor=actor, role=role)
 
     @applies(CommandFinished)
@@ -286,7 +280,6 @@ class Ticket(Aggregate):
         self.flag_mismatches.append({k: e[k] for k in ("run_id", "flag", "expected", "observed")})
 
     # --- SLA (runbook section 3) ------------------------------------------------
-
     def record_breach(self, *, breach: dict[str, Any], actor: str, role: Role | None) -> bool:
         """Records a breach once; the same breach id again is not a new breach."""
         if breach["breach_id"] in self.breaches:
@@ -300,7 +293,6 @@ class Ticket(Aggregate):
         self.breaches[breach_id] = {"metric": metric, "severity": Severity(severity)}
 
     # --- archive and close (runbook section 6) ------------------------------------
-
     def record_seal(
         self,
         *,
@@ -399,10 +391,7 @@ class Ticket(Aggregate):
 
 
 # The events the roster must allow (see domain.roster); an audit replays each.
-AUTHORISED_EVENTS: tuple[type[AuthorisedEvent], ...] = (
-    Ticket.EvidenceAttached,
-    Ticket.EvidenceSuperseded,
-    Ticket.ApprovalGiven,
-    Ticket.CommandStarted,
-    Ticket.KillSwitchEngaged,
+# They are those events.py declares as AuthorisedEvent, in the class body's order.
+AUTHORISED_EVENTS: tuple[type[AuthorisedEvent], ...] = tuple(
+    e for e in vars(Ticket).values() if isinstance(e, type) and issubclass(e, AuthorisedEvent)
 )

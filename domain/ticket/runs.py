@@ -110,9 +110,11 @@ def unfinished_run(key: str, runs: Runs, run_id: str) -> dict[str, Any]:
     return record
 
 
-def finishing(ticket: TicketRuns, run_id: str, detail: str) -> dict[str, Any]:
+def finishing(
+    ticket: TicketRuns, run_id: str, detail: str, *, outcome: str, exit_code: int | None
+) -> dict[str, Any]:
     """What a run's end records from its start (run, command, start time, log),
-    with its one-line detail, once the run is shown to be unfinished."""
+    with how it ended and its one-line detail, once the run is unfinished."""
     key = ticket.key
     record = unfinished_run(key, ticket.commands, run_id)
     return {
@@ -121,6 +123,8 @@ def finishing(ticket: TicketRuns, run_id: str, detail: str) -> dict[str, Any]:
         "started_at": record["started_at"],
         "log_path": record["log_path"],
         "detail": validate_text(key, "detail", detail),
+        "outcome": outcome,
+        "exit_code": exit_code,
     }
 
 
