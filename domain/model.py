@@ -9,11 +9,13 @@ stays) and a timezone-aware UTC timestamp.
 from __future__ import annotations
 
 import base64
+import inspect
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from uuid import UUID, uuid5
 
-from eventsourcing.domain import BaseAggregate, CanInitAggregate, CanMutateAggregate
+from eventsourcing.domain import BaseAggregate, CanInitAggregate, CanMutateAggregate, event
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 # Fixed namespace: ids derived from keys must never change between releases.
@@ -77,3 +79,28 @@ class Created(Aggregate.Event, CanInitAggregate[UUID]):
     """Base of every aggregate's first event."""
 
     originator_topic: str
+
+
+def applies(event_cls: type[DomainEvent]) -> Callable[[Callable[..., None]], Any]:
+    """`@event(event_cls)` for a method that names only the fields it reads.
+
+    `eventsourcing` binds an `@event` method by its signature: a call may pass
+    only the names it declares, and on replay the method gets only the event's
+    fields it names. This gives the method the event's signature instead (each
+    field the event adds to `DomainEvent`, keyword-only and required), so the
+    fields are declared once, in the event class; the method's own parameters
+    name what its body reads and `**_` takes the rest.
+    """
+    base = set(Created.model_fields)  # what eventsourcing itself supplies
+    params = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    params += [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=field.annotation)
+        for name, field in event_cls.model_fields.items()
+        if name not in base
+    ]
+
+    def decorate(method: Callable[..., None]) -> Any:
+        method.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        return event(event_cls)(method)
+
+    return decorate

@@ -1,31 +1,22 @@
 """The change ticket: one live session from approvals to a sealed archive.
 
-Public methods check the runbook's rules (`evidence` for section 1, `runs`
-for section 2, the archive and close rules here) and raise a named
-`DomainError` before anything is recorded; the private `@event` methods only
-change state, so replaying history never re-runs a rule that might since have
-changed.
+Public methods ask the rules (`inputs`; the runbook's `evidence`, `runs`,
+`archives`) what to record, and those raise a named `DomainError` first; the
+private `@applies` (`@event`) methods only change state, so replaying history
+never re-runs a rule that might since have changed.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
-from eventsourcing.domain import event
-from opsledger.domain.errors import InvalidInput, TicketClosedError
-from opsledger.domain.model import Aggregate
-from opsledger.domain.runbook import LIVE_FLAG, Approval, Command, Env, Role, Severity
-from opsledger.domain.ticket import archives, events, evidence, runs
+from opsledger.domain.errors import TicketClosedError
+from opsledger.domain.model import Aggregate, applies
+from opsledger.domain.runbook import Approval, Command, Env, Role, Severity
+from opsledger.domain.ticket import archives, events, evidence, inputs, runs
 from opsledger.domain.ticket.events import AuthorisedEvent, Outcome
-from opsledger.domain.ticket.inputs import (
-    DIGEST,
-    STRATEGY_ID,
-    ticket_id,
-    validate_key,
-    validate_text,
-)
 
 
 class Ticket(Aggregate):
@@ -53,10 +44,9 @@ class Ticket(Aggregate):
 
     @staticmethod
     def create_id(key: str, **_: Any) -> UUID:
-        return ticket_id(key)
+        return inputs.ticket_id(key)
 
     # --- creation -------------------------------------------------------
-
     @classmethod
     def open(
         cls,
@@ -70,45 +60,19 @@ class Ticket(Aggregate):
         title: str = "",
         session_date: date,
     ) -> Ticket:
-        validate_key(key)
-        if not STRATEGY_ID.match(strategy):
-            raise InvalidInput(key, f"strategy id {strategy!r} is not valid")
-        if not DIGEST.match(artifact_digest):
-            raise InvalidInput(
-                key, "artifact digest must look like sha256:<64 lowercase hex digits>"
-            )
-        validate_text(key, "title", title, limit=200)
-        return cls(
-            key=key,
-            title=title,
-            strategy=strategy,
-            env=env,
-            artifact_digest=artifact_digest,
-            session_date=session_date,
-            actor=actor,
-            role=role,
+        opening = inputs.opening(
+            key, strategy=strategy, artifact_digest=artifact_digest, title=title
         )
+        return cls(**opening, env=env, session_date=session_date, actor=actor, role=role)
 
-    @event(Opened)
-    def __init__(
-        self,
-        *,
-        key: str,
-        title: str,
-        strategy: str,
-        env: Env,
-        artifact_digest: str,
-        session_date: date,
-        actor: str,
-        role: Role | None,
-    ) -> None:
+    @applies(Opened)
+    def __init__(self, *, key: str, title: str, strategy: str, env: Env, **e: Any) -> None:
         self.key = key
         self.title = title
         self.strategy = strategy
-        self.requested_env = Env(env)
-        self.effective_env = Env(env)
-        self.artifact_digest = artifact_digest
-        self.session_date = session_date
+        self.requested_env = self.effective_env = Env(env)
+        self.artifact_digest = e["artifact_digest"]
+        self.session_date = e["session_date"]
         self.evidence: dict[str, dict[str, Any]] = {}  # evidence_id -> record
         self.approvals: dict[Approval, dict[str, Any]] = {}
         self.commands: dict[str, dict[str, Any]] = {}  # run_id -> record
@@ -124,7 +88,6 @@ class Ticket(Aggregate):
         self.live_enabled: bool | None = None
 
     # --- evidence and approvals (runbook section 1) ----------------------
-
     def attach_evidence(
         self,
         *,
@@ -137,52 +100,22 @@ class Ticket(Aggregate):
         roster_version: int | None = None,
     ) -> str:
         self._refuse_if_closed()
-        spec = evidence.check_spec(self.key, check)
-        evidence.require_attachable(
-            self.key,
-            spec,
-            self.evidence,
-            sha256=sha256,
-            size=size,
-            path=path,
-            actor=actor,
-            role=role,
-        )
-        evidence_id = uuid4().hex[:12]
-        self._attach_evidence(
-            evidence_id=evidence_id,
+        attached = evidence.attachment(
+            self,
             check=check,
             path=path,
             sha256=sha256,
             size=size,
             actor=actor,
             role=role,
-            roster_version=roster_version,
         )
-        return evidence_id
+        self._attach_evidence(**attached, roster_version=roster_version)
+        return attached["evidence_id"]
 
-    @event(EvidenceAttached)
-    def _attach_evidence(
-        self,
-        evidence_id: str,
-        check: str,
-        path: str,
-        sha256: str,
-        size: int,
-        actor: str,
-        role: Role,
-        roster_version: int | None,
-    ) -> None:
-        self.evidence[evidence_id] = {
-            "evidence_id": evidence_id,
-            "check": check,
-            "path": path,
-            "sha256": sha256,
-            "size": size,
-            "actor": actor,
-            "role": Role(role),
-            "superseded": None,
-        }
+    @applies(EvidenceAttached)
+    def _attach_evidence(self, *, role: Role, **e: Any) -> None:
+        record = {k: e[k] for k in ("evidence_id", "check", "path", "sha256", "size", "actor")}
+        self.evidence[e["evidence_id"]] = record | {"role": Role(role), "superseded": None}
 
     def supersede_evidence(
         self,
@@ -194,29 +127,17 @@ class Ticket(Aggregate):
         roster_version: int | None = None,
     ) -> None:
         self._refuse_if_closed()
-        check = self.evidence_check(evidence_id)
-        evidence.require_supersedable(self.key, check, reason=reason, role=role)
+        correction = evidence.supersession(self, evidence_id, reason=reason, role=role)
         self._supersede_evidence(
-            evidence_id=evidence_id,
-            reason=reason,
-            actor=actor,
-            role=role,
-            roster_version=roster_version,
+            **correction, actor=actor, role=role, roster_version=roster_version
         )
 
     def evidence_check(self, evidence_id: str) -> str:
         """The check a piece of evidence was attached for (its owners may supersede it)."""
         return evidence.evidence_check(self.key, self.evidence, evidence_id)
 
-    @event(EvidenceSuperseded)
-    def _supersede_evidence(
-        self,
-        evidence_id: str,
-        reason: str,
-        actor: str,
-        role: Role | None,
-        roster_version: int | None,
-    ) -> None:
+    @applies(EvidenceSuperseded)
+    def _supersede_evidence(self, *, evidence_id: str, reason: str, actor: str, **_: Any) -> None:
         self.evidence[evidence_id]["superseded"] = {"reason": reason, "actor": actor}
 
     def approve(
@@ -229,47 +150,29 @@ class Ticket(Aggregate):
         roster_version: int | None = None,
     ) -> None:
         self._refuse_if_closed()
-        evidence.require_approver(self.key, approval, reference=reference, role=role)
-        self._approve(
-            approval=approval,
-            reference=reference,
-            actor=actor,
-            role=role,
-            roster_version=roster_version,
-        )
+        given = evidence.approval_given(self, approval, reference=reference, role=role)
+        self._approve(**given, actor=actor, role=role, roster_version=roster_version)
 
-    @event(ApprovalGiven)
-    def _approve(
-        self,
-        approval: Approval,
-        reference: str,
-        actor: str,
-        role: Role | None,
-        roster_version: int | None,
-    ) -> None:
+    @applies(ApprovalGiven)
+    def _approve(self, *, approval: Approval, reference: str, actor: str, **_: Any) -> None:
         self.approvals[Approval(approval)] = {"reference": reference, "actor": actor}
 
     # --- go / no-go ---------------------------------------------------------
-
     def missing_checks(self) -> list[str]:
         """What keeps this ticket from prod, one line per gap, in runbook order."""
         return evidence.missing_checks(self.evidence, self.approvals)
 
     def evaluate_gate(self, *, actor: str, role: Role | None) -> tuple[str, list[str]]:
         self._refuse_if_closed()
-        missing = self.missing_checks()
-        decision = "go" if not missing else "no-go"
-        self._evaluate_gate(decision=decision, missing=missing, actor=actor, role=role)
-        return decision, missing
+        gate = evidence.gate(self)
+        self._evaluate_gate(**gate, actor=actor, role=role)
+        return gate["decision"], gate["missing"]
 
-    @event(GateEvaluated)
-    def _evaluate_gate(
-        self, decision: str, missing: list[str], actor: str, role: Role | None
-    ) -> None:
+    @applies(GateEvaluated)
+    def _evaluate_gate(self, *, decision: str, missing: list[str], **_: Any) -> None:
         self.gate = {"decision": decision, "missing": list(missing)}
 
     # --- launch and halt scripts (runbook section 2) --------------------------
-
     def start_command(
         self,
         *,
@@ -283,103 +186,43 @@ class Ticket(Aggregate):
         run_id: str | None = None,
         roster_version: int | None = None,
     ) -> tuple[str, Env, list[str]]:
-        """Records a script's start; returns its run id, effective env and gaps.
-
-        Go/No-Go: a prod deploy with evidence missing is downgraded to staging
-        *before* it starts, so the record never claims prod it did not have.
-        """
+        """Records a script's start; returns its run id, effective env and the
+        gaps that downgraded it (Go/No-Go: see `runs.run_env`)."""
         self._refuse_if_closed()
-        run_id = run_id or uuid4().hex[:12]
-        runs.require_startable(
-            self.key, self.commands, command=command, reason=reason, run_id=run_id
-        )
-        env, missing = runs.run_env(
-            command,
-            requested=self.requested_env,
-            effective=self.effective_env,
-            missing_checks=self.missing_checks,
-        )
-        if missing:
-            self._downgrade(
-                run_id=run_id,
-                requested_env=self.requested_env,
-                effective_env=env,
-                missing=missing,
-                actor=actor,
-                role=role,
-            )
+        start = runs.start(self, command=command, reason=reason, run_id=run_id)
+        if start.downgrade:
+            self._downgrade(**start.downgrade, actor=actor, role=role)
         self._start_command(
-            run_id=run_id,
-            command=command,
+            **start.started,
             argv=list(argv),
-            env=env,
             log_path=log_path,
             started_at=started_at,
-            reason=reason,
             actor=actor,
             role=role,
             roster_version=roster_version,
         )
-        if command is Command.KILL:
+        if start.kill:
             self._engage_kill_switch(
-                run_id=run_id,
-                reason=reason,
-                actor=actor,
-                role=role,
-                roster_version=roster_version,
+                **start.kill, actor=actor, role=role, roster_version=roster_version
             )
-        return run_id, env, missing
+        return start.run_id, start.env, start.missing
 
-    @event(Downgraded)
-    def _downgrade(
-        self,
-        run_id: str,
-        requested_env: Env,
-        effective_env: Env,
-        missing: list[str],
-        actor: str,
-        role: Role | None,
-    ) -> None:
+    @applies(Downgraded)
+    def _downgrade(self, *, run_id: str, effective_env: Env, missing: list[str], **_: Any) -> None:
         self.effective_env = Env(effective_env)
         self.downgrades.append({"run_id": run_id, "missing": list(missing)})
 
-    @event(CommandStarted)
-    def _start_command(
-        self,
-        run_id: str,
-        command: Command,
-        argv: list[str],
-        env: Env,
-        log_path: str,
-        started_at: datetime,
-        reason: str,
-        actor: str,
-        role: Role | None,
-        roster_version: int | None,
-    ) -> None:
-        if Command(command) is Command.DEPLOY:
-            self.effective_env = Env(env)
-        self.commands[run_id] = {
-            "run_id": run_id,
-            "command": Command(command),
-            "argv": list(argv),
-            "env": Env(env),
-            "log_path": log_path,
-            "started_at": started_at,
-            "reason": reason,
-            "actor": actor,
-            "finished": None,
-        }
+    @applies(CommandStarted)
+    def _start_command(self, *, run_id: str, command: Command, env: Env, **e: Any) -> None:
+        command, env = Command(command), Env(env)
+        if command is Command.DEPLOY:
+            self.effective_env = env
+        run = {"run_id": run_id, "command": command, "argv": list(e["argv"]), "env": env}
+        started = {k: e[k] for k in ("log_path", "started_at", "reason", "actor")}
+        self.commands[run_id] = run | started | {"finished": None}
 
-    @event(KillSwitchEngaged)
-    def _engage_kill_switch(
-        self,
-        run_id: str,
-        reason: str,
-        actor: str,
-        role: Role | None,
-        roster_version: int | None,
-    ) -> None:
+    @applies(KillSwitchEngaged)
+    def _engage_kill_switch(self, *, reason: str, **_: Any) -> None:
         self.kill_reasons.append(reason)
 
     def finish_command(
@@ -396,107 +239,47 @@ class Ticket(Aggregate):
         detail: str = "",
     ) -> None:
         # Allowed on a closed ticket: a script running when it closed still ends.
-        record = runs.unfinished_run(self.key, self.commands, run_id)
-        command = record["command"]
+        finished = runs.finishing(self, run_id, detail, outcome=outcome, exit_code=exit_code)
         self._finish_command(
-            run_id=run_id,
-            command=command,
-            outcome=outcome,
-            exit_code=exit_code,
-            started_at=record["started_at"],
+            **finished,
             finished_at=finished_at,
-            log_path=record["log_path"],
             log_sha256=log_sha256,
             log_bytes=log_bytes,
-            detail=validate_text(self.key, "detail", detail),
             actor=actor,
             role=role,
         )
-        if runs.settles(command, outcome, exit_code):
+        if runs.settles(finished["command"], outcome, exit_code):
             self._settle(run_id=run_id, actor=actor, role=role)
 
-    @event(CommandFinished)
-    def _finish_command(
-        self,
-        run_id: str,
-        command: Command,
-        outcome: str,
-        exit_code: int | None,
-        started_at: datetime,
-        finished_at: datetime,
-        log_path: str,
-        log_sha256: str,
-        log_bytes: int,
-        detail: str,
-        actor: str,
-        role: Role | None,
-    ) -> None:
-        self.commands[run_id]["finished"] = {
-            "outcome": outcome,
-            "exit_code": exit_code,
-            "finished_at": finished_at,
-            "log_sha256": log_sha256,
-            "log_bytes": log_bytes,
-            "detail": detail,
-        }
+    @applies(CommandFinished)
+    def _finish_command(self, *, run_id: str, **e: Any) -> None:
+        keep = ("outcome", "exit_code", "finished_at", "log_sha256", "log_bytes", "detail")
+        self.commands[run_id]["finished"] = {k: e[k] for k in keep}
 
-    @event(SessionSettled)
-    def _settle(self, run_id: str, actor: str, role: Role | None) -> None:
+    @applies(SessionSettled)
+    def _settle(self, **_: Any) -> None:
         self.settled = True
 
     def observe_flag(
         self, *, run_id: str, observed: bool | None, actor: str, role: Role | None
     ) -> tuple[bool | None, bool]:
         """Records `live.enabled` as read after a script; returns (expected, mirrors)."""
-        expected = runs.expected_live(runs.started_run(self.key, self.commands, run_id))
-        self._observe_flag(
-            run_id=run_id,
-            flag=LIVE_FLAG,
-            expected=expected,
-            observed=observed,
-            actor=actor,
-            role=role,
-        )
-        mirrors = expected is None or expected == observed
+        reading = runs.flag_reading(self, run_id, observed)
+        self._observe_flag(**reading, actor=actor, role=role)
+        mirrors = runs.mirrors(reading)
         if not mirrors:
-            self._flag_mismatch(
-                run_id=run_id,
-                flag=LIVE_FLAG,
-                expected=expected,
-                observed=observed,
-                actor=actor,
-                role=role,
-            )
-        return expected, mirrors
+            self._flag_mismatch(**reading, actor=actor, role=role)
+        return reading["expected"], mirrors
 
-    @event(FlagObserved)
-    def _observe_flag(
-        self,
-        run_id: str,
-        flag: str,
-        expected: bool | None,
-        observed: bool | None,
-        actor: str,
-        role: Role | None,
-    ) -> None:
+    @applies(FlagObserved)
+    def _observe_flag(self, *, observed: bool | None, **_: Any) -> None:
         self.live_enabled = observed
 
-    @event(FlagMismatchDetected)
-    def _flag_mismatch(
-        self,
-        run_id: str,
-        flag: str,
-        expected: bool,
-        observed: bool | None,
-        actor: str,
-        role: Role | None,
-    ) -> None:
-        self.flag_mismatches.append(
-            {"run_id": run_id, "flag": flag, "expected": expected, "observed": observed}
-        )
+    @applies(FlagMismatchDetected)
+    def _flag_mismatch(self, **e: Any) -> None:
+        self.flag_mismatches.append({k: e[k] for k in ("run_id", "flag", "expected", "observed")})
 
     # --- SLA (runbook section 3) ------------------------------------------------
-
     def record_breach(self, *, breach: dict[str, Any], actor: str, role: Role | None) -> bool:
         """Records a breach once; the same breach id again is not a new breach."""
         if breach["breach_id"] in self.breaches:
@@ -505,32 +288,11 @@ class Ticket(Aggregate):
         self._record_breach(**breach, actor=actor, role=role)
         return True
 
-    @event(SlaBreachRecorded)
-    def _record_breach(
-        self,
-        breach_id: str,
-        rule: str,
-        metric: str,
-        labels: dict[str, str],
-        threshold: float | None,
-        unit: str,
-        comparison: str,
-        observed: float | None,
-        window_start: datetime,
-        window_end: datetime | None,
-        samples: int,
-        severity: Severity,
-        escalation: str,
-        source: str,
-        detail: str,
-        incident_ref: str,
-        actor: str,
-        role: Role | None,
-    ) -> None:
+    @applies(SlaBreachRecorded)
+    def _record_breach(self, *, breach_id: str, metric: str, severity: Severity, **_: Any) -> None:
         self.breaches[breach_id] = {"metric": metric, "severity": Severity(severity)}
 
     # --- archive and close (runbook section 6) ------------------------------------
-
     def record_seal(
         self,
         *,
@@ -559,28 +321,10 @@ class Ticket(Aggregate):
             role=role,
         )
 
-    @event(ArchiveSealed)
-    def _seal(
-        self,
-        location: str,
-        archive_sha256: str,
-        archive_bytes: int,
-        manifest_sha256: str,
-        location_hash: str,
-        file_count: int,
-        missing: list[str],
-        details: dict[str, Any],
-        actor: str,
-        role: Role | None,
-    ) -> None:
-        self.archives.append(
-            {
-                "location": location,
-                "archive_sha256": archive_sha256,
-                "missing": list(missing),
-                "verified": None,
-            }
-        )
+    @applies(ArchiveSealed)
+    def _seal(self, *, location: str, archive_sha256: str, missing: list[str], **_: Any) -> None:
+        archive = {"location": location, "archive_sha256": archive_sha256}
+        self.archives.append(archive | {"missing": list(missing), "verified": None})
 
     def record_redaction(
         self,
@@ -592,46 +336,25 @@ class Ticket(Aggregate):
         actor: str,
         role: Role | None,
     ) -> bool:
-        """Puts on the record that the archive holds a redacted copy of `file`.
-        Returns False when this very redaction is already recorded (a rerun)."""
+        """Puts on the record that the archive holds a redacted copy of `file`;
+        False when this very redaction is already recorded (a rerun)."""
         self._refuse_if_closed()
-        cleaned = archives.redaction_findings(
-            self.key,
+        redaction = archives.redaction(
+            self,
             file=file,
             original_sha256=original_sha256,
             redacted_sha256=redacted_sha256,
             findings=findings,
         )
-        if archives.already_redacted(self.redactions, file, original_sha256, redacted_sha256):
+        if redaction is None:
             return False
-        self._redact(
-            file=file,
-            original_sha256=original_sha256,
-            redacted_sha256=redacted_sha256,
-            findings=cleaned,
-            actor=actor,
-            role=role,
-        )
+        self._redact(**redaction, actor=actor, role=role)
         return True
 
-    @event(PayloadRedacted)
-    def _redact(
-        self,
-        file: str,
-        original_sha256: str,
-        redacted_sha256: str,
-        findings: list[dict[str, Any]],
-        actor: str,
-        role: Role | None,
-    ) -> None:
-        self.redactions.append(
-            {
-                "file": file,
-                "original_sha256": original_sha256,
-                "redacted_sha256": redacted_sha256,
-                "findings": [dict(f) for f in findings],
-            }
-        )
+    @applies(PayloadRedacted)
+    def _redact(self, *, findings: list[dict[str, Any]], **e: Any) -> None:
+        record = {k: e[k] for k in ("file", "original_sha256", "redacted_sha256")}
+        self.redactions.append(record | {"findings": [dict(f) for f in findings]})
 
     def record_verification(
         self,
@@ -643,37 +366,23 @@ class Ticket(Aggregate):
         actor: str,
         role: Role | None,
     ) -> None:
-        archives.require_sealed(self.key, self.archives, archive_sha256)
-        self._verify(
-            location=location,
-            archive_sha256=archive_sha256,
-            ok=ok,
-            failures=list(failures),
-            actor=actor,
-            role=role,
+        verified = archives.verification(
+            self, location=location, archive_sha256=archive_sha256, ok=ok, failures=failures
         )
+        self._verify(**verified, actor=actor, role=role)
 
-    @event(ArchiveVerified)
-    def _verify(
-        self,
-        location: str,
-        archive_sha256: str,
-        ok: bool,
-        failures: list[str],
-        actor: str,
-        role: Role | None,
-    ) -> None:
+    @applies(ArchiveVerified)
+    def _verify(self, *, archive_sha256: str, ok: bool, **_: Any) -> None:
         for archive in self.archives:
             if archive["archive_sha256"] == archive_sha256:
                 archive["verified"] = ok
 
     def close(self, *, actor: str, role: Role | None, pruned: bool = False) -> None:
         self._refuse_if_closed()
-        latest = archives.closing_archive(self.key, self.archives)
-        self._close(archive_sha256=latest["archive_sha256"], pruned=pruned, actor=actor, role=role)
+        self._close(**archives.closing(self, pruned=pruned), actor=actor, role=role)
 
-    @event(Closed)
-    def _close(self, archive_sha256: str, pruned: bool, actor: str, role: Role | None) -> None:
+    @applies(Closed)
+    def _close(self, **_: Any) -> None:
         self.closed = True
 
     def _refuse_if_closed(self) -> None:
@@ -682,10 +391,7 @@ class Ticket(Aggregate):
 
 
 # The events the roster must allow (see domain.roster); an audit replays each.
-AUTHORISED_EVENTS: tuple[type[AuthorisedEvent], ...] = (
-    Ticket.EvidenceAttached,
-    Ticket.EvidenceSuperseded,
-    Ticket.ApprovalGiven,
-    Ticket.CommandStarted,
-    Ticket.KillSwitchEngaged,
+# They are those events.py declares as AuthorisedEvent, in the class body's order.
+AUTHORISED_EVENTS: tuple[type[AuthorisedEvent], ...] = tuple(
+    e for e in vars(Ticket).values() if isinstance(e, type) and issubclass(e, AuthorisedEvent)
 )

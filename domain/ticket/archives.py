@@ -3,16 +3,25 @@ archive a verification may name, and when a ticket may close.
 
 Each rule is a function over the ticket's recorded archives that raises a
 named `DomainError` or answers a plain value; the aggregate calls them before
-it records anything.
+it records anything. The functions that take the ticket itself answer with
+what to record.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from opsledger.domain.errors import ArchiveRequired, InvalidInput
 from opsledger.domain.ticket.inputs import SHA256_HEX, validate_text
+
+
+class TicketArchives(Protocol):
+    """The part of a ticket's state these rules read."""
+
+    key: str
+    archives: list[dict[str, Any]]
+    redactions: list[dict[str, Any]]
 
 
 def redaction_findings(
@@ -49,11 +58,37 @@ def already_redacted(
     }
 
 
+def redaction(
+    ticket: TicketArchives,
+    *,
+    file: str,
+    original_sha256: str,
+    redacted_sha256: str,
+    findings: Iterable[dict[str, Any]],
+) -> dict[str, Any] | None:
+    """The redaction to record, once `redaction_findings` accepts it; None
+    when this very redaction is already recorded (a rerun)."""
+    digests = {"original_sha256": original_sha256, "redacted_sha256": redacted_sha256}
+    cleaned = redaction_findings(ticket.key, file=file, **digests, findings=findings)
+    if already_redacted(ticket.redactions, file, original_sha256, redacted_sha256):
+        return None
+    return {"file": file, **digests, "findings": cleaned}
+
+
 def require_sealed(key: str, archives: Iterable[dict[str, Any]], archive_sha256: str) -> None:
     if not any(a["archive_sha256"] == archive_sha256 for a in archives):
         raise ArchiveRequired(
             key, f"archive {archive_sha256[:12]}… was never sealed for this ticket"
         )
+
+
+def verification(
+    ticket: TicketArchives, *, location: str, archive_sha256: str, ok: bool, failures: list[str]
+) -> dict[str, Any]:
+    """The verification to record, once it names an archive sealed for this ticket."""
+    require_sealed(ticket.key, ticket.archives, archive_sha256)
+    outcome = {"ok": ok, "failures": list(failures)}
+    return {"location": location, "archive_sha256": archive_sha256, **outcome}
 
 
 def closing_archive(key: str, archives: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -67,3 +102,9 @@ def closing_archive(key: str, archives: Sequence[dict[str, Any]]) -> dict[str, A
             key, f"cannot close: the latest archive {state}; run archive verify first"
         )
     return latest
+
+
+def closing(ticket: TicketArchives, *, pruned: bool) -> dict[str, Any]:
+    """The close to record: on the archive `closing_archive` allows."""
+    latest = closing_archive(ticket.key, ticket.archives)
+    return {"archive_sha256": latest["archive_sha256"], "pruned": pruned}

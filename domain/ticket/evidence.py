@@ -2,13 +2,15 @@
 approve, and what still keeps a ticket from prod.
 
 Each rule is a function over the ticket's recorded state that raises a named
-`DomainError`; the aggregate calls them before it records anything.
+`DomainError`; the aggregate calls them before it records anything. The
+functions that take the ticket itself answer with what to record.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
+from uuid import uuid4
 
 from opsledger.domain.errors import (
     EvidenceNotFound,
@@ -29,6 +31,14 @@ from opsledger.domain.runbook import (
 from opsledger.domain.ticket.inputs import SHA256_HEX, validate_text
 
 Evidence = Mapping[str, dict[str, Any]]  # evidence_id -> record, as the ticket holds it
+
+
+class TicketEvidence(Protocol):
+    """The part of a ticket's state these rules read."""
+
+    key: str
+    evidence: dict[str, dict[str, Any]]
+    approvals: dict[Approval, dict[str, Any]]
 
 
 def check_spec(key: str, check: str) -> Check:
@@ -74,6 +84,27 @@ def require_attachable(
                 )
 
 
+def attachment(
+    ticket: TicketEvidence,
+    *,
+    check: str,
+    path: str,
+    sha256: str,
+    size: int,
+    actor: str,
+    role: Role,
+) -> dict[str, Any]:
+    """The evidence to attach, under a new evidence id, once `check` is known
+    and `require_attachable` allows it."""
+    key = ticket.key
+    spec = check_spec(key, check)
+    require_attachable(
+        key, spec, ticket.evidence, sha256=sha256, size=size, path=path, actor=actor, role=role
+    )
+    record = {"check": check, "path": path, "sha256": sha256, "size": size}
+    return {"evidence_id": uuid4().hex[:12], **record, "actor": actor, "role": role}
+
+
 def evidence_check(key: str, evidence: Evidence, evidence_id: str) -> str:
     """The check a piece of current evidence was attached for (its owners may supersede it)."""
     record = evidence.get(evidence_id)
@@ -93,11 +124,29 @@ def require_supersedable(key: str, check: str, *, reason: str, role: Role) -> No
         raise WrongRole(key, f"evidence for {check!r} is superseded by the {names}")
 
 
+def supersession(
+    ticket: TicketEvidence, evidence_id: str, *, reason: str, role: Role
+) -> dict[str, Any]:
+    """The correction to record, once the evidence is current and
+    `require_supersedable` allows it."""
+    check = evidence_check(ticket.key, ticket.evidence, evidence_id)
+    require_supersedable(ticket.key, check, reason=reason, role=role)
+    return {"evidence_id": evidence_id, "reason": reason}
+
+
 def require_approver(key: str, approval: Approval, *, reference: str, role: Role) -> None:
     needed = APPROVERS[approval]
     if role != needed:
         raise WrongRole(key, f"the {approval.value} approval is given by the {needed.title}")
     validate_text(key, "reference", reference, limit=500)
+
+
+def approval_given(
+    ticket: TicketEvidence, approval: Approval, *, reference: str, role: Role
+) -> dict[str, Any]:
+    """The approval to record, once `require_approver` allows it."""
+    require_approver(ticket.key, approval, reference=reference, role=role)
+    return {"approval": approval, "reference": reference}
 
 
 def missing_checks(evidence: Evidence, approvals: Iterable[Approval]) -> list[str]:
@@ -107,3 +156,9 @@ def missing_checks(evidence: Evidence, approvals: Iterable[Approval]) -> list[st
         if record["superseded"] is None:
             current.setdefault(record["check"], []).append((record["role"].value, record["actor"]))
     return gate_gaps(current, (a.value for a in approvals))
+
+
+def gate(ticket: TicketEvidence) -> dict[str, Any]:
+    """The Go/No-Go decision to record: go when nothing keeps the ticket from prod."""
+    missing = missing_checks(ticket.evidence, ticket.approvals)
+    return {"decision": "go" if not missing else "no-go", "missing": missing}

@@ -34,3 +34,15 @@ def validate_text(subject: str, what: str, value: str, *, limit: int = 2000) -> 
     if any(ord(c) < 32 and c not in "\t" for c in value) or len(value) > limit:
         raise InvalidInput(subject, f"{what} must be one line of at most {limit} characters")
     return value
+
+
+def opening(key: str, *, strategy: str, artifact_digest: str, title: str) -> dict[str, str]:
+    """What a ticket opens with, once each is valid: its key, a strategy id,
+    the artifact's digest and a one-line title."""
+    validate_key(key)
+    if not STRATEGY_ID.match(strategy):
+        raise InvalidInput(key, f"strategy id {strategy!r} is not valid")
+    if not DIGEST.match(artifact_digest):
+        raise InvalidInput(key, "artifact digest must look like sha256:<64 lowercase hex digits>")
+    validate_text(key, "title", title, limit=200)
+    return {"key": key, "title": title, "strategy": strategy, "artifact_digest": artifact_digest}

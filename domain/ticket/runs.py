@@ -3,19 +3,66 @@ how it must end, and what `live.enabled` should read once it has.
 
 Each rule is a function over the ticket's recorded state that raises a named
 `DomainError` or answers a plain value; the aggregate calls them before it
-records anything.
+records anything. The functions that take the ticket itself answer with what
+to record.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple, Protocol
+from uuid import uuid4
 
 from opsledger.domain.errors import CommandStateError, ReasonRequired
-from opsledger.domain.runbook import Command, Env
+from opsledger.domain.runbook import LIVE_FLAG, Command, Env
 from opsledger.domain.ticket.inputs import validate_text
 
 Runs = Mapping[str, dict[str, Any]]  # run_id -> record, as the ticket holds it
+
+
+class TicketRuns(Protocol):
+    """The part of a ticket's state these rules read."""
+
+    key: str
+    commands: dict[str, dict[str, Any]]
+    requested_env: Env
+    effective_env: Env
+
+    def missing_checks(self) -> list[str]: ...
+
+
+class Start(NamedTuple):
+    """A run about to start: its id, its env and the gaps that downgraded it
+    there (none: not downgraded), with what else its start records."""
+
+    run_id: str
+    env: Env
+    missing: list[str]
+    started: dict[str, Any]  # the CommandStarted event's fields this decides
+    downgrade: dict[str, Any] | None  # the Downgraded event's fields, if downgraded
+    kill: dict[str, Any] | None  # the KillSwitchEngaged event's fields, for a kill
+
+
+def start(ticket: TicketRuns, *, command: Command, reason: str, run_id: str | None) -> Start:
+    """How a run starts, once it may: a new run id unless the caller has one,
+    the env `run_env` decides, and a kill engages the kill switch."""
+    run_id = run_id or uuid4().hex[:12]
+    require_startable(ticket.key, ticket.commands, command=command, reason=reason, run_id=run_id)
+    env, missing = run_env(
+        command,
+        requested=ticket.requested_env,
+        effective=ticket.effective_env,
+        missing_checks=ticket.missing_checks,
+    )
+    downgraded = {"requested_env": ticket.requested_env, "effective_env": env, "missing": missing}
+    return Start(
+        run_id,
+        env,
+        missing,
+        started={"run_id": run_id, "command": command, "env": env, "reason": reason},
+        downgrade={"run_id": run_id, **downgraded} if missing else None,
+        kill={"run_id": run_id, "reason": reason} if command is Command.KILL else None,
+    )
 
 
 def require_startable(key: str, runs: Runs, *, command: Command, reason: str, run_id: str) -> None:
@@ -63,6 +110,24 @@ def unfinished_run(key: str, runs: Runs, run_id: str) -> dict[str, Any]:
     return record
 
 
+def finishing(
+    ticket: TicketRuns, run_id: str, detail: str, *, outcome: str, exit_code: int | None
+) -> dict[str, Any]:
+    """What a run's end records from its start (run, command, start time, log),
+    with how it ended and its one-line detail, once the run is unfinished."""
+    key = ticket.key
+    record = unfinished_run(key, ticket.commands, run_id)
+    return {
+        "run_id": run_id,
+        "command": record["command"],
+        "started_at": record["started_at"],
+        "log_path": record["log_path"],
+        "detail": validate_text(key, "detail", detail),
+        "outcome": outcome,
+        "exit_code": exit_code,
+    }
+
+
 def settles(command: Command, outcome: str, exit_code: int | None) -> bool:
     """A settle that exited cleanly settles the session."""
     return command is Command.SETTLE and outcome == "exited" and exit_code == 0
@@ -73,3 +138,14 @@ def expected_live(run: Mapping[str, Any]) -> bool | None:
     if run["command"] is Command.DEPLOY and run["env"] is not Env.PROD:
         return False  # a deploy downgraded to staging must leave live trading off
     return run["command"].intended_live
+
+
+def flag_reading(ticket: TicketRuns, run_id: str, observed: bool | None) -> dict[str, Any]:
+    """`live.enabled` as read after a started run, beside what it should read."""
+    expected = expected_live(started_run(ticket.key, ticket.commands, run_id))
+    return {"run_id": run_id, "flag": LIVE_FLAG, "expected": expected, "observed": observed}
+
+
+def mirrors(reading: Mapping[str, Any]) -> bool:
+    """Whether the flag reads as the run left it (anything, if the run leaves it)."""
+    return reading["expected"] is None or reading["expected"] == reading["observed"]
