@@ -44,6 +44,10 @@ class SameSigner(DomainError):
     """The production cutover gate needs two distinct people."""
 
 
+class SelfApproval(DomainError):
+    """The person who opened a change ticket cannot give its change-ticket approval."""
+
+
 class ReasonRequired(DomainError):
     """`kill` and corrections need a reason on the record."""
 

@@ -184,7 +184,8 @@ COMMAND_AUTHORITY: dict[Command, tuple[Role, ...]] = {
 # is asked of the roster at the moment the signed command is recorded; the
 # README's authority table is this mapping.
 ACTION_AUTHORITY: dict[str, tuple[Role, ...]] = {
-    "open_ticket": (Role.RELEASE_MANAGER,),
+    # Whoever opens a change may not approve it (domain.ticket.evidence).
+    "open_ticket": (Role.DEV_LEAD, Role.RELEASE_MANAGER, Role.OPERATOR),
     "evaluate_gate": (Role.RELEASE_MANAGER, Role.OPERATOR, Role.RISK_OFFICER),
     "set_flag": (
         Role.OPERATOR,

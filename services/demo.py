@@ -208,8 +208,8 @@ def run_demo(
             strategy=STRATEGY,
             env=Env.PROD,
             artifact_digest=ARTIFACT,
-            actor=PEOPLE[Role.RELEASE_MANAGER],
-            role=Role.RELEASE_MANAGER,
+            actor=PEOPLE[Role.DEV_LEAD],
+            role=Role.DEV_LEAD,
             title=f"Promote {STRATEGY} build 7f3c to prod",
             session_date=today,
         )

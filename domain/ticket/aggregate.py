@@ -72,6 +72,7 @@ class Ticket(Aggregate):
         self.strategy = strategy
         self.requested_env = self.effective_env = Env(env)
         self.artifact_digest = e["artifact_digest"]
+        self.opened_by: str = e["actor"]
         self.session_date = e["session_date"]
         self.evidence: dict[str, dict[str, Any]] = {}  # evidence_id -> record
         self.approvals: dict[Approval, dict[str, Any]] = {}
@@ -150,7 +151,8 @@ class Ticket(Aggregate):
         roster_version: int | None = None,
     ) -> None:
         self._refuse_if_closed()
-        given = evidence.approval_given(self, approval, reference=reference, role=role)
+        given = evidence.approval_given(self, approval, reference=reference, role=role,
+                                        actor=actor)
         self._approve(**given, actor=actor, role=role, roster_version=roster_version)
 
     @applies(ApprovalGiven)

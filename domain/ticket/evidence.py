@@ -17,6 +17,7 @@ from opsledger.domain.errors import (
     InvalidInput,
     ReasonRequired,
     SameSigner,
+    SelfApproval,
     WrongRole,
 )
 from opsledger.domain.runbook import (
@@ -37,6 +38,7 @@ class TicketEvidence(Protocol):
     """The part of a ticket's state these rules read."""
 
     key: str
+    opened_by: str
     evidence: dict[str, dict[str, Any]]
     approvals: dict[Approval, dict[str, Any]]
 
@@ -142,10 +144,18 @@ def require_approver(key: str, approval: Approval, *, reference: str, role: Role
 
 
 def approval_given(
-    ticket: TicketEvidence, approval: Approval, *, reference: str, role: Role
+    ticket: TicketEvidence, approval: Approval, *, reference: str, role: Role, actor: str
 ) -> dict[str, Any]:
-    """The approval to record, once `require_approver` allows it."""
+    """The approval to record, once `require_approver` allows it.
+
+    Separation of duties: whoever opened the change ticket cannot approve it
+    (a second Release Manager does); risk and compliance approve their own."""
     require_approver(ticket.key, approval, reference=reference, role=role)
+    if approval is Approval.CHANGE_TICKET and actor == ticket.opened_by:
+        raise SelfApproval(
+            ticket.key, f"{actor} opened this change ticket and cannot approve it; "
+            "another Release Manager gives the change-ticket approval"
+        )
     return {"approval": approval, "reference": reference}
 
 

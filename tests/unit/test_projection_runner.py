@@ -61,7 +61,7 @@ def reader(app: Any, store: SQLiteViewStore) -> ViewReader:
 
 def session(app: OpsLedger, key: str, strategy: str = "momo-1", breaches: int = 2) -> None:
     app.open_ticket(key=key, strategy=strategy, env="prod", artifact_digest="sha256:" + "ab" * 32,
-                    actor="alice.rm", role=Role.RELEASE_MANAGER)
+                    actor=PEOPLE[Role.DEV_LEAD], role=Role.DEV_LEAD)
     attach_all(app, key)
     approve_all(app, key)
     run_id, _, _ = app.start_command(key, command=Command.DEPLOY, argv=["deploy"], log_path="d.log",
