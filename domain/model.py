@@ -16,7 +16,15 @@ from typing import Any, ClassVar
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import BaseAggregate, CanInitAggregate, CanMutateAggregate, event
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+)
 
 # Fixed namespace: ids derived from keys must never change between releases.
 NAMESPACE = UUID("6f0c2b1e-8d47-5a53-9a51-0b5d1f3e7c21")
@@ -57,6 +65,19 @@ class DomainEvent(Immutable):
     # Absent (not null) in stored events recorded before signing, and in
     # events recorded by code rather than by a person's signed command.
     signature: Signature | None = None
+
+    # Fields added after events of a kind were first stored are left out of
+    # the stored form when None, so events stored before them keep their bytes.
+    OMIT_WHEN_NONE: ClassVar[frozenset[str]] = frozenset({"signature"})
+
+    @model_serializer(mode="wrap")
+    def _omit_absent(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if isinstance(data, dict):
+            for name in self.OMIT_WHEN_NONE:
+                if data.get(name, False) is None:
+                    del data[name]
+        return data
 
     @field_validator("timestamp")
     @classmethod

@@ -55,10 +55,7 @@ class CanonicalJSONTranscoder(Transcoder):
 class PydanticMapper(Mapper):
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
         model: BaseModel = domain_event
-        fields = model.model_dump(mode="json", exclude=_IDENTITY)
-        if fields.get("signature", False) is None:
-            del fields["signature"]  # unsigned events keep the shape they always had
-        state = self.transcoder.encode(fields)
+        state = self.transcoder.encode(model.model_dump(mode="json", exclude=_IDENTITY))
         if self.compressor:
             state = self.compressor.compress(state)
         if self.cipher:

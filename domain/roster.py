@@ -7,17 +7,12 @@ Evidence, approvals and the launch and halt scripts ask the roster at the
 moment they are recorded, and the event names the roster version it was
 checked against, so an auditor can replay the check.
 
-Rules, after the usual separation of duties:
-- the roster is founded once, naming its first administrator;
-- only an administrator grants or revokes, and never to or from themselves
-  (nobody hands themselves the Risk Officer's pen; the first administrator
-  needs a second to be given a runbook role);
-- so an administrator is only ever removed by another one: the roster always
-  keeps one;
-- changing administrators, or any role of an administrator, takes two of them:
-  one proposes, a different one confirms (domain.roster_proposals);
-- each person signs with their own SSH keys, added and revoked by an
-  administrator, each valid inside its window (domain.roster_keys).
+Rules, after the usual separation of duties: the roster is founded once, by
+its (two) administrators; only an administrator grants or revokes, never to or
+from themselves; changing administrators, or any role of an administrator,
+takes two of them, one proposing and another confirming (roster_proposals);
+each person signs with their own SSH keys, added and revoked by an
+administrator, each valid inside its window (roster_keys).
 """
 
 from __future__ import annotations
@@ -41,6 +36,8 @@ from opsledger.domain.roster_keys import (
     SelfKeyRegistration,
     accepted_key,
     allowed_signers,
+    first_key,
+    founding_keys,
 )
 from opsledger.domain.roster_keys import authenticate as _authenticate
 from opsledger.domain.roster_proposals import (
@@ -49,9 +46,9 @@ from opsledger.domain.roster_proposals import (
     check_confirmation,
     needs_second_administrator,
 )
-from opsledger.domain.runbook import Role
+from opsledger.domain.runbook import Role, either
 from opsledger.domain.ticket import validate_text
-from pydantic import AwareDatetime, SerializerFunctionWrapHandler, model_serializer
+from pydantic import AwareDatetime
 
 # A person is named as they log in: no spaces, no line breaks.
 PERSON = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
@@ -92,14 +89,8 @@ class Roster(Aggregate):
         second_administrator: str | None = None
         second_public_key: str | None = None
 
-        @model_serializer(mode="wrap")
-        def _without_absent_key(self, handler: SerializerFunctionWrapHandler) -> Any:
-            data = handler(self)
-            if isinstance(data, dict):
-                for name in ("public_key", "second_administrator", "second_public_key"):
-                    if data.get(name, False) is None:
-                        del data[name]
-            return data
+        OMIT_WHEN_NONE: ClassVar[frozenset[str]] = Created.OMIT_WHEN_NONE | {
+            "public_key", "second_administrator", "second_public_key"}
 
     class RoleGranted(Aggregate.Event):
         TOPIC: ClassVar[str] = "opsledger.roster.RoleGranted"
@@ -176,19 +167,8 @@ class Roster(Aggregate):
         validate_person(administrator)
         validate_person(actor)
         _require_reason(reason)
-        line = None if public_key is None else accepted_key(public_key).line(comment=False)
-        second_line = None
-        if second_administrator is not None:
-            validate_person(second_administrator)
-            if second_administrator == administrator:
-                raise RosterRuleError(actor, "the two founding administrators must be two people")
-            if second_public_key is None:
-                raise InvalidInput(second_administrator, "the second administrator needs a key")
-            second_line = accepted_key(second_public_key).line(comment=False)
-            if second_line == line:
-                raise RosterRuleError(actor, "the two founding administrators need two keys")
-        elif second_public_key is not None:
-            raise InvalidInput("roster", "a second key needs a second administrator")
+        line, second_line = founding_keys(actor, administrator, public_key,
+                                          second_administrator, second_public_key)
         return cls(administrator=administrator, actor=actor, reason=reason, public_key=line,
                    second_administrator=second_administrator, second_public_key=second_line)
 
@@ -212,11 +192,8 @@ class Roster(Aggregate):
             founders.append((second_administrator, second_public_key))
         for person, line in founders:
             if line is not None:
-                key = accepted_key(line)
-                self.keys[key.fingerprint] = KeyRecord(
-                    person=person, public_key=line, key_type=key.key_type,
-                    fingerprint=key.fingerprint, valid_after=self.created_on, added_by=actor,
-                )
+                record = first_key(person, line, self.created_on, actor)
+                self.keys[record.fingerprint] = record
 
     # --- questions ---------------------------------------------------------------------
 
@@ -240,7 +217,7 @@ class Roster(Aggregate):
         if role is not None:
             if role not in allowed:
                 raise NotAuthorised(
-                    actor, f"{what} is done by the {_either(allowed)}, not the {role.title}"
+                    actor, f"{what} is done by the {either(allowed)}, not the {role.title}"
                 )
             self.confirm(actor, role)
             return role
@@ -250,7 +227,7 @@ class Roster(Aggregate):
         if not usable:
             granted = ", ".join(sorted(r.value for r in held)) or "no role"
             raise NotAuthorised(
-                actor, f"{what} needs the {_either(allowed)}; the roster grants {actor} {granted}"
+                actor, f"{what} needs the {either(allowed)}; the roster grants {actor} {granted}"
             )
         raise InvalidInput(
             actor,
@@ -441,7 +418,3 @@ def _require_reason(reason: str) -> None:
         raise ReasonRequired(ROSTER_SUBJECT, "a roster change needs a --reason for the record")
     validate_text(ROSTER_SUBJECT, "reason", reason, limit=500)
 
-
-def _either(roles: tuple[Role, ...]) -> str:
-    titles = [r.title for r in roles]
-    return titles[0] if len(titles) == 1 else f"{', '.join(titles[:-1])} or {titles[-1]}"

@@ -173,3 +173,31 @@ def _ceil_second(moment: datetime) -> datetime:
     if not moment.microsecond:
         return moment
     return moment.replace(microsecond=0) + _SECOND
+
+
+def founding_keys(actor: str, administrator: str, public_key: str | None,
+                  second: str | None, second_key: str | None) -> tuple[str | None, str | None]:
+    """The founders' key lines, checked: two founders are two people with two keys."""
+    from opsledger.domain.roster import validate_person
+
+    line = None if public_key is None else accepted_key(public_key).line(comment=False)
+    if second is None:
+        if second_key is not None:
+            raise InvalidInput("roster", "a second key needs a second administrator")
+        return line, None
+    validate_person(second)
+    if second == administrator:
+        raise RosterRuleError(actor, "the two founding administrators must be two people")
+    if second_key is None:
+        raise InvalidInput(second, "the second administrator needs a key")
+    second_line = accepted_key(second_key).line(comment=False)
+    if second_line == line:
+        raise RosterRuleError(actor, "the two founding administrators need two keys")
+    return line, second_line
+
+
+def first_key(person: str, line: str, valid_after: datetime, actor: str) -> KeyRecord:
+    """A founder's key, valid from the founding."""
+    key = accepted_key(line)
+    return KeyRecord(person=person, public_key=line, key_type=key.key_type,
+                     fingerprint=key.fingerprint, valid_after=valid_after, added_by=actor)

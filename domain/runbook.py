@@ -31,6 +31,12 @@ class Role(StrEnum):
         return self.value.replace("-", " ").title().replace("Sre ", "SRE ")
 
 
+def either(roles: tuple[Role, ...]) -> str:
+    """"the Operator, Release Manager or SRE Captain": roles as a refusal names them."""
+    titles = [r.title for r in roles]
+    return titles[0] if len(titles) == 1 else f"{', '.join(titles[:-1])} or {titles[-1]}"
+
+
 class Env(StrEnum):
     PROD = "prod"
     STAGING = "staging"
