@@ -173,8 +173,8 @@ def run_demo(
             app.add_key(person, public_key=keys[person].public_key_line, actor=ADMIN,
                         reason="the demo's key for " + person)
         granted = app.grant_role(person, role, actor=ADMIN, reason="the demo's rota")
-        say(f"    {person}: {role.value}, key {keys[person].fingerprint}"
-            + ("" if granted else " (already held)"))
+        say(f"    {person}: {role.value}" + ("" if granted else " (already held)")
+            + f", key {keys[person].fingerprint}")
 
     # Runbook section 5: the operator accepts the shift before anything else.
     operator = PEOPLE[Role.OPERATOR]

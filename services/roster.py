@@ -8,11 +8,14 @@ revocation, key and confirmation is audited.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from opsledger.adapters.ssh_signing import CryptographyVerifier
+from opsledger.archiver.verify.identity import replay_identity
 from opsledger.domain.errors import NotFound
 from opsledger.domain.roster_keys import accepted_key
 from opsledger.domain.runbook import Role
@@ -239,4 +242,19 @@ def audit_roster(services: Services) -> dict[str, Any]:
     """Replays every evidence, approval and script event against the roster as it
     stood then; "ok" is False when any was not allowed by the roster it names."""
     checked, findings = services.app.audit_authority()
-    return {"checked": checked, "ok": not findings, "findings": [asdict(f) for f in findings]}
+    signatures = identity_of_store(services)
+    return {"checked": checked, "ok": not findings and not signatures["findings"],
+            "findings": [asdict(f) for f in findings], "signatures": signatures}
+
+
+def identity_of_store(services: Services) -> dict[str, Any]:
+    """Every stored event's signature replayed against the roster's keys, as
+    `archive verify` does from an archive: how many events are signed, how many
+    were recorded before signing, and each failure by log position."""
+    app = services.ledger_app
+    rows = []
+    for n in app.notifications():
+        rows.append((f"position {n.id}", json.loads(n.state), app.mapper.to_domain_event(n)))
+    findings = replay_identity(rows, CryptographyVerifier(), unsigned_is_finding=False)
+    unsigned = sum(1 for _, _, e in rows if getattr(e, "signature", None) is None)
+    return {"events": len(rows), "unsigned": unsigned, "findings": findings}

@@ -43,15 +43,23 @@ def identity_findings(tag_files: Mapping[str, bytes], verifier: SshSignatureVeri
         roster_rows = list(_decode(mapper, tag_files.get(ROSTER, b"")))
     except (ValueError, KeyError, TypeError, AttributeError, TopicError) as exc:
         return [f"identity: the archived events cannot be read: {exc}"]
+    return replay_identity(roster_rows + events, verifier)
+
+
+def replay_identity(rows: list[tuple[str, dict, Any]], verifier: SshSignatureVerifier,
+                    *, unsigned_is_finding: bool = True) -> list[str]:
+    """The same replay over decoded events (where, stored state, event), roster
+    events among them: an archive's, or a whole live store's (`roster audit`).
+    After MAX_FINDINGS_OF_A_KIND findings of one kind, a count."""
     roster: Roster | None = None
-    for _, _, event in roster_rows:
+    for _, _, event in rows:
         if isinstance(event, Roster.Event):
             roster = event.mutate(roster)
     findings: list[str] = []
     counts: dict[str, int] = {}
-    for where, state, event, previous in _with_previous(roster_rows + events):
+    for where, state, event, previous in _with_previous(rows):
         problem = _check(event, state, previous, roster, verifier)
-        if not problem:
+        if not problem or (problem == UNSIGNED and not unsigned_is_finding):
             continue
         kind = problem.split(":")[0]
         counts[kind] = counts.get(kind, 0) + 1

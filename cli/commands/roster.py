@@ -173,9 +173,12 @@ def history(obj, json_output: bool) -> None:
 @click.pass_obj
 def audit(obj, json_output: bool) -> None:
     """Replay every evidence, approval and script event against the roster as it
-    stood then. Exit 1 when any event was not allowed by the roster it names."""
+    stood then, and every event's SSH signature against the roster's keys.
+
+    Events recorded before signing are counted as unsigned. Exit 1 when any
+    event was not allowed by the roster it names or a signature fails."""
     doc = audit_roster(obj)
-    findings = doc["findings"]
+    findings, signed = doc["findings"], doc["signatures"]
     emit(
         doc,
         json_output=json_output,
@@ -185,9 +188,15 @@ def audit(obj, json_output: bool) -> None:
                 else f"{len(findings)} not allowed")]
             + [f"  position {f['position']} {f['ticket']} {f['event']} by {f['actor']} "
                f"({f['role']}): {f['problem']}" for f in findings]
+            + [f"{signed['events']} events' signatures replayed: "
+               f"{signed['events'] - signed['unsigned']} signed, "
+               + (f"{signed['unsigned']} unsigned (recorded before signing), "
+                  if signed["unsigned"] else "")
+               + (f"{len(signed['findings'])} failed" if signed["findings"] else "all hold")]
+            + [f"  {line}" for line in signed["findings"]]
         ),
     )
-    if findings:
+    if not doc["ok"]:
         raise click.exceptions.Exit(1)
 
 

@@ -1,0 +1,124 @@
+"""An auditor with the archive file and a public key proves who signed what;
+an insider who alters a signature, in the store or in the archive, is named.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import sqlite3
+import tarfile
+from pathlib import Path
+
+import pytest
+import zstandard
+from clirunner import invoke
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("demo") / "demo"
+    result = invoke(["demo", "--dir", str(folder)], {})
+    assert result.code == 0, result.err
+    return folder
+
+
+def _home(demo: Path) -> dict[str, str]:
+    return {"OPSLEDGER_HOME": str(demo / ".opsledger")}
+
+
+def test_the_demo_store_replays_every_signature(demo):
+    audit = invoke(["roster", "audit", "--json"], _home(demo))
+    assert audit.code == 0, audit.out
+    signatures = json.loads(audit.out)["signatures"]
+    assert signatures["unsigned"] == 0 and signatures["findings"] == []
+    assert signatures["events"] > 40
+
+
+def _rewrite(archive: Path, out: Path, change) -> None:
+    """Re-packs the archive with `change(name, data) -> data` applied, and the
+    bag's tag manifests recomputed, as an insider with bagit.py would."""
+    import hashlib
+
+    raw = zstandard.ZstdDecompressor().stream_reader(archive.open("rb")).read()
+    members = []
+    with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
+        for m in tar.getmembers():
+            data = tar.extractfile(m).read() if m.isfile() else None
+            members.append((m, data))
+    changed = {m.name: change(m.name, d) for m, d in members if d is not None}
+    for m, _ in members:
+        if re.search(r"tagmanifest-(sha256|sha512)\.txt$", m.name):
+            algo = m.name.rsplit("-", 1)[1].split(".")[0]
+            root = m.name.split("/")[0]
+            lines = []
+            for line in changed[m.name].decode().splitlines():
+                digest, path = line.split(" ", 1)
+                path = path.strip()
+                body = changed.get(f"{root}/{path}")
+                if body is not None:
+                    digest = hashlib.new(algo, body).hexdigest()
+                lines.append(f"{digest}  {path}")
+            changed[m.name] = ("\n".join(lines) + "\n").encode()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for m, d in members:
+            if d is None:
+                tar.addfile(m)
+            else:
+                m.size = len(changed[m.name])
+                tar.addfile(m, io.BytesIO(changed[m.name]))
+    out.write_bytes(zstandard.ZstdCompressor().compress(buf.getvalue()))
+
+
+def test_an_altered_signature_in_the_archive_is_named_by_position(demo, tmp_path):
+    (archive,) = (demo / ".opsledger" / "archives").glob("*.tar.zst")
+    key = demo / ".opsledger" / "keys" / "ledger.pub"
+    ok = invoke(["archive", "verify", str(archive), "--public-key", str(key)], {})
+    assert ok.code == 0, ok.out + ok.err
+    altered_at: list[int] = []
+
+    def flip_one_signature(name: str, data: bytes) -> bytes:
+        if not name.endswith("opsledger/events.jsonl"):
+            return data
+        lines = data.decode().splitlines()
+        for i, line in enumerate(lines):
+            row = json.loads(line)
+            state = json.loads(row["state"])
+            if row["topic"].endswith("ApprovalGiven") and not altered_at:
+                armored = state["signature"]["signature"].splitlines()
+                body = armored[3]
+                armored[3] = ("B" if body[0] != "B" else "C") + body[1:]
+                state["signature"]["signature"] = "\n".join(armored) + "\n"
+                row["state"] = json.dumps(state, sort_keys=True, separators=(",", ":"))
+                lines[i] = json.dumps(row, sort_keys=True, separators=(",", ":"))
+                altered_at.append(row["position"])
+        return ("\n".join(lines) + "\n").encode()
+
+    forged = tmp_path / archive.name
+    _rewrite(archive, forged, flip_one_signature)
+    result = invoke(["archive", "verify", str(forged), "--public-key", str(key)], {})
+    assert result.code == 1
+    assert f"identity: position {altered_at[0]} ApprovalGiven" in result.out
+    assert "bad signature" in result.out
+
+
+def test_an_event_altered_in_the_store_fails_the_roster_audit(demo, tmp_path):
+    import shutil
+
+    home = tmp_path / "home"
+    shutil.copytree(demo / ".opsledger", home)
+    db = sqlite3.connect(home / "events.sqlite")
+    rowid, state = db.execute(
+        "select rowid, state from stored_events where topic like '%ApprovalGiven' limit 1"
+    ).fetchone()
+    fields = json.loads(state)
+    fields["reference"] = "rewritten by an insider"
+    db.execute("update stored_events set state = ? where rowid = ?",
+               (json.dumps(fields, sort_keys=True, separators=(",", ":")).encode(), rowid))
+    db.commit()
+    db.close()
+    audit = invoke(["roster", "audit"], {"OPSLEDGER_HOME": str(home)})
+    assert audit.code == 1
+    assert "altered: the signed reference differs from the recorded one" in audit.out
