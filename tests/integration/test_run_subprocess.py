@@ -11,24 +11,25 @@ import time
 from pathlib import Path
 
 import pytest
+from clirunner import key_file, staff
 from opsledger.domain.application import OpsLedger
-from story import staff
 
 ARTIFACT = "sha256:" + "ab" * 32
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("OPSLEDGER_")}
-    return {**base, "OPSLEDGER_HOME": str(tmp_path / "home"), "OPSLEDGER_ACTOR": "dana.ops"}
+    base = {k: v for k, v in os.environ.items()
+            if not k.startswith("OPSLEDGER_") and k != "SSH_AUTH_SOCK"}
+    # dana.ops, the on-call operator, runs the scripts: her key signs what opsledger records
+    return {**base, "OPSLEDGER_HOME": str(tmp_path / "home"), "OPSLEDGER_ACTOR": "dana.ops",
+            "OPSLEDGER_IDENTITY": str(key_file("dana.ops"))}
 
 
 @pytest.fixture
 def ticket(opsledger_exe, env) -> str:
     Path(env["OPSLEDGER_HOME"]).mkdir(parents=True, exist_ok=True)
-    app = app_for(env)
-    staff(app)  # dana.ops, the on-call operator, runs the scripts
-    app.close()
+    staff({"OPSLEDGER_HOME": env["OPSLEDGER_HOME"]})  # each person's key and role
     subprocess.run([*opsledger_exe, "ticket", "open", "CHG-7", "--strategy", "momo-1",
                     "--artifact", ARTIFACT, "--env", "staging"], env=env, check=True,
                    capture_output=True)
