@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from clirunner import invoke
+from clirunner import invoke, staff
 from opsledger.services.demo_tradepulse import prometheus_export
 
 ARTIFACT = "sha256:" + "ab" * 32
@@ -19,6 +19,7 @@ WINDOW = ["--since", "2026-11-23T13:30:00Z", "--until", "2026-11-23T17:30:00Z"]
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     env = {"OPSLEDGER_HOME": str(tmp_path / "home"), "OPSLEDGER_ACTOR": "dana.ops"}
+    staff(env)  # dana.ops's key signs, and her role lets her open and record breaches
     assert invoke(["ticket", "open", "CHG-5", "--strategy", "momo-1", "--artifact", ARTIFACT],
                   env).code == 0
     return env
