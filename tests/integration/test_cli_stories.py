@@ -35,7 +35,9 @@ def ol(cli_env, *argv: str):
 
 
 def open_prod_ticket(cli_env) -> None:
-    r = ol(cli_env, "ticket", "open", "CHG-2041", "--strategy", "momo-1", "--artifact", ARTIFACT)
+    # the dev lead asks for the change: its opener may not also give the change-ticket approval
+    r = ol(cli_env, "ticket", "open", "CHG-2041", "--strategy", "momo-1", "--artifact", ARTIFACT,
+           "--actor", OWNERS["dev-lead"])
     assert r.code == 0, r.err
 
 
