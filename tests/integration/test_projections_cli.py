@@ -52,8 +52,9 @@ def evidence(tmp_path: Path) -> Path:
 
 def prepare(cli_env, evidence: Path, key: str = "CHG-2041", skip: str | None = None,
             strategy: str = "momo-1") -> None:
+    # the dev lead asks for the change: its opener may not also give the change-ticket approval
     ok(cli_env, "ticket", "open", key, "--strategy", strategy, "--artifact", ARTIFACT,
-       "--session-date", "2026-11-23")
+       "--session-date", "2026-11-23", "--actor", OWNERS["dev-lead"])
     for check in CHECKS:
         if check.name == skip:
             continue
