@@ -60,7 +60,11 @@ def app_env(admin_env: dict[str, str], role: str, schema: str) -> dict[str, str]
 
 
 def open_ticket(env: dict[str, str], key: str) -> None:
-    r = invoke(["ticket", "open", key, "--strategy", "momo-1", "--artifact", ARTIFACT], env)
+    """On a fresh store: the desk is staffed (each person's key and role), then the
+    dev lead, whose key signs it, opens the ticket."""
+    staff(env)
+    r = invoke(["ticket", "open", key, "--strategy", "momo-1", "--artifact", ARTIFACT,
+                "--actor", "dave.dev"], env)
     assert r.code == 0, r.err
 
 
@@ -170,8 +174,7 @@ def test_the_application_appends_as_the_app_role(admin_env, pg_schema, roles):
     harden(admin_env, app_role, "--login")  # on an empty schema: harden creates the tables
     env = app_env(admin_env, app_role, pg_schema)
 
-    open_ticket(env, "CHG-2041")
-    staff(env)  # the roster is appended by the same role, like every other event
+    open_ticket(env, "CHG-2041")  # the roster is appended by the same role, like every event
     r = invoke(["flag", "set", "live.enabled", "true", "--reason", "launch",
                 "--ticket", "CHG-2041", "--role", "release-manager"], env)
     assert r.code == 0, r.err
