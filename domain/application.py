@@ -146,7 +146,9 @@ class OpsLedger(RosterUseCases, TicketUseCases, FlagUseCases, ShiftUseCases, App
                 if not pending:
                     continue
                 first = pending[0].originator_version
-                if aggregate.id == state.target_id and first != state.version + 1:
+                # Creating a record that exists (first == 1) is no stale intent: the
+                # store refuses the duplicate and the command says it already exists.
+                if aggregate.id == state.target_id and first != state.version + 1 and first != 1:
                     raise signing.StaleIntent(
                         state.signature.signer,
                         f"signed for version {state.version}, but the record is at "

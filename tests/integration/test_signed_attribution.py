@@ -13,7 +13,13 @@ from pathlib import Path
 
 import pytest
 from opsledger.adapters.ssh_signing import create_ed25519_key
-from opsledger.domain.errors import NotAuthorised, NotFound, SameSigner, SelfApproval
+from opsledger.domain.errors import (
+    AlreadyExists,
+    NotAuthorised,
+    NotFound,
+    SameSigner,
+    SelfApproval,
+)
 from opsledger.domain.model import utcnow
 from opsledger.domain.roster_keys import KeyHeldByAnother
 from opsledger.domain.runbook import Approval, Env, Role
@@ -117,6 +123,22 @@ def test_a_key_the_roster_does_not_hold_records_nothing(desk, tmp_path):
         services.app.attach_evidence("CHG-1", check="approvals", path="a.md", sha256=SHA,
                                      size=1, actor=None, role=None)
     assert len(services.ledger_app.ticket_events("CHG-1")) == 1
+
+
+def test_a_record_that_exists_is_named_as_such_not_as_a_stale_intent(desk):
+    """Opening a ticket (or founding the roster) again signs the record's current
+    version; the command says the record exists, records nothing, and is not
+    re-signed as if the record had moved on."""
+    services, _, as_ = desk
+    before = len(services.ledger_app.ticket_events("CHG-1"))
+    with pytest.raises(AlreadyExists, match="already open"):
+        as_("dave.dev").open_ticket(key="CHG-1", strategy="momo-1", env=Env.PROD,
+                                    artifact_digest=DIGEST, actor=None, role=None)
+    assert len(services.ledger_app.ticket_events("CHG-1")) == before
+    roster_version = services.ledger_app.target_version("roster:desk")
+    with pytest.raises(AlreadyExists, match="founded before"):
+        as_("root").found_roster(administrator="root", actor="root", reason="again")
+    assert services.ledger_app.target_version("roster:desk") == roster_version
 
 
 def _signed(services: Services, signer, **changes) -> SignedIntent:
