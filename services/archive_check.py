@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from opsledger.adapters.ssh_signing import CryptographyVerifier
 from opsledger.archiver.builder.seal import verify_stored
 from opsledger.archiver.verify.authority import authority_findings
+from opsledger.archiver.verify.binding import binding_findings
 from opsledger.archiver.verify.identity import identity_findings
 from opsledger.archiver.verify.verifier import verify_archive
 from opsledger.domain.ticket import TICKET_KEY
@@ -60,6 +61,15 @@ def retention_findings(info: Any) -> list[str]:
     return found
 
 
+def provenance_findings(report: Any) -> list[str]:
+    """What the archive proves of who recorded what, replayed from the archive
+    alone: the roster's authority for each event, each event's signature, and
+    each payload file against the signed events that recorded its digest."""
+    return (authority_findings(report.tag_files)
+            + identity_findings(report.tag_files, CryptographyVerifier())
+            + binding_findings(report.tag_files, report.files))
+
+
 def _open_target(
     services: Services, target: str, manifest: Path | None
 ) -> tuple[Any, bytes | None, str]:
@@ -102,8 +112,7 @@ def verify_target(
         checked = verify_stored(store, name, expected_sha256=latest["archive_sha256"],
                                 progress=phase(progress, "verifying"))
         findings = list(checked.findings) + retention_findings(checked.info)
-        findings += authority_findings(checked.report.tag_files)
-        findings += identity_findings(checked.report.tag_files, CryptographyVerifier())
+        findings += provenance_findings(checked.report)
         app.record_verification(
             target,
             location=latest["location"],
@@ -122,8 +131,7 @@ def verify_target(
         finally:
             stream.close()
         findings = [str(f) for f in report.findings]
-        findings += authority_findings(report.tag_files)
-        findings += identity_findings(report.tag_files, CryptographyVerifier())
+        findings += provenance_findings(report)
         if detached is None:
             notify(
                 f"opsledger: warning: no detached manifest for {label}; "

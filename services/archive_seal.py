@@ -8,7 +8,7 @@ goes in and what is recorded.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,7 @@ from opsledger.services.archive_check import (
     _no_progress,
     iso,
     phase,
+    provenance_findings,
     retention_findings,
 )
 from opsledger.services.errors import Incomplete, InvalidRequest, Refused
@@ -148,7 +149,8 @@ def seal_session(
 
     def request_for(ticket, redactions: list[Redaction]) -> SealRequest:
         return _seal_request(services, key, ticket, checklist(ticket, files, digests), gaps, files,
-                             redactions=redactions, source_dir=session_dir, notify=notify)
+                             redactions=redactions, source_dir=session_dir, notify=notify,
+                             actor=actor, role=role)
 
     def redacted(redactions: list[Redaction]) -> SealRequest:
         """The alteration goes on the record before the redacted copies are sealed,
@@ -194,6 +196,8 @@ def _seal_request(
     redactions: list[Redaction],
     source_dir: Path,
     notify: Notify,
+    actor: str | None,
+    role: Role | None,
 ) -> SealRequest:
     """What to seal; the tag files that record the ledger's proofs are only
     computed once the payload has passed the secret scan."""
@@ -214,7 +218,14 @@ def _seal_request(
         ("Opsledger-Artifact-Digest", ticket.artifact_digest),
     ]
 
-    def tags() -> tuple[list[tuple[str, str]], dict[str, bytes]]:
+    def tags(
+        payload: Sequence[tuple[str, int, str]],
+    ) -> tuple[list[tuple[str, str]], dict[str, bytes]]:
+        # Every payload file, bound to a signed event inside the archive itself.
+        services.app.declare_payload(
+            key, files=[{"path": p, "size": n, "sha256": s} for p, n, s in payload],
+            actor=actor, role=role,
+        )
         events, count, last_position = events_jsonl(services, key)
         proof_files, proof_info = ledger_tag_files(services, key, events, notify=notify)
         tag_files: dict[str, bytes] = {
@@ -295,7 +306,8 @@ def _record_and_verify(
     )
     checked = verify_stored(store, sealed.name, expected_sha256=sealed.archive_sha256,
                             progress=phase(progress, "verifying"))
-    findings = list(checked.findings) + retention_findings(checked.info)
+    findings = (list(checked.findings) + retention_findings(checked.info)
+                + provenance_findings(checked.report))
     app.record_verification(
         key,
         location=sealed.location,
@@ -356,7 +368,8 @@ def _resume(
     store, name = services.store_and_name(latest["location"], store_uri)
     checked = verify_stored(store, name, expected_sha256=latest["archive_sha256"],
                             progress=phase(progress, "verifying"))
-    findings = list(checked.findings) + retention_findings(checked.info)
+    findings = (list(checked.findings) + retention_findings(checked.info)
+                + provenance_findings(checked.report))
     if latest["verified"] is None or findings:
         services.app.record_verification(
             key,

@@ -60,7 +60,12 @@ _TICKET_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 TagFileContent = bytes | Iterable[bytes]
 ProgressCallback = Callable[[int, int], object]
 # More bag-info lines and tag files, known only once the payload has passed the scan.
-DeferredTags = Callable[[], tuple[Sequence[tuple[str, str]], Mapping[str, TagFileContent]]]
+# Called once the payload is read, with each payload file's (path under data/,
+# size, sha256): returns bag-info lines and tag files to add.
+DeferredTags = Callable[
+    [Sequence[tuple[str, int, str]]],
+    tuple[Sequence[tuple[str, str]], Mapping[str, TagFileContent]],
+]
 
 
 @dataclass(frozen=True)
@@ -218,8 +223,9 @@ def build_bag(
     bytes already written are an unfinished zstd frame (``zstd -t`` rejects
     them) and must be discarded. ``progress(done, total)`` counts payload
     bytes. ``bagging_date`` defaults to today (UTC); fixing it makes the
-    archive byte-for-byte reproducible. ``deferred_tags()`` is called once,
-    after the payload, for bag-info lines and tag files added to the others.
+    archive byte-for-byte reproducible. ``deferred_tags(payload)`` is called
+    once, after the payload, with each file's (path, size, sha256), for
+    bag-info lines and tag files added to the others.
     """
     top = bag_dir_name(ticket_key, session_date)
     fields = bagit_paths.check_bag_info_fields(bag_info)
@@ -250,7 +256,9 @@ def build_bag(
     if scanned is not None and scanned.findings:
         raise SecretsFoundError(scanned.findings, scanned)
     if deferred_tags is not None:
-        more_info, more_tags = deferred_tags()
+        more_info, more_tags = deferred_tags(
+            [(f.path.removeprefix("data/"), f.size, f.sha256) for f in payload]
+        )
         fields += bagit_paths.check_bag_info_fields(more_info)
         extra_tags = _check_tag_files({**dict(extra_tags), **dict(more_tags)})
 

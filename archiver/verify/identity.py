@@ -39,8 +39,8 @@ def identity_findings(tag_files: Mapping[str, bytes], verifier: SshSignatureVeri
         return []
     mapper = PydanticMapper(transcoder=CanonicalJSONTranscoder())
     try:
-        events = list(_decode(mapper, events_file))
-        roster_rows = list(_decode(mapper, tag_files.get(ROSTER, b"")))
+        events = list(decode_rows(mapper, events_file))
+        roster_rows = list(decode_rows(mapper, tag_files.get(ROSTER, b"")))
     except (ValueError, KeyError, TypeError, AttributeError, TopicError) as exc:
         return [f"identity: the archived events cannot be read: {exc}"]
     return replay_identity(roster_rows + events, verifier)
@@ -121,7 +121,7 @@ def _with_previous(rows: list[tuple[str, dict, Any]]) -> Iterator[tuple[str, dic
         last[event.originator_id] = event
 
 
-def _decode(mapper: PydanticMapper, jsonl: bytes) -> Iterator[tuple[str, dict, Any]]:
+def decode_rows(mapper: PydanticMapper, jsonl: bytes) -> Iterator[tuple[str, dict, Any]]:
     for line in jsonl.splitlines():
         if not line.strip():
             continue

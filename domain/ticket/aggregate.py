@@ -41,6 +41,7 @@ class Ticket(Aggregate):
     ArchiveVerified = events.ArchiveVerified
     PayloadRedacted = events.PayloadRedacted
     Closed = events.Closed
+    PayloadDeclared = events.PayloadDeclared
 
     @staticmethod
     def create_id(key: str, **_: Any) -> UUID:
@@ -378,6 +379,14 @@ class Ticket(Aggregate):
         for archive in self.archives:
             if archive["archive_sha256"] == archive_sha256:
                 archive["verified"] = ok
+
+    def declare_payload(self, *, files: list[dict[str, Any]], actor: str, role: Role | None) -> None:
+        self._refuse_if_closed()
+        self._declare(files=archives.payload_files(self.key, files), actor=actor, role=role)
+
+    @applies(PayloadDeclared)
+    def _declare(self, **_: Any) -> None:
+        """Changes nothing: it is what an archive's payload is checked against."""
 
     def close(self, *, actor: str, role: Role | None, pruned: bool = False) -> None:
         self._refuse_if_closed()

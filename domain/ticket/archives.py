@@ -108,3 +108,19 @@ def closing(ticket: TicketArchives, *, pruned: bool) -> dict[str, Any]:
     """The close to record: on the archive `closing_archive` allows."""
     latest = closing_archive(ticket.key, ticket.archives)
     return {"archive_sha256": latest["archive_sha256"], "pruned": pruned}
+
+
+def payload_files(key: str, files: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A seal's payload declaration, checked: relative paths, once each, sizes
+    and SHA-256 digests, sorted by path."""
+    seen: set[str] = set()
+    out = []
+    for f in files:
+        path, size, sha = f.get("path"), f.get("size"), f.get("sha256")
+        if (not isinstance(path, str) or not path or path.startswith("/") or path in seen
+                or not isinstance(size, int) or size < 0
+                or not isinstance(sha, str) or not SHA256_HEX.match(sha)):
+            raise InvalidInput(key, f"not a payload file entry: {f!r:.200}")
+        seen.add(path)
+        out.append({"path": path, "size": size, "sha256": sha})
+    return sorted(out, key=lambda f: f["path"])

@@ -182,3 +182,12 @@ class Closed(TicketEvent):
     TOPIC: ClassVar[str] = "opsledger.ticket.Closed"
     archive_sha256: str
     pruned: bool = False
+
+
+class PayloadDeclared(TicketEvent):
+    """What a seal is about to archive, signed before the bag is closed: every
+    payload file's path, size and SHA-256, so that an archive's payload is
+    bound, file by file, to a signed event inside the same archive."""
+
+    TOPIC: ClassVar[str] = "opsledger.ticket.PayloadDeclared"
+    files: list[dict[str, Any]]  # {"path": "deploy.log", "size": 683, "sha256": ...}

@@ -52,6 +52,7 @@ ACTIONS: dict[str, TargetOf] = {
     "observe_flag": _ticket,
     "record_breach": _ticket,
     "record_breaches": _ticket,
+    "declare_payload": _ticket,
     "record_seal": _ticket,
     "record_redaction": _ticket,
     "record_verification": _ticket,

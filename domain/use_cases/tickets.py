@@ -267,6 +267,13 @@ class TicketUseCases(UseCases):
         seal["role"] = self._may("record_seal", seal["actor"], seal.get("role"), "sealing")
         self._update_ticket(key, lambda t: t.record_seal(**seal))
 
+    def declare_payload(
+        self, key: str, *, files: list[dict[str, Any]], actor: str, role: Role | None
+    ) -> None:
+        """Records what a seal is about to archive (path, size, sha256 of each file)."""
+        role = self._may("record_seal", actor, role, "declaring a seal's payload")
+        self._update_ticket(key, lambda t: t.declare_payload(files=files, actor=actor, role=role))
+
     def record_redaction(self, key: str, **redaction: Any) -> bool:
         """True when recorded, False when the same redaction already was."""
         redaction["role"] = self._may(

@@ -48,6 +48,17 @@ def _rewrite(archive: Path, out: Path, change) -> None:
             data = tar.extractfile(m).read() if m.isfile() else None
             members.append((m, data))
     changed = {m.name: change(m.name, d) for m, d in members if d is not None}
+    root = members[0][0].name.split("/")[0]
+    for m, _ in members:  # payload manifests first: the tag manifests list them
+        if re.search(r"/manifest-(sha256|sha512)\.txt$", m.name):
+            algo = m.name.rsplit("-", 1)[1].split(".")[0]
+            lines = []
+            for line in changed[m.name].decode().splitlines():
+                digest, path = line.split(" ", 1)
+                path = path.strip()
+                digest = hashlib.new(algo, changed[f"{root}/{path}"]).hexdigest()
+                lines.append(f"{digest}  {path}")
+            changed[m.name] = ("\n".join(lines) + "\n").encode()
     for m, _ in members:
         if re.search(r"tagmanifest-(sha256|sha512)\.txt$", m.name):
             algo = m.name.rsplit("-", 1)[1].split(".")[0]
@@ -102,6 +113,31 @@ def test_an_altered_signature_in_the_archive_is_named_by_position(demo, tmp_path
     assert result.code == 1
     assert f"identity: position {altered_at[0]} ApprovalGiven" in result.out
     assert "bad signature" in result.out
+
+
+def test_a_payload_file_changed_with_its_manifests_regenerated_is_named(demo, tmp_path):
+    """What bagit.py would accept: the log and every manifest rewritten together.
+    The signed payload declaration and the run's own recorded digest say otherwise."""
+    (archive,) = (demo / ".opsledger" / "archives").glob("*.tar.zst")
+    key = demo / ".opsledger" / "keys" / "ledger.pub"
+
+    def doctor_the_log(name: str, data: bytes) -> bytes:
+        if not name.endswith("/data/deploy.log"):
+            return data
+        return data.replace(b"promoted", b"REVERTED")  # same size: Payload-Oxum holds
+
+    forged = tmp_path / archive.name
+    _rewrite(archive, forged, doctor_the_log)
+    result = invoke(["archive", "verify", str(forged), "--public-key", str(key)], {})
+    assert result.code == 1
+    declared = re.search(r"binding: data/deploy\.log has sha256 \w+, the payload declared at "
+                         r"position (\d+)", result.out)
+    recorded = re.search(r"binding: data/deploy\.log has sha256 \w+, the event at position "
+                         r"(\d+) recorded", result.out)
+    assert declared and recorded, result.out
+    # nothing else is wrong with the bag: only the signed events catch it
+    assert not [line for line in result.out.splitlines()
+                if line.startswith("  - ") and "binding:" not in line]
 
 
 def test_an_event_altered_in_the_store_fails_the_roster_audit(demo, tmp_path):

@@ -101,7 +101,7 @@ def test_a_secret_across_a_chunk_boundary_refuses_with_its_line(tmp_path):
     out = io.BytesIO()
     deferred: list[int] = []
     with pytest.raises(SecretsFoundError) as info:
-        build(src, out, chunk_size=SMALL_CHUNK, deferred_tags=lambda: deferred.append(1) or ([], {}))
+        build(src, out, chunk_size=SMALL_CHUNK, deferred_tags=lambda _payload: deferred.append(1) or ([], {}))
     assert deferred == []  # no tag file (no ledger proof) for a refused payload
     [finding] = info.value.findings
     assert (finding.path, finding.kind, finding.line) == ("settle.log", "aws-access-key", 0)
