@@ -23,6 +23,7 @@ from opsledger.domain.signing import (
     StaleIntent,
     encode_args,
 )
+from opsledger.domain.sshsig import SshSignatureError, parse_public_key_line
 from opsledger.domain.use_cases.actions import ACTIONS
 
 if TYPE_CHECKING:
@@ -30,6 +31,10 @@ if TYPE_CHECKING:
     from opsledger.domain.sshsig import SshSigner
 
 RESIGN_ATTEMPTS = 8
+# Arguments that are a `.pub` line: the roster records them without their comment,
+# so the intent signs them so too (what is signed is what is recorded; an audit
+# compares the two).
+KEY_LINES = ("public_key", "second_public_key")
 
 
 class SigningApplication:
@@ -87,6 +92,9 @@ class SigningApplication:
             else:
                 arguments[name] = value
         claimed = arguments.pop("actor", None)
+        for name in KEY_LINES:
+            if isinstance(arguments.get(name), str):
+                arguments[name] = _without_comment(arguments[name])
         signer = self._identity()
         if action == "found_roster":
             person = arguments["administrator"]
@@ -120,6 +128,15 @@ class SigningApplication:
                 if attempt == RESIGN_ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _without_comment(line: str) -> str:
+    """A well-formed key line without its comment; anything else as given, for the
+    application to refuse in its own words."""
+    try:
+        return parse_public_key_line(line).line(comment=False)
+    except SshSignatureError:
+        return line
 
 
 def _bare(line: str) -> str:

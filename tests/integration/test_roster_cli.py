@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from clirunner import invoke
+from clirunner import invoke, public_key_file
 from opsledger.domain.runbook import Role
 from opsledger.services.bootstrap import Services
 from opsledger.services.settings import Settings
@@ -16,6 +16,15 @@ ARTIFACT = "sha256:" + "ab" * 32
 
 def ol(cli_env, *argv: str, actor: str = "root.admin"):
     return invoke(["--actor", actor, *argv], cli_env)
+
+
+def add_keys(cli_env, *people: str) -> None:
+    """The administrator registers each person's own key: whoever signs a command
+    must hold a key in the roster before the roster's rules are even asked."""
+    for person in people:
+        r = ol(cli_env, "roster", "key", "add", person, str(public_key_file(person)),
+               "--reason", "issued")
+        assert r.code == 0, r.err
 
 
 def test_an_administrator_founds_the_roster_and_grants_roles(cli_env):
@@ -39,6 +48,7 @@ def test_an_administrator_founds_the_roster_and_grants_roles(cli_env):
 
 def test_nobody_grants_themselves_and_only_administrators_grant(cli_env):
     ol(cli_env, "roster", "init")
+    add_keys(cli_env, "bob.risk")  # bob signs as himself, and is no administrator
     r = ol(cli_env, "roster", "grant", "root.admin", "risk-officer", "--reason", "short-staffed")
     assert r.code == 1
     assert r.error_lines == ["opsledger: error: root.admin: an administrator cannot grant a "
@@ -52,11 +62,15 @@ def test_nobody_grants_themselves_and_only_administrators_grant(cli_env):
     assert r.code == 2 and "--reason" in r.err
     r = ol(cli_env, "roster", "grant", "bob.risk", "chief", "--reason", "x")
     assert r.code == 2
-    assert json.loads(ol(cli_env, "roster", "show", "--json").out)["version"] == 1
+    # founded, bob's key: no refused grant recorded anything
+    assert json.loads(ol(cli_env, "roster", "show", "--json").out)["version"] == 2
 
 
 def test_revocation_takes_effect_at_once_and_history_keeps_every_change(cli_env, tmp_path):
     ol(cli_env, "roster", "init")
+    add_keys(cli_env, "alice.rm", "bob.risk")
+    # opening a ticket takes a role too (issue 12): alice opens it as the Release Manager
+    ol(cli_env, "roster", "grant", "alice.rm", "release-manager", "--reason", "rota")
     ol(cli_env, "roster", "grant", "bob.risk", "risk-officer", "--reason", "rota")
     evidence = tmp_path / "limits.yaml"
     evidence.write_text("max_notional: 5e6\n")
@@ -78,11 +92,14 @@ def test_revocation_takes_effect_at_once_and_history_keeps_every_change(cli_env,
                          "--json").out)
     assert then["people"]["bob.risk"] == ["risk-officer"]
     r = ol(cli_env, "roster", "show", "--at-version", "99")
-    assert r.code == 2 and "only 3 versions" in r.err
+    assert r.code == 2 and "only 6 versions" in r.err
 
     history = json.loads(ol(cli_env, "roster", "history", "--json").out)
     assert [(h["change"], h["person"], h["role"], h["actor"], h["reason"]) for h in history] == [
         ("founded", "root.admin", "administrator", "root.admin", "roster founded"),
+        ("key added", "alice.rm", None, "root.admin", "issued"),
+        ("key added", "bob.risk", None, "root.admin", "issued"),
+        ("granted", "alice.rm", "release-manager", "root.admin", "rota"),
         ("granted", "bob.risk", "risk-officer", "root.admin", "rota"),
         ("revoked", "bob.risk", "risk-officer", "root.admin", "left the desk"),
     ]
@@ -93,19 +110,26 @@ def test_revocation_takes_effect_at_once_and_history_keeps_every_change(cli_env,
 
 def test_the_audit_replays_what_was_recorded(cli_env, tmp_path):
     ol(cli_env, "roster", "init")
+    add_keys(cli_env, "alice.rm", "bob.risk")
+    ol(cli_env, "roster", "grant", "alice.rm", "release-manager", "--reason", "rota")
     ol(cli_env, "roster", "grant", "bob.risk", "risk-officer", "--reason", "rota")
     evidence = tmp_path / "limits.yaml"
     evidence.write_text("max_notional: 5e6\n")
-    ol(cli_env, "ticket", "open", "CHG-1", "--strategy", "s", "--artifact", ARTIFACT,
-       actor="alice.rm")
+    assert ol(cli_env, "ticket", "open", "CHG-1", "--strategy", "s", "--artifact", ARTIFACT,
+              actor="alice.rm").code == 0
     assert ol(cli_env, "evidence", "attach", "CHG-1", "risk-envelope", str(evidence),
               actor="bob.risk").code == 0
     assert ol(cli_env, "approve", "CHG-1", "risk-signoff", actor="bob.risk").code == 0
     r = ol(cli_env, "roster", "audit", "--json")
     assert r.code == 0, r.err
-    assert json.loads(r.out) == {"checked": 2, "ok": True, "findings": []}
+    # issue 12: the audit replays every event's signature as well (keys added from .pub
+    # files, comments and all, are recorded as signed)
+    assert json.loads(r.out) == {"checked": 2, "ok": True, "findings": [],
+                                 "signatures": {"events": 8, "unsigned": 0, "findings": []}}
     r = ol(cli_env, "roster", "audit")
-    assert r.out.strip() == "2 roster-checked events replayed: all allowed by the roster they name"
+    assert r.out.splitlines() == [
+        "2 roster-checked events replayed: all allowed by the roster they name",
+        "8 events' signatures replayed: 8 signed, all hold"]
 
 
 # --- issue 12: keys, four eyes, allowed-signers -------------------------------------
@@ -117,7 +141,7 @@ def pub_file(tmp_path: Path, name: str, kind: str = "ed25519") -> Path:
 
 def legacy_administrators(cli_env, *names: str) -> None:
     """Administrators appointed in a store written before four eyes (plain RoleGranted
-    events): the only way to two administrators for a test."""
+    events), each then given their own key by the founder so that they can sign."""
     services = Services(Settings.from_env(environ=cli_env))
     try:
         roster = services.app.get_roster()
@@ -127,6 +151,7 @@ def legacy_administrators(cli_env, *names: str) -> None:
         services.app.save(roster)
     finally:
         services.close()
+    add_keys(cli_env, *names)
 
 
 def test_every_roster_command_has_help(cli_env):
@@ -137,7 +162,7 @@ def test_every_roster_command_has_help(cli_env):
 
 
 def test_keys_are_added_listed_and_revoked_by_an_administrator(cli_env, tmp_path):
-    bob = pub_file(tmp_path, "id_bob")
+    bob = public_key_file("bob.risk")  # the key bob signs with: his refused add is his own
     assert ol(cli_env, "roster", "init").code == 0
     r = ol(cli_env, "roster", "key", "add", "bob.risk", str(bob), "--reason", "issued")
     assert r.code == 0, r.err
@@ -217,6 +242,8 @@ def test_administrator_changes_are_proposed_and_confirmed_by_another(cli_env):
 
 def test_allowed_signers_prints_one_line_per_key(cli_env, tmp_path):
     root, bob = pub_file(tmp_path, "id_root"), pub_file(tmp_path, "id_bob")
+    # root.admin founds with the key in id_root, so that key signs his commands (issue 12)
+    cli_env = {**cli_env, "OPSLEDGER_IDENTITY": str(root.with_suffix(""))}
     assert ol(cli_env, "roster", "init", "--admin", "root.admin", "--key", str(root)).code == 0
     ol(cli_env, "roster", "key", "add", "bob.risk", str(bob), "--reason", "issued")
     r = ol(cli_env, "roster", "allowed-signers")
