@@ -17,9 +17,7 @@ from opsledger.archiver.secrets.redact import Redaction
 from opsledger.archiver.stores.port import ArchiveStore
 from opsledger.domain.archival import checklist, problems, recorded_logs
 from opsledger.domain.persistence import canonical_json
-from opsledger.domain.roster import roster_id
 from opsledger.domain.runbook import Role
-from opsledger.domain.ticket import ticket_id
 from opsledger.services.archive_check import (
     PhaseProgress,
     _no_progress,
@@ -28,7 +26,8 @@ from opsledger.services.archive_check import (
     provenance_findings,
     retention_findings,
 )
-from opsledger.services.errors import Incomplete, InvalidRequest, Refused
+from opsledger.services.archive_history import events_jsonl, roster_jsonl
+from opsledger.services.errors import InvalidRequest, Refused
 from opsledger.services.files import file_digest
 from opsledger.services.incidents import write_report
 from opsledger.services.ledger import ledger_tag_files
@@ -53,48 +52,6 @@ def _session_files(session_dir: Path) -> list[str]:
         for p in session_dir.rglob("*")
         if p.is_file() or p.is_symlink()
     )
-
-
-def events_jsonl(services: Services, key: str) -> tuple[bytes, int, int]:
-    """The ticket's history, one canonical JSON line per event with its global
-    position; the state is the exact stored text, so leaf hashes can be
-    recomputed from the archive alone. Returns (bytes, count, last position).
-
-    Positions come from the timeline view and the bytes from the ticket's own
-    stored events: two indexed reads, however long the whole log is."""
-    positions = {
-        row["version"]: row["position"]
-        for row in fresh_reader(services, ["timeline"]).timeline(key)
-        if row["own"]
-    }
-    lines = []
-    for stored in services.app.recorder.select_events(ticket_id(key)):
-        position = positions.get(stored.originator_version)
-        if position is None:  # the view was caught up just now: this cannot lag
-            raise Incomplete(f"{key}: event v{stored.originator_version} is not in the timeline "
-                             "view; run 'opsledger projections rebuild timeline'")
-        lines.append(stored_line(stored, position=position))
-    return b"".join(lines), len(lines), max(positions.values(), default=0)
-
-
-def stored_line(stored, **extra: Any) -> bytes:
-    """One stored event as a canonical JSON line: its exact stored text, so the
-    archive alone can re-hash it (proofs) and decode it (authority replay)."""
-    return canonical_json(
-        {
-            **extra,
-            "originator_id": str(stored.originator_id),
-            "originator_version": stored.originator_version,
-            "topic": stored.topic,
-            "state": stored.state.decode("utf-8"),
-        }
-    ) + b"\n"
-
-
-def roster_jsonl(services: Services) -> bytes:
-    """The roster's history as stored at the seal, so the authority of every
-    archived event can be replayed offline (archiver.verify.authority)."""
-    return b"".join(stored_line(s) for s in services.app.recorder.select_events(roster_id()))
 
 
 def seal_session(
@@ -227,7 +184,8 @@ def _seal_request(
             actor=actor, role=role,
         )
         events, count, last_position = events_jsonl(services, key)
-        proof_files, proof_info = ledger_tag_files(services, key, events, notify=notify)
+        roster = roster_jsonl(services)
+        proof_files, proof_info = ledger_tag_files(services, key, events + roster, notify=notify)
         tag_files: dict[str, bytes] = {
             "opsledger/events.jsonl": events,
             "opsledger/ticket.json": canonical_json(
@@ -249,7 +207,6 @@ def _seal_request(
             + b"\n",
         }
         tag_files.update(proof_files)
-        roster = roster_jsonl(services)
         if roster:
             tag_files["opsledger/roster.jsonl"] = roster
         info = [

@@ -352,7 +352,7 @@ def ledger_tag_files(
         )
         return {}, [("Opsledger-Proofs", "none (no signing key)")]
     key_signer = load_key(path)
-    positions = [json.loads(line)["position"] for line in events.splitlines() if line]
+    positions = sorted(json.loads(line)["position"] for line in events.splitlines() if line)
     with ledger_errors():
         proofs = caught_up(services).seal(key, positions, key_signer)
     document = archive_proofs_document(proofs)

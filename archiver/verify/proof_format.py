@@ -27,6 +27,7 @@ from opsledger.domain.merkle import MerkleError, leaf_bytes, leaf_hash
 EVENTS = "opsledger/events.jsonl"
 CHECKPOINT = "opsledger/checkpoint.txt"
 PROOFS = "opsledger/proofs.json"
+ROSTER = "opsledger/roster.jsonl"
 VERIFIER_KEY = "opsledger/verifier-key.txt"
 ARCHIVE_FORMAT = "opsledger-proofs/1"
 INCLUSION_FORMAT = "opsledger-inclusion-proof/1"

@@ -42,6 +42,7 @@ from opsledger.archiver.verify.proof_format import (
     CHECKPOINT,
     EVENTS,
     PROOFS,
+    ROSTER,
     Malformed,
     ProofReport,
     event_leaf_hash,
@@ -97,11 +98,32 @@ def check_archive_proofs(
         if position in by_position:
             report.add("malformed", PROOFS, f"two inclusion proofs for position {position}")
         by_position[position] = entry
-    _check_events(report, tag_files[EVENTS], by_position, size, root)
+    _check_events(report, tag_files[EVENTS], by_position, size, root, EVENTS)
+    _check_roster(report, tag_files.get(ROSTER), by_position, size, root)
     for position in sorted(by_position):
         report.add("malformed", PROOFS, f"an inclusion proof for position {position}, no such event")
     _check_archive_consistency(report, proofs.get("consistency"), size, root, verifiers)
     return report
+
+
+def _check_roster(
+    report: ProofReport,
+    data: bytes | None,
+    by_position: dict[int, Mapping[str, Any]],
+    size: int,
+    root: bytes,
+) -> None:
+    """The roster's events are proved like the ticket's: the keys and roles the
+    signatures are replayed against must be the log's own, not a roster put
+    into the archive afterwards."""
+    if not data:
+        return
+    lines = [line for line in data.split(b"\n") if line]
+    if not any(b'"position"' in line for line in lines):
+        report.add("inclusion", ROSTER, "the roster is not proved by the log (an archive "
+                   "sealed before roster proofs): its keys and roles are unanchored")
+        return
+    _check_events(report, data, by_position, size, root, ROSTER)
 
 
 def _check_events(
@@ -110,12 +132,13 @@ def _check_events(
     by_position: dict[int, Mapping[str, Any]],
     size: int,
     root: bytes,
+    name: str,
 ) -> None:
     last_position, last_index = 0, -1
     for number, line in enumerate(data.split(b"\n"), 1):
         if not line:
             continue
-        where = f"{EVENTS} line {number}"
+        where = f"{name} line {number}"
         try:
             event = json.loads(line)
             leaf = event_leaf_hash(event)
@@ -147,7 +170,8 @@ def _check_events(
         if claimed != leaf:
             report.add("leaf", PROOFS, f"position {position}: leaf_hash is not the event's leaf hash")
             continue
-        report.events += 1
+        if name == EVENTS:  # the ticket's events; the roster's are counted apart
+            report.events += 1
 
 
 def _included(leaf: bytes, index: int, size: int, path: list[bytes], root: bytes) -> bool:

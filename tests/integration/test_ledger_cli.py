@@ -22,7 +22,7 @@ import zstandard
 from clirunner import invoke
 from conftest import PG_DSN
 from opsledger.domain.application import OpsLedger
-from opsledger.services.archive_seal import events_jsonl
+from opsledger.services.archive_history import events_jsonl
 from opsledger.services.bootstrap import Services
 from opsledger.services.ledger import ledger_tag_files
 from opsledger.services.settings import Settings
