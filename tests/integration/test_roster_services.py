@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from clirunner import key_file, public_key_file
+from opsledger.adapters.ssh_signing import FileKeySigner
 from opsledger.domain.errors import NotAuthorised
 from opsledger.domain.roster_keys import InvalidKey, SelfKeyRegistration
 from opsledger.domain.roster_proposals import ProposerCannotConfirm
@@ -46,6 +48,17 @@ def pub_file(tmp_path: Path, name: str, kind: str = "ed25519") -> Path:
     return write_key_file(tmp_path / name, kind).with_name(name + ".pub")
 
 
+def sign_with(services: Services, private_key: Path) -> None:
+    """Every recording call is signed (issue 12): from now on with this key."""
+    services.act_as(FileKeySigner(private_key))
+
+
+def with_key(services: Services, person: str) -> None:
+    """The administrator registers `person`'s own key; then `person` signs."""
+    add_key(services, person, public_key_file(person).read_text(), actor=ADMIN, reason="issued")
+    sign_with(services, key_file(person))
+
+
 def test_a_public_key_file_gives_its_key_line(tmp_path):
     path = pub_file(tmp_path, "id_bob")
     assert read_public_key(path) == path.read_text().strip()
@@ -60,6 +73,7 @@ def test_a_public_key_file_gives_its_key_line(tmp_path):
 
 def test_keys_are_added_listed_and_revoked(services, tmp_path):
     root_pub = read_public_key(pub_file(tmp_path, "id_root"))
+    sign_with(services, tmp_path / "id_root")  # the founder signs with the key founded
     found_roster(services, administrator=ADMIN, actor=ADMIN, reason="desk set up",
                  public_key=root_pub)
     bob = read_public_key(pub_file(tmp_path, "id_bob", "ecdsa-256"))
@@ -98,8 +112,9 @@ def test_keys_are_added_listed_and_revoked(services, tmp_path):
 
 
 def test_allowed_signers_has_one_line_per_key_with_its_window(services, tmp_path, monkeypatch):
+    sign_with(services, write_key_file(tmp_path / "id_root", "ed25519"))
     found_roster(services, administrator=ADMIN, actor=ADMIN, reason="desk set up",
-                 public_key=read_public_key(pub_file(tmp_path, "id_root")))
+                 public_key=read_public_key(tmp_path / "id_root.pub"))
     times = iter([datetime(2026, 12, 6, 9, 0, 0, 500_000, tzinfo=UTC),
                   datetime(2026, 12, 6, 17, 30, tzinfo=UTC)])
     monkeypatch.setattr("opsledger.domain.roster.utcnow", lambda: next(times))
@@ -120,6 +135,7 @@ def test_allowed_signers_has_one_line_per_key_with_its_window(services, tmp_path
 
 
 def test_grants_that_need_a_second_administrator_are_proposals(services):
+    sign_with(services, key_file(ADMIN))  # founding makes the signing key ADMIN's first
     found_roster(services, administrator=ADMIN, actor=ADMIN, reason="desk set up")
     seen = []
     changes = grant_roles(services, "ann", [Role.ADMINISTRATOR], actor=ADMIN,
@@ -134,17 +150,21 @@ def test_grants_that_need_a_second_administrator_are_proposals(services):
     }]
     with pytest.raises(ProposerCannotConfirm):
         confirm_proposal(services, "P2", actor=ADMIN, reason="me")
-    with pytest.raises(NotAuthorised):
+    with_key(services, "bob.risk")  # bob signs as himself: he is no administrator
+    with pytest.raises(NotAuthorised, match="only an administrator may confirm"):
         confirm_proposal(services, "P2", actor="bob.risk", reason="me")
 
 
 def test_a_confirmation_applies_the_proposal(services):
+    sign_with(services, key_file(ADMIN))
     found_roster(services, administrator=ADMIN, actor=ADMIN, reason="desk set up")
     roster = services.app.get_roster()  # a store from before four eyes had two admins
     roster._grant(person="ann", role=Role.ADMINISTRATOR, actor=ADMIN, reason="before")
     roster._grant(person="cid", role=Role.ADMINISTRATOR, actor=ADMIN, reason="before")
     services.app.save(roster)
+    add_key(services, "ann", public_key_file("ann").read_text(), actor=ADMIN, reason="issued")
     (change,) = revoke_roles(services, "cid", [Role.ADMINISTRATOR], actor=ADMIN, reason="left")
+    sign_with(services, key_file("ann"))  # ann, the other administrator, confirms
     done = confirm_proposal(services, change.proposal, actor="ann", reason="agreed")
     assert (done["status"], done["confirmed_by"], done["change"]) == ("applied", "ann", "revoke")
     assert services.app.get_roster().holders(Role.ADMINISTRATOR) == ["ann", ADMIN]
