@@ -94,6 +94,7 @@ def test_openssh_accepts_a_signature_inside_the_window_and_refuses_one_after_rev
     keygen, services, tmp_path, clock
 ):
     root = new_key(keygen, tmp_path / "id_root")
+    services.act_as(FileKeySigner(root))  # the founder signs with the key founded
     found_roster(services, administrator=ADMIN, actor=ADMIN, reason="desk set up",
                  public_key=read_public_key(root.with_name("id_root.pub")))
     bob = new_key(keygen, tmp_path / "id_bob")
@@ -118,8 +119,10 @@ def test_openssh_accepts_a_signature_inside_the_window_and_refuses_one_after_rev
 
 def test_the_cli_prints_the_same_file_openssh_judges(keygen, tmp_path, clock):
     """Through `opsledger roster allowed-signers`, as an auditor would run it."""
-    env = {"OPSLEDGER_HOME": str(tmp_path / "home"), "OPSLEDGER_ACTOR": ADMIN}
     root = new_key(keygen, tmp_path / "id_root")
+    # the founder signs with the key founded (issue 12)
+    env = {"OPSLEDGER_HOME": str(tmp_path / "home"), "OPSLEDGER_ACTOR": ADMIN,
+           "OPSLEDGER_IDENTITY": str(root)}
     bob = new_key(keygen, tmp_path / "id_bob", "ecdsa")
     steps = [["roster", "init", "--admin", ADMIN, "--key", str(root.with_name("id_root.pub"))],
              ["roster", "key", "add", "bob.risk", str(bob.with_name("id_bob.pub")),
