@@ -17,7 +17,8 @@ from opsledger.archiver.verify.identity import identity_findings
 from opsledger.archiver.verify.verifier import verify_archive
 from opsledger.domain.ticket import TICKET_KEY
 from opsledger.services.errors import InvalidRequest, Refused
-from opsledger.services.ledger import archive_proof_findings
+from opsledger.services.ledger import own_verifiers
+from opsledger.services.ledger_archive import archive_proof_findings, trusted_log_keys
 
 if TYPE_CHECKING:
     from opsledger.services.bootstrap import Services
@@ -94,6 +95,7 @@ def verify_target(
     manifest: Path | None = None,
     store_uri: str | None = None,
     public_key: str | None = None,
+    trust: Path | None = None,
     actor: str | None = None,
     progress: PhaseProgress = _no_progress,
     notify: Notify = _silent,
@@ -137,16 +139,30 @@ def verify_target(
                 f"opsledger: warning: no detached manifest for {label}; "
                 "checked the bag's own manifests only"
             )
-    if public_key:  # the ledger's proofs, checked offline with only the public key
-        findings += archive_proof_findings(report.tag_files, public_key)
+    # Provenance needs a trust anchor from outside the archive: the log's key.
+    # Online, the desk's own key stands in when none is given.
+    anchors = trusted_log_keys(public_key, trust)
+    if not anchors and TICKET_KEY.match(target):
+        anchors = own_verifiers(services, None, None)
+    integrity = list(findings)
+    if anchors:
+        findings += archive_proof_findings(report.tag_files, anchors)
+    provenance = ("not-checked" if not anchors
+                  else "verified" if findings == integrity and not _provenance_problems(findings)
+                  else "failed")
     return {
         "target": label,
         "ok": not findings,
+        "provenance": provenance,
         "archive_sha256": report.archive_sha256,
         "files": len(report.files),
         "findings": findings,
         "bag_info": [list(p) for p in report.bag_info],
     }
+
+
+def _provenance_problems(findings: list[str]) -> bool:
+    return any(f.startswith(("identity:", "binding:", "authority:")) for f in findings)
 
 
 def list_archives(services: Services, store_uri: str | None = None) -> list[dict[str, Any]]:

@@ -30,7 +30,7 @@ from opsledger.services.archive_history import events_jsonl, roster_jsonl
 from opsledger.services.errors import InvalidRequest, Refused
 from opsledger.services.files import file_digest
 from opsledger.services.incidents import write_report
-from opsledger.services.ledger import ledger_tag_files
+from opsledger.services.ledger_archive import ledger_tag_files
 from opsledger.services.sessions import default_session_dir
 from opsledger.services.views import fresh_reader
 
@@ -107,7 +107,7 @@ def seal_session(
     def request_for(ticket, redactions: list[Redaction]) -> SealRequest:
         return _seal_request(services, key, ticket, checklist(ticket, files, digests), gaps, files,
                              redactions=redactions, source_dir=session_dir, notify=notify,
-                             actor=actor, role=role)
+                             actor=actor, role=role, store=store)
 
     def redacted(redactions: list[Redaction]) -> SealRequest:
         """The alteration goes on the record before the redacted copies are sealed,
@@ -155,6 +155,7 @@ def _seal_request(
     notify: Notify,
     actor: str | None,
     role: Role | None,
+    store: ArchiveStore,
 ) -> SealRequest:
     """What to seal; the tag files that record the ledger's proofs are only
     computed once the payload has passed the secret scan."""
@@ -185,7 +186,8 @@ def _seal_request(
         )
         events, count, last_position = events_jsonl(services, key)
         roster = roster_jsonl(services)
-        proof_files, proof_info = ledger_tag_files(services, key, events + roster, notify=notify)
+        proof_files, proof_info = ledger_tag_files(services, key, events + roster, notify=notify,
+                                                   publish_in=store)
         tag_files: dict[str, bytes] = {
             "opsledger/events.jsonl": events,
             "opsledger/ticket.json": canonical_json(

@@ -10,10 +10,6 @@ rewrite what it stores too.
 from __future__ import annotations
 
 import base64
-import hashlib
-import io
-import json
-import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,28 +18,21 @@ from typing import TYPE_CHECKING, Any
 from opsledger.adapters.signing_keys import Ed25519Verifier, SigningKeyError, load_key
 from opsledger.archiver.verify.proof_document import check_proof_document
 from opsledger.archiver.verify.proof_format import (
-    ARCHIVE_FORMAT,
-    CHECKPOINT,
     CONSISTENCY_FORMAT,
     INCLUSION_FORMAT,
-    PROOFS,
-    VERIFIER_KEY,
     ProofReport,
 )
-from opsledger.archiver.verify.proofs import check_archive_proofs
-from opsledger.domain.persistence import canonical_json
 from opsledger.projections import ProjectionError
 from opsledger.projections.ledger import LedgerBehind, LedgerInputError, LedgerStateError
 from opsledger.projections.ledger_audit import audit
-from opsledger.projections.ledger_log import Ledger, SealProofs, StoredCheckpoint, StoredEvent
+from opsledger.projections.ledger_log import Ledger, StoredCheckpoint, StoredEvent
+from opsledger.services.checkpoints import publish, published_notes
 from opsledger.services.errors import Incomplete, InvalidRequest, Refused
 from opsledger.services.keys import key_path, signer
 
 if TYPE_CHECKING:
     from opsledger.services.bootstrap import Services
 
-PUBLISHED = re.compile(r"checkpoint-(0|[1-9][0-9]*)\.txt")
-MAX_NOTE = 64 << 10
 
 Notify = Callable[[str], None]
 LedgerProgress = Callable[[Any], None]
@@ -103,32 +92,6 @@ def own_verifiers(services: Services, public_key: str | None, key_file: Path | N
     if path.exists():
         return [Ed25519Verifier.from_verifier_key(load_key(path).verifier_key)]
     return []
-
-
-def publish(services: Services, destination: str, checkpoint: StoredCheckpoint) -> str:
-    """Writes the checkpoint as `checkpoint-<size>.txt`, create-only: the same
-    bytes again are kept, another note of that size is refused."""
-    store = services.archive_store(destination)
-    data = checkpoint.note.encode("utf-8")
-    put = store.put_archive(
-        f"checkpoint-{checkpoint.size}.txt",
-        io.BytesIO(data),
-        sha256=hashlib.sha256(data).hexdigest(),
-        size=len(data),
-    )
-    return put.location
-
-
-def published_notes(services: Services, destination: str) -> list[tuple[str, bytes]]:
-    """(location, note) of every checkpoint published at `destination`."""
-    store = services.archive_store(destination)
-    found = []
-    for info in store.list():
-        if not PUBLISHED.fullmatch(info.name):
-            continue
-        with store.open_archive(info.name) as stream:
-            found.append((info.location, stream.read(MAX_NOTE + 1)))
-    return found
 
 
 def hexes(hashes: Sequence[bytes]) -> list[str]:
@@ -201,7 +164,8 @@ def verify_ledger(
     notify: Notify = _silent,
 ) -> dict[str, Any]:
     """Recomputes the tree from the log and checks it against the stored leaves
-    and every stored and published checkpoint; `ok` is false on any finding."""
+    and every stored and published checkpoint (by default those every seal
+    publishes beside its archive); `ok` is false on any finding."""
     try:
         caught_up(services, progress)
     except ProjectionError as e:
@@ -210,9 +174,9 @@ def verify_ledger(
     if not verifiers:
         notify("opsledger: warning: no public key; checkpoint signatures are not checked")
     published = []
-    for destination in destinations:
+    for destination in destinations or [None]:  # by default, where the seals publish
         found = published_notes(services, destination)
-        if not found:
+        if not found and destinations:
             notify(
                 f"opsledger: warning: no published checkpoint (checkpoint-<size>.txt) at {destination}"
             )
@@ -228,6 +192,9 @@ def verify_ledger(
         "position": head.position if head else None,
         "checkpoints_checked": report.checkpoints,
         "published_checked": len(published),
+        # Checkpoints kept outside the database: without one, nothing here was
+        # checked against anything an insider with the database could not rewrite.
+        "independent": len(published),
         "signatures_checked": report.signatures_checked,
         "findings": [
             {"kind": f.kind, "position": f.position, "detail": f.detail} for f in report.findings
@@ -325,79 +292,3 @@ def check_proof(
         "origin": report.origin,
         "findings": [str(f) for f in report.findings],
     }
-
-
-# --- archives ------------------------------------------------------------------------------
-
-
-def ledger_tag_files(
-    services: Services, key: str, events: bytes, *, notify: Notify = _silent
-) -> tuple[dict[str, bytes], list[tuple[str, str]]]:
-    """The ledger's proofs for ticket `key`'s archive: (tag files, bag-info lines).
-
-    `events` is the archive's `opsledger/events.jsonl`. The checkpoint is of the
-    tree ending at the ticket's last event, so a rerun of the same seal signs
-    the same tree and (Ed25519 being deterministic) writes the same bytes.
-
-    Without a signing key the archive is sealed without proofs, with a warning
-    and a bag-info line saying so: refusing would keep the ticket from closing
-    over a missing key, while an archive that says it has no proofs fails an
-    auditor's `archive verify --public-key` instead of passing it silently.
-    """
-    path = key_path(services, None)
-    if not path.exists():
-        notify(
-            f"opsledger: warning: no signing key at {path}; {key}'s archive carries no ledger "
-            "proofs (create the key with 'opsledger keys init' before sealing)"
-        )
-        return {}, [("Opsledger-Proofs", "none (no signing key)")]
-    key_signer = load_key(path)
-    positions = sorted(json.loads(line)["position"] for line in events.splitlines() if line)
-    with ledger_errors():
-        proofs = caught_up(services).seal(key, positions, key_signer)
-    document = archive_proofs_document(proofs)
-    consistency = document["consistency"]
-    summary = f"rfc9162 tree {proofs.checkpoint.size}, {len(proofs.inclusions)} inclusion proofs"
-    if consistency is not None:
-        summary += f", consistency {consistency['first_size']} -> {consistency['second_size']}"
-    return (
-        {
-            CHECKPOINT: proofs.checkpoint.note.encode("utf-8"),
-            PROOFS: canonical_json(document) + b"\n",
-            VERIFIER_KEY: (key_signer.verifier_key + "\n").encode("utf-8"),
-        },
-        [("Opsledger-Proofs", summary)],
-    )
-
-
-def archive_proofs_document(proofs: SealProofs) -> dict[str, Any]:
-    consistency = None
-    if proofs.previous is not None:
-        first, second = sorted((proofs.previous.size, proofs.checkpoint.size))
-        consistency = {
-            "previous_checkpoint": proofs.previous.note,
-            "first_size": first,
-            "second_size": second,
-            "path": hexes(proofs.consistency),
-        }
-    return {
-        "format": ARCHIVE_FORMAT,
-        "tree_size": proofs.checkpoint.size,
-        "root_hash": proofs.checkpoint.root_hash.hex(),
-        "inclusion": [
-            {
-                "position": e.position,
-                "leaf_index": e.leaf_index,
-                "leaf_hash": e.leaf_hash.hex(),
-                "path": hexes(e.path),
-            }
-            for e in proofs.inclusions
-        ],
-        "consistency": consistency,
-    }
-
-
-def archive_proof_findings(tag_files: dict[str, bytes], public_key: str) -> list[str]:
-    """What `archive verify --public-key` adds: every failing proof, as lines."""
-    report = check_archive_proofs(tag_files, [parse_verifier(public_key)])
-    return [str(f) for f in report.findings]

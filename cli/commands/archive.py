@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from opsledger.cli.errors import REFUSED
+from opsledger.cli.errors import INCOMPLETE, REFUSED
 from opsledger.cli.options import (
     actor_of,
     actor_option,
@@ -121,6 +121,16 @@ def build(
 )
 @store_option
 @public_key_option
+@click.option(
+    "--trust",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A trust file: one 'log KEY' line per log key you trust (# comments allowed).",
+)
+@click.option(
+    "--integrity-only",
+    is_flag=True,
+    help="Check the bytes only, knowingly: without a log key, provenance cannot be checked.",
+)
 @actor_option
 @json_option
 @click.pass_obj
@@ -130,13 +140,20 @@ def verify(
     manifest: Path | None,
     store_uri: str | None,
     public_key: str | None,
+    trust: Path | None,
+    integrity_only: bool,
     actor_override: str | None,
     json_output: bool,
 ) -> None:
     """Verify an archive: a ticket KEY (its latest sealed archive, recorded),
     a downloaded .tar.zst FILE (offline, no database needed), or s3://...
 
-    Every hash is recomputed and every failure listed. Exits 0 when all hold.
+    Every hash is recomputed and every failure listed. Provenance (the log's
+    signed checkpoint and proofs, every event's SSH signature against the
+    roster the log proves, every payload file against the signed events) needs
+    a log key from outside the archive: --public-key or --trust (for a ticket
+    KEY, the desk's own key stands in). Exits 0 when all hold, 1 on any
+    failure, 3 when provenance was not checked (unless --integrity-only).
     """
     with PhasedProgress(enabled=not json_output) as progress:
         document = verify_target(
@@ -145,6 +162,7 @@ def verify(
             manifest=manifest,
             store_uri=store_uri,
             public_key=public_key,
+            trust=trust,
             actor=actor_of(obj, actor_override) if TICKET_KEY.match(target) else None,
             progress=progress,
             notify=note,
@@ -155,7 +173,7 @@ def verify(
         json_output=json_output,
         human=lambda: "\n".join(
             [
-                f"{label}: {'OK' if not findings else 'FAILED'} ({document['files']} files, "
+                f"{label}: {_verdict(document)} ({document['files']} files, "
                 f"sha256 {document['archive_sha256']})"
             ]
             + [f"  - {f}" for f in findings]
@@ -163,6 +181,16 @@ def verify(
     )
     if findings:
         raise click.exceptions.Exit(REFUSED)
+    if document["provenance"] == "not-checked" and not integrity_only:
+        note("opsledger: integrity only: provenance not checked (no log key); pass "
+             "--public-key KEY or --trust FILE, or --integrity-only to accept that")
+        raise click.exceptions.Exit(INCOMPLETE)
+
+
+def _verdict(document: dict) -> str:
+    if document["findings"]:
+        return "FAILED"
+    return "OK" if document["provenance"] == "verified" else "integrity OK, provenance NOT CHECKED"
 
 
 @archive_group.command("list")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from opsledger.cli.errors import REFUSED
+from opsledger.cli.errors import INCOMPLETE, REFUSED
 from opsledger.cli.options import json_option, key_file_option, public_key_option
 from opsledger.cli.output import emit, is_interactive, note
 from opsledger.services.ledger import (
@@ -105,10 +105,17 @@ def checkpoint(obj, destination: str | None, key_file: Path | None, json_output:
     "destinations",
     metavar="DEST",
     multiple=True,
-    help="Also check the checkpoints published there (a folder or s3://...); repeatable.",
+    help="Check the checkpoints published there (a folder or s3://...); repeatable "
+    "[default: the archive store, where every seal publishes its checkpoint].",
 )
 @public_key_option
 @key_file_option
+@click.option(
+    "--database-only",
+    is_flag=True,
+    help="Accept a check of the database against itself when no checkpoint was "
+    "published outside it (nothing an insider could not rewrite).",
+)
 @json_option
 @click.pass_obj
 def verify(
@@ -116,13 +123,16 @@ def verify(
     destinations: tuple[str, ...],
     public_key: str | None,
     key_file: Path | None,
+    database_only: bool,
     json_output: bool,
 ) -> None:
     """Recompute the tree from the log; check it against the stored leaves and
     every stored and published checkpoint.
 
     Lists each altered, deleted, inserted, reordered or truncated event with its
-    position. Exits 0 when everything holds, 1 on any finding.
+    position. Exits 0 when everything holds, 1 on any finding, 3 when no
+    checkpoint published outside the database was found to check against
+    (unless --database-only).
     """
     with _LedgerLine(json_output) as line:
         document = verify_ledger(
@@ -146,6 +156,10 @@ def verify(
     )
     if not document["ok"]:
         raise click.exceptions.Exit(REFUSED)
+    if not document["independent"] and not database_only:
+        note("opsledger: nothing independent to check against: no checkpoint published "
+             "outside the database (seal an archive, or 'ledger checkpoint --publish DEST')")
+        raise click.exceptions.Exit(INCOMPLETE)
 
 
 def _finding_line(finding: dict[str, Any]) -> str:

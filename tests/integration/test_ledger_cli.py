@@ -24,7 +24,7 @@ from conftest import PG_DSN
 from opsledger.domain.application import OpsLedger
 from opsledger.services.archive_history import events_jsonl
 from opsledger.services.bootstrap import Services
-from opsledger.services.ledger import ledger_tag_files
+from opsledger.services.ledger_archive import ledger_tag_files
 from opsledger.services.settings import Settings
 from story import approve_all, attach_all, open_ticket
 

@@ -158,3 +158,61 @@ def test_an_event_altered_in_the_store_fails_the_roster_audit(demo, tmp_path):
     audit = invoke(["roster", "audit"], {"OPSLEDGER_HOME": str(home)})
     assert audit.code == 1
     assert "altered: the signed reference differs from the recorded one" in audit.out
+
+
+def test_an_insider_rewrite_is_caught_by_default_once_an_archive_was_sealed(demo, tmp_path):
+    """Edit an event, recompute the ledger's tables, delete its checkpoints and
+    seals, re-sign with the stolen file key: the checkpoint the seal published
+    beside its archive still says otherwise, and ledger verify reads it by default."""
+    import shutil
+
+    from opsledger.services.bootstrap import Services
+    from opsledger.services.settings import Settings
+
+    home = tmp_path / "home"
+    shutil.copytree(demo / ".opsledger", home)
+    env = {"OPSLEDGER_HOME": str(home)}
+    assert invoke(["ledger", "verify"], env).code == 0
+    db = sqlite3.connect(home / "views.sqlite")
+    tables = {r[0] for r in db.execute("select name from sqlite_master where type='table'")}
+    db.close()
+    events = sqlite3.connect(home / "events.sqlite")
+    rowid, state = events.execute(
+        "select rowid, state from stored_events where topic like '%ApprovalGiven' limit 1"
+    ).fetchone()
+    fields = json.loads(state)
+    fields["reference"] = "rewritten"
+    events.execute("update stored_events set state = ? where rowid = ?",
+                   (json.dumps(fields, sort_keys=True, separators=(",", ":")).encode(), rowid))
+    events.commit()
+    events.close()
+    services = Services(Settings(home=home))
+    try:
+        services.ledger.projector.rebuild()
+        store = services.ledger.store
+        with store.transaction() as writer:
+            for table in ("ledger_checkpoints", "ledger_seals"):
+                if any(t.endswith(table) for t in tables):
+                    writer.cur.execute("DELETE FROM " + store.qualify(table))
+    finally:
+        services.close()
+    assert invoke(["ledger", "checkpoint"], env).code == 0  # re-signed with the stolen key
+    assert invoke(["ledger", "verify", "--database-only", "--published", str(tmp_path)],
+                  env).code == 0  # the database agrees with itself
+    result = invoke(["ledger", "verify"], env)  # default: the checkpoints the seals published
+    assert result.code == 1, result.out + result.err
+    assert "TAMPERED" in result.out and "checkpoint-" in result.out
+
+
+def test_without_a_log_key_verify_checks_integrity_only_and_says_so(demo):
+    (archive,) = (demo / ".opsledger" / "archives").glob("*.tar.zst")
+    plain = invoke(["archive", "verify", str(archive), "--json"], {})
+    assert plain.code == 3
+    assert json.loads(plain.out)["provenance"] == "not-checked"
+    assert "provenance not checked" in plain.err
+    assert invoke(["archive", "verify", str(archive), "--integrity-only"], {}).code == 0
+    trust = demo / "trust.txt"
+    key = (demo / ".opsledger" / "keys" / "ledger.pub").read_text().strip()
+    trust.write_text(f"# the desk's log key, from its published verifier key\nlog {key}\n")
+    trusted = invoke(["archive", "verify", str(archive), "--trust", str(trust), "--json"], {})
+    assert trusted.code == 0 and json.loads(trusted.out)["provenance"] == "verified"

@@ -1,0 +1,50 @@
+"""Checkpoints published outside the database: each seal writes its signed
+checkpoint, create-only, beside its archive (a folder or an Object Lock
+bucket), where whoever can rewrite the database cannot rewrite it; `ledger
+verify` reads them back and checks the log against every one."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+from typing import TYPE_CHECKING
+
+from opsledger.projections.ledger_log import StoredCheckpoint
+
+if TYPE_CHECKING:
+    from opsledger.archiver.stores.port import ArchiveStore
+    from opsledger.services.bootstrap import Services
+
+PUBLISHED = re.compile(r"checkpoint-(0|[1-9][0-9]*)\.txt")
+MAX_NOTE = 64 << 10
+
+
+def publish(services: Services, destination: str | None, checkpoint: StoredCheckpoint) -> str:
+    """Writes the checkpoint as `checkpoint-<size>.txt`, create-only: the same
+    bytes again are kept, another note of that size is refused."""
+    return publish_to(services.archive_store(destination), checkpoint)
+
+
+def publish_to(store: ArchiveStore, checkpoint: StoredCheckpoint) -> str:
+    data = checkpoint.note.encode("utf-8")
+    put = store.put_archive(
+        f"checkpoint-{checkpoint.size}.txt",
+        io.BytesIO(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+    )
+    return put.location
+
+
+def published_notes(services: Services, destination: str | None) -> list[tuple[str, bytes]]:
+    """(location, note) of every checkpoint published at `destination` (None:
+    the archive store, where every seal publishes its checkpoint)."""
+    store = services.archive_store(destination)
+    found = []
+    for info in store.list():
+        if not PUBLISHED.fullmatch(info.name):
+            continue
+        with store.open_archive(info.name) as stream:
+            found.append((info.location, stream.read(MAX_NOTE + 1)))
+    return found

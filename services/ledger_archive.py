@@ -1,0 +1,135 @@
+"""The ledger's part in archives: the proofs a sealed archive carries, the
+checkpoints each seal publishes outside the database, and the offline check
+of an archive's proofs against log keys an auditor trusts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from opsledger.adapters.signing_keys import Ed25519Verifier, load_key
+from opsledger.archiver.verify.proof_format import (
+    ARCHIVE_FORMAT,
+    CHECKPOINT,
+    PROOFS,
+    VERIFIER_KEY,
+)
+from opsledger.archiver.verify.proofs import check_archive_proofs
+from opsledger.domain.persistence import canonical_json
+from opsledger.projections.ledger_log import SealProofs
+from opsledger.services.checkpoints import publish_to
+from opsledger.services.errors import InvalidRequest
+from opsledger.services.keys import key_path
+from opsledger.services.ledger import caught_up, hexes, ledger_errors, parse_verifier
+
+if TYPE_CHECKING:
+    from opsledger.archiver.stores.port import ArchiveStore
+    from opsledger.services.bootstrap import Services
+
+Notify = Callable[[str], None]
+
+
+def _silent(_: str) -> None:
+    pass
+
+
+def ledger_tag_files(
+    services: Services,
+    key: str,
+    events: bytes,
+    *,
+    notify: Notify = _silent,
+    publish_in: ArchiveStore | None = None,
+) -> tuple[dict[str, bytes], list[tuple[str, str]]]:
+    """The ledger's proofs for ticket `key`'s archive: (tag files, bag-info lines).
+
+    `events` is the archive's `opsledger/events.jsonl`. The checkpoint is of the
+    tree ending at the ticket's last event, so a rerun of the same seal signs
+    the same tree and (Ed25519 being deterministic) writes the same bytes.
+
+    Without a signing key the archive is sealed without proofs, with a warning
+    and a bag-info line saying so: refusing would keep the ticket from closing
+    over a missing key, while an archive that says it has no proofs fails an
+    auditor's `archive verify --public-key` instead of passing it silently.
+    """
+    path = key_path(services, None)
+    if not path.exists():
+        notify(
+            f"opsledger: warning: no signing key at {path}; {key}'s archive carries no ledger "
+            "proofs (create the key with 'opsledger keys init' before sealing)"
+        )
+        return {}, [("Opsledger-Proofs", "none (no signing key)")]
+    key_signer = load_key(path)
+    positions = sorted(json.loads(line)["position"] for line in events.splitlines() if line)
+    with ledger_errors():
+        proofs = caught_up(services).seal(key, positions, key_signer)
+    if publish_in is not None:  # outside the database, create-only, beside the archive
+        publish_to(publish_in, proofs.checkpoint)
+    document = archive_proofs_document(proofs)
+    consistency = document["consistency"]
+    summary = f"rfc9162 tree {proofs.checkpoint.size}, {len(proofs.inclusions)} inclusion proofs"
+    if consistency is not None:
+        summary += f", consistency {consistency['first_size']} -> {consistency['second_size']}"
+    return (
+        {
+            CHECKPOINT: proofs.checkpoint.note.encode("utf-8"),
+            PROOFS: canonical_json(document) + b"\n",
+            VERIFIER_KEY: (key_signer.verifier_key + "\n").encode("utf-8"),
+        },
+        [("Opsledger-Proofs", summary)],
+    )
+
+
+def archive_proofs_document(proofs: SealProofs) -> dict[str, Any]:
+    consistency = None
+    if proofs.previous is not None:
+        first, second = sorted((proofs.previous.size, proofs.checkpoint.size))
+        consistency = {
+            "previous_checkpoint": proofs.previous.note,
+            "first_size": first,
+            "second_size": second,
+            "path": hexes(proofs.consistency),
+        }
+    return {
+        "format": ARCHIVE_FORMAT,
+        "tree_size": proofs.checkpoint.size,
+        "root_hash": proofs.checkpoint.root_hash.hex(),
+        "inclusion": [
+            {
+                "position": e.position,
+                "leaf_index": e.leaf_index,
+                "leaf_hash": e.leaf_hash.hex(),
+                "path": hexes(e.path),
+            }
+            for e in proofs.inclusions
+        ],
+        "consistency": consistency,
+    }
+
+
+def archive_proof_findings(tag_files: dict[str, bytes],
+                           verifiers: Sequence[Ed25519Verifier]) -> list[str]:
+    """What `archive verify --public-key/--trust` adds: every failing proof, as lines."""
+    report = check_archive_proofs(tag_files, list(verifiers))
+    return [str(f) for f in report.findings]
+
+
+def trusted_log_keys(public_key: str | None, trust: Path | None) -> list[Ed25519Verifier]:
+    """The log keys an auditor trusts, from outside the archive: --public-key,
+    and every `log KEY` line of a trust file (blank lines and # comments aside)."""
+    verifiers = [parse_verifier(public_key)] if public_key else []
+    if trust is not None:
+        try:
+            text = trust.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise InvalidRequest(f"--trust {trust}: {getattr(e, 'strerror', None) or e}") from None
+        for number, line in enumerate(text.splitlines(), 1):
+            words = line.split("#", 1)[0].split()
+            if not words:
+                continue
+            if len(words) != 2 or words[0] != "log":
+                raise InvalidRequest(f"--trust {trust} line {number}: expected 'log KEY'")
+            verifiers.append(parse_verifier(words[1]))
+    return verifiers
