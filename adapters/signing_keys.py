@@ -60,6 +60,52 @@ class Ed25519Signer(Signer):
         return self._key.sign(message)
 
 
+class AgentEd25519Signer(Signer):
+    """The log key held by an ssh-agent, which can run under another account
+    than the one writing events: that account can ask for checkpoints to be
+    signed but cannot take the key away, nor sign anything while the agent is
+    gone. The agent's ed25519 signature over the note text is the checkpoint's."""
+
+    def __init__(self, name: str, socket_path: str | Path, fingerprint: str | None = None) -> None:
+        from opsledger.adapters.ssh_signing import AgentSigner
+        from opsledger.domain.sshsig import SshSigningError
+
+        try:
+            self._agent = AgentSigner(socket_path, fingerprint=fingerprint)
+        except SshSigningError as e:
+            raise SigningKeyError(f"checkpoint key: {e.message}") from None
+        blob = self._agent.public_blob
+        if not blob.startswith(b"\x00\x00\x00\x0bssh-ed25519"):
+            raise SigningKeyError(f"ssh-agent at {socket_path}: the checkpoint key must be ed25519")
+        self._name = name
+        self._public = blob[-32:]
+        format_ed25519_verifier_key(name, self._public)  # a bad name is refused here
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def key_hash(self) -> int:
+        return ed25519_key_hash(self._name, self._public)
+
+    @property
+    def public_key(self) -> bytes:
+        return self._public
+
+    @property
+    def verifier_key(self) -> str:
+        return format_ed25519_verifier_key(self._name, self._public)
+
+    def sign(self, message: bytes) -> bytes:
+        from opsledger.domain.sshsig import SshSigningError
+
+        try:
+            return self._agent.sign_raw(message)
+        except SshSigningError as e:
+            raise SigningKeyError(f"checkpoint key: {e.message}") from None
+
+
 @dataclass(frozen=True)
 class Ed25519Verifier:
     name: str

@@ -248,6 +248,28 @@ class AgentSigner(SshSigner):
             raise SshSigningError(f"ssh-agent signed with {sig_type}, not {key_type}")
         return SshSignature(self._public.blob, namespace, signature).armor()
 
+    def sign_raw(self, data: bytes) -> bytes:
+        """The agent's ed25519 signature over `data` itself (no SSHSIG wrapping):
+        what a C2SP checkpoint needs from a log key the agent holds."""
+        if self._public.key_type != "ssh-ed25519":
+            raise SshSigningError(f"a checkpoint key is ed25519, not {self._public.key_type}")
+        request = bytes([AGENTC_SIGN_REQUEST]) + ssh_string(self._public.blob) + ssh_string(data)
+        r = self._request(request + struct.pack(">I", 0), AGENT_SIGN_RESPONSE)
+        try:
+            inner = WireReader(r.string("signature"))
+            r.end("sign response")
+            if inner.name("signature type") != "ssh-ed25519":
+                raise SshSigningError("ssh-agent did not sign with ed25519")
+            raw = inner.string("ed25519 signature")
+            inner.end("signature")
+        except SshSignatureError as e:
+            raise SshSigningError(f"ssh-agent answered garbage: {e.message}") from None
+        return raw
+
+    @property
+    def public_blob(self) -> bytes:
+        return self._public.blob
+
     def _request(self, body: bytes, expect: int) -> WireReader:
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:

@@ -28,7 +28,7 @@ from opsledger.projections.ledger_audit import audit
 from opsledger.projections.ledger_log import Ledger, StoredCheckpoint, StoredEvent
 from opsledger.services.checkpoints import publish, published_notes
 from opsledger.services.errors import Incomplete, InvalidRequest, Refused
-from opsledger.services.keys import key_path, signer
+from opsledger.services.keys import has_signer, key_path, signer
 
 if TYPE_CHECKING:
     from opsledger.services.bootstrap import Services
@@ -85,6 +85,8 @@ def own_verifiers(services: Services, public_key: str | None, key_file: Path | N
     """--public-key, else the public half of the local signing key, else none."""
     if public_key:
         return [parse_verifier(public_key)]
+    if key_file is None and services.settings.signing_agent:
+        return [Ed25519Verifier.from_verifier_key(signer(services).verifier_key)]
     path = key_path(services, key_file)
     public = path.with_suffix(".pub")
     if public.is_file():
@@ -242,8 +244,11 @@ def _covering_checkpoint(
     covering = [c for c in ledger.checkpoints() if c.size > index]
     if covering:
         return covering[-1]
-    path = key_path(services, key_file)
-    return ledger.sign(load_key(path), "proof") if path.exists() else None
+    if key_file is None and not has_signer(services):
+        return None
+    if key_file is not None and not key_file.exists():
+        return None
+    return ledger.sign(signer(services, key_file), "proof")
 
 
 def prove_consistency(

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from opsledger.adapters.signing_keys import Ed25519Verifier, load_key
+from opsledger.adapters.signing_keys import Ed25519Verifier
 from opsledger.archiver.verify.proof_format import (
     ARCHIVE_FORMAT,
     CHECKPOINT,
@@ -21,7 +21,7 @@ from opsledger.domain.persistence import canonical_json
 from opsledger.projections.ledger_log import SealProofs
 from opsledger.services.checkpoints import publish_to
 from opsledger.services.errors import InvalidRequest
-from opsledger.services.keys import key_path
+from opsledger.services.keys import has_signer, key_path, signer
 from opsledger.services.ledger import caught_up, hexes, ledger_errors, parse_verifier
 
 if TYPE_CHECKING:
@@ -54,14 +54,13 @@ def ledger_tag_files(
     over a missing key, while an archive that says it has no proofs fails an
     auditor's `archive verify --public-key` instead of passing it silently.
     """
-    path = key_path(services, None)
-    if not path.exists():
+    if not has_signer(services):
         notify(
-            f"opsledger: warning: no signing key at {path}; {key}'s archive carries no ledger "
-            "proofs (create the key with 'opsledger keys init' before sealing)"
+            f"opsledger: warning: no signing key at {key_path(services, None)}; {key}'s archive "
+            "carries no ledger proofs (create the key with 'opsledger keys init' before sealing)"
         )
         return {}, [("Opsledger-Proofs", "none (no signing key)")]
-    key_signer = load_key(path)
+    key_signer = signer(services)
     positions = sorted(json.loads(line)["position"] for line in events.splitlines() if line)
     with ledger_errors():
         proofs = caught_up(services).seal(key, positions, key_signer)

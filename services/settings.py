@@ -23,6 +23,8 @@ ENV_VARS = {
     "retention_days": "OPSLEDGER_RETENTION_DAYS",
     "signing_key": "OPSLEDGER_SIGNING_KEY",
     "identity": "OPSLEDGER_IDENTITY",
+    "signing_agent": "OPSLEDGER_SIGNING_AGENT",
+    "signing_name": "OPSLEDGER_SIGNING_NAME",
     "ssh_auth_sock": "SSH_AUTH_SOCK",
 }
 
@@ -41,6 +43,10 @@ class Settings(BaseModel):
     s3_endpoint: str | None = None
     retention_days: int = 2192  # six years, the SEC 17a-4 / FINRA 4511 floor
     signing_key: Path | None = None
+    # The checkpoint key held by an ssh-agent (its socket), e.g. one run by another
+    # account; the log's name printed on every checkpoint.
+    signing_agent: str | None = None
+    signing_name: str = "opsledger.local/ledger"
     # The acting person's SSH key: a private key file (as `ssh -i`), else ssh-agent.
     identity: Path | None = None
     ssh_auth_sock: str | None = None
