@@ -82,18 +82,25 @@ def parse_verifier(value: str) -> Ed25519Verifier:
 
 
 def own_verifiers(services: Services, public_key: str | None, key_file: Path | None) -> list[Ed25519Verifier]:
-    """--public-key, else the public half of the local signing key, else none."""
+    """--public-key, else the public half of the local signing key and of the
+    keys it replaced, else none."""
     if public_key:
         return [parse_verifier(public_key)]
     if key_file is None and services.settings.signing_agent:
         return [Ed25519Verifier.from_verifier_key(signer(services).verifier_key)]
     path = key_path(services, key_file)
     public = path.with_suffix(".pub")
+    current = []
     if public.is_file():
-        return [parse_verifier(str(public))]
-    if path.exists():
-        return [Ed25519Verifier.from_verifier_key(load_key(path).verifier_key)]
-    return []
+        current = [parse_verifier(str(public))]
+    elif path.exists():
+        current = [Ed25519Verifier.from_verifier_key(load_key(path).verifier_key)]
+    # keys rotated out still vouch for the checkpoints they signed (services.key_rotation)
+    retired = [
+        Ed25519Verifier.from_verifier_key(p.read_text().strip())
+        for p in sorted(path.parent.glob("*.retired.pub"))
+    ] if path.parent.is_dir() else []
+    return current + retired
 
 
 def hexes(hashes: Sequence[bytes]) -> list[str]:

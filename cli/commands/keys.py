@@ -1,4 +1,4 @@
-"""`opsledger keys init|show`: the checkpoint signing key."""
+"""`opsledger keys init|show|rotate`: the checkpoint signing key."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 from opsledger.cli.options import key_file_option
 from opsledger.cli.output import emit, note
+from opsledger.services.key_rotation import rotate_key
 from opsledger.services.keys import DEFAULT_NAME, init_key, show_key
 
 
@@ -53,6 +54,27 @@ def show(obj, key_file: Path | None, json_output: bool) -> None:
         json_output=json_output,
         human=lambda: key.verifier_key,
     )
+
+
+@keys_group.command("rotate")
+@key_file_option
+@click.option("--json", "json_output", is_flag=True, help="Print one JSON document.")
+@click.pass_obj
+def rotate(obj, key_file: Path | None, json_output: bool) -> None:
+    """Replace the signing key: a new key, and a rotation statement signed by
+    the old key and the new one, published beside the archives. The old key is
+    retired (its public half kept), so its checkpoints still verify."""
+    done = rotate_key(obj, key_file)
+    emit(
+        {"old": done.old_verifier_key, "new": done.new_verifier_key,
+         "tree_size": done.tree_size, "statement": done.statement,
+         "published": done.published, "retired": str(done.retired)},
+        json_output=json_output,
+        human=lambda: done.statement.rstrip("\n"),
+    )
+    if not json_output:
+        note(f"opsledger: rotation published at {done.published}; old key retired to "
+             f"{done.retired}; give auditors the new verifier key")
 
 
 def register(cli: click.Group) -> None:

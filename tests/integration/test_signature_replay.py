@@ -216,3 +216,30 @@ def test_without_a_log_key_verify_checks_integrity_only_and_says_so(demo):
     trust.write_text(f"# the desk's log key, from its published verifier key\nlog {key}\n")
     trusted = invoke(["archive", "verify", str(archive), "--trust", str(trust), "--json"], {})
     assert trusted.code == 0 and json.loads(trusted.out)["provenance"] == "verified"
+
+
+def test_a_rotated_key_is_announced_by_the_old_one_and_old_checkpoints_still_verify(demo, tmp_path):
+    import shutil
+
+    from opsledger.adapters.signing_keys import Ed25519Verifier
+    from opsledger.domain.checkpoint import open_note
+
+    home = tmp_path / "home"
+    shutil.copytree(demo / ".opsledger", home)
+    env = {"OPSLEDGER_HOME": str(home)}
+    old_key = (home / "keys" / "ledger.pub").read_text().strip()
+    rotated = invoke(["keys", "rotate", "--json"], env)
+    assert rotated.code == 0, rotated.err
+    doc = json.loads(rotated.out)
+    assert doc["old"] == old_key and doc["new"] != old_key
+    # the statement is signed by both: whoever trusts the old key learns the new one
+    for key in (doc["old"], doc["new"]):
+        opened = open_note(doc["statement"], [Ed25519Verifier.from_verifier_key(key)])
+        assert f"new {doc['new']}" in opened.text
+    assert (home / "archives" / f"key-rotation-{doc['tree_size']}.txt").is_file()
+    assert invoke(["ledger", "checkpoint"], env).code == 0  # signed by the new key
+    verified = invoke(["ledger", "verify", "--json"], env)  # old checkpoints: the retired key
+    assert verified.code == 0, verified.out + verified.err
+    assert json.loads(verified.out)["signatures_checked"] is True
+    (archive,) = (home / "archives").glob("*.tar.zst")
+    assert invoke(["archive", "verify", str(archive), "--public-key", old_key], {}).code == 0
