@@ -16,6 +16,7 @@ from opsledger.archiver.verify.binding import binding_findings
 from opsledger.archiver.verify.identity import identity_findings
 from opsledger.archiver.verify.verifier import verify_archive
 from opsledger.domain.ticket import TICKET_KEY
+from opsledger.services.checkpoints import PUBLISHED
 from opsledger.services.errors import InvalidRequest, Refused
 from opsledger.services.ledger import own_verifiers
 from opsledger.services.ledger_archive import archive_proof_findings, trusted_log_keys
@@ -166,7 +167,8 @@ def _provenance_problems(findings: list[str]) -> bool:
 
 
 def list_archives(services: Services, store_uri: str | None = None) -> list[dict[str, Any]]:
-    """The archives in the store; one without its manifest is incomplete (never sealed)."""
+    """The archives in the store; one without its manifest is incomplete (never sealed).
+    The checkpoints each seal publishes beside its archive are no archives."""
     return [
         {
             "name": i.name,
@@ -178,4 +180,5 @@ def list_archives(services: Services, store_uri: str | None = None) -> list[dict
             "legal_hold": i.legal_hold,
         }
         for i in services.archive_store(store_uri).list()
+        if not PUBLISHED.fullmatch(i.name)
     ]
