@@ -27,8 +27,15 @@ def session(tmp_path: Path, opsledger_exe) -> dict:
     ticket = app.get_ticket("CHG-2041")
     session_dir = tmp_path / "d" / "reports" / "live" / str(ticket.session_date)
     app.close()
-    return {"env": {"OPSLEDGER_HOME": str(home), "OPSLEDGER_ACTOR": "alice.rm"},
-            "dir": session_dir, "home": home}
+    # alice signs with her key of the demo's desk (the demo registered it in the roster)
+    env = {"OPSLEDGER_HOME": str(home), "OPSLEDGER_ACTOR": "alice.rm",
+           "OPSLEDGER_IDENTITY": str(tmp_path / "d" / "keys" / "alice.rm")}
+    # the desk's log key: seals carry its proofs; an auditor verifies them with its public half
+    keys = invoke(["keys", "init"], env)
+    assert keys.code == 0, keys.err
+    public = tmp_path / "ledger.pub"
+    public.write_text(keys.out)
+    return {"env": env, "dir": session_dir, "home": home, "public": str(public)}
 
 
 def ol(session, *argv):
@@ -59,11 +66,17 @@ def test_seal_verify_and_close(session):
     assert kinds[-2:] == ["ArchiveSealed", "ArchiveVerified"]
     archive = Path(doc["location"].removeprefix("file://"))
     assert archive.is_file() and Path(str(archive) + ".manifest").is_file()
+    # the seal published its checkpoint beside the archive; the list shows archives only
+    assert list(archive.parent.glob("checkpoint-*.txt"))
+    listed = json.loads(ol(session, "archive", "list", "--json").out)
+    assert [(a["name"], a["complete"]) for a in listed] == [(doc["name"], True)]
 
     # offline, with no database: a downloaded copy verifies on its own
-    offline = invoke(["archive", "verify", str(archive), "--json"], {"OPSLEDGER_HOME": "/nonexistent"})
+    offline = invoke(["archive", "verify", str(archive), "--public-key", session["public"],
+                      "--json"], {"OPSLEDGER_HOME": "/nonexistent"})
     assert offline.code == 0, offline.err
     assert json.loads(offline.out)["ok"] is True
+    assert json.loads(offline.out)["provenance"] == "verified"
 
     r = ol(session, "ticket", "close", "CHG-2041", "--prune", "--session-dir", str(session["dir"]))
     assert r.code == 0, r.err
@@ -140,7 +153,8 @@ def test_sealing_into_s3(session, moto_endpoint, new_bucket, monkeypatch):
     doc = json.loads(r.out)
     assert doc["location"].startswith(f"s3://{bucket}/desk-a/") and doc["verified"] is True
     assert doc["retention_mode"] == "COMPLIANCE"
-    again = invoke(["archive", "verify", doc["location"], "--json"], env)
+    again = invoke(["archive", "verify", doc["location"], "--public-key", session["public"],
+                    "--json"], env)
     assert again.code == 0, again.err
 
 
@@ -183,8 +197,12 @@ def test_the_archive_carries_the_roster_so_authority_replays_offline(session):
     with archive.open("rb") as f:
         report = verify_archive(f)
     roster = [json.loads(line) for line in report.tag_files["opsledger/roster.jsonl"].splitlines()]
-    assert [row["topic"] for row in roster][:2] == ["opsledger.roster.Founded",
+    # issue 12: each person's key is in the roster before their role
+    assert [row["topic"] for row in roster][:3] == ["opsledger.roster.Founded",
+                                                   "opsledger.roster.KeyAdded",
                                                    "opsledger.roster.RoleGranted"]
     # offline, the checks replay (findings would make verify exit 1 and name them)
-    offline = invoke(["archive", "verify", str(archive), "--json"], {"OPSLEDGER_HOME": "/nonexistent"})
+    offline = invoke(["archive", "verify", str(archive), "--public-key", session["public"],
+                      "--json"], {"OPSLEDGER_HOME": "/nonexistent"})
     assert offline.code == 0 and json.loads(offline.out)["findings"] == []
+    assert json.loads(offline.out)["provenance"] == "verified"

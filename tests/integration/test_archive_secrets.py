@@ -3,6 +3,7 @@ archives a redacted copy and puts the alteration on the record."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -14,7 +15,9 @@ from pathlib import Path
 import pytest
 import zstandard
 from clirunner import invoke
+from opsledger.adapters.ssh_signing import FileKeySigner
 from opsledger.domain.application import OpsLedger
+from opsledger.domain.signing import Intent, armored
 
 AWS = "AKIAIOSFODNN7EXAMPLE"
 
@@ -40,19 +43,24 @@ def session(tmp_path: Path, opsledger_exe) -> dict:
     lines = log.read_text().splitlines(keepends=True)
     lines.insert(1, f"using AWS_ACCESS_KEY_ID={AWS} for artefact upload\n")
     log.write_text("".join(lines))
-    _pretend_recorded(home / "events.sqlite", "deploy.log", _sha256(log))
-    return {"env": {"OPSLEDGER_HOME": str(home), "OPSLEDGER_ACTOR": "alice.rm"},
-            "dir": session_dir, "home": home}
+    _pretend_recorded(home / "events.sqlite", "deploy.log", _sha256(log), tmp_path / "d" / "keys")
+    # alice signs with her key of the demo's desk (the demo registered it in the roster)
+    env = {"OPSLEDGER_HOME": str(home), "OPSLEDGER_ACTOR": "alice.rm",
+           "OPSLEDGER_IDENTITY": str(tmp_path / "d" / "keys" / "alice.rm")}
+    keys = invoke(["keys", "init"], env)  # the desk's log key: seals carry its proofs
+    assert keys.code == 0, keys.err
+    return {"env": env, "dir": session_dir, "home": home}
 
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _pretend_recorded(events_db: Path, name: str, sha: str) -> None:
+def _pretend_recorded(events_db: Path, name: str, sha: str, keys: Path) -> None:
     """Stands in for a script that leaked the key into its own log as it ran:
     the stored CommandFinished of the run that wrote `name` gets the leaked
-    log's hash, as `opsledger run` would have recorded it."""
+    log's hash, as `opsledger run` would have recorded it - signed, as it would
+    have been, by the person who ran it (their key of the demo's desk, in `keys`)."""
     db = sqlite3.connect(events_db)
     try:
         rows = db.execute("SELECT originator_id, originator_version, state FROM stored_events "
@@ -61,6 +69,13 @@ def _pretend_recorded(events_db: Path, name: str, sha: str) -> None:
             data = json.loads(state)
             if Path(data["log_path"]).name == name:
                 data["log_sha256"] = sha
+                signature = data["signature"]
+                intent = Intent.from_bytes(base64.b64decode(signature["signed"]))
+                payload = intent.model_copy(
+                    update={"args": {**intent.args, "log_sha256": sha}}).to_bytes()
+                signer = FileKeySigner(keys / signature["signer"])
+                signature.update(signature=armored(signer.sign(payload)),
+                                 signed=base64.b64encode(payload).decode("ascii"))
                 with db:
                     db.execute("UPDATE stored_events SET state = ? WHERE originator_id = ? "
                                "AND originator_version = ?",
@@ -133,8 +148,12 @@ def test_redact_seals_a_redacted_copy_and_records_the_alteration(session):
 
     events = ticket_events(session)
     names = [type(e).__name__ for e in events]
-    assert names[-3:] == ["PayloadRedacted", "ArchiveSealed", "ArchiveVerified"]
-    redacted = events[-3]
+    # the seal signs what it archives (PayloadDeclared) before the bag is closed
+    assert names[-4:] == ["PayloadRedacted", "PayloadDeclared", "ArchiveSealed",
+                          "ArchiveVerified"]
+    redacted = events[-4]
+    declared = {f["path"]: f["sha256"] for f in events[-3].files}
+    assert declared["deploy.log"] == hashlib.sha256(archived).hexdigest()  # the redacted copy
     assert redacted.file == "deploy.log"
     assert redacted.original_sha256 == original_sha
     assert redacted.redacted_sha256 == hashlib.sha256(archived).hexdigest()
@@ -168,7 +187,8 @@ def test_a_key_inside_the_compressed_log_bundle_refuses_even_with_redact(session
     log = session["dir"] / "deploy.log"  # this time the plain log is clean
     log.write_text(log.read_text().replace(f"using AWS_ACCESS_KEY_ID={AWS} for artefact upload\n",
                                            ""))
-    _pretend_recorded(session["home"] / "events.sqlite", "deploy.log", _sha256(log))
+    _pretend_recorded(session["home"] / "events.sqlite", "deploy.log", _sha256(log),
+                      session["home"].parent / "keys")
     [bundle] = session["dir"].glob("logs_*.tar.gz")
     with tarfile.open(bundle) as tar:
         members = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
