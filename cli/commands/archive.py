@@ -124,7 +124,8 @@ def build(
 @click.option(
     "--trust",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="A trust file: one 'log KEY' line per log key you trust (# comments allowed).",
+    help="A trust file: 'log KEY' per log key you trust, 'witness KEY' per witness key "
+    "(type 0x04), 'quorum N' cosignatures by those witnesses required (# comments allowed).",
 )
 @click.option(
     "--integrity-only",
