@@ -23,6 +23,8 @@ from opsledger.archiver.verify.proof_format import (
     INCLUSION_FORMAT,
     ProofReport,
 )
+from opsledger.archiver.verify.tlog_proof import HEADER as TLOG_PROOF_HEADER
+from opsledger.archiver.verify.tlog_proof import check_tlog_proof
 from opsledger.projections import ProjectionError
 from opsledger.projections.ledger import LedgerBehind, LedgerInputError, LedgerStateError
 from opsledger.projections.ledger_audit import audit
@@ -303,13 +305,17 @@ def prove_consistency(
     }
 
 
+TLOG_PROOF = (TLOG_PROOF_HEADER + "\n").encode()
+
+
 def check_proof(
     data: bytes, public_key: str | None = None, *, notify: Notify = _silent
 ) -> dict[str, Any]:
     """Checks a proof document offline. A proof whose root a checkpoint vouches
     for needs the log's public key to mean anything, and is refused without it."""
     verifiers = [parse_verifier(public_key)] if public_key else []
-    report: ProofReport = check_proof_document(data, verifiers)
+    report: ProofReport = (check_tlog_proof(data, verifiers) if data.startswith(TLOG_PROOF)
+                           else check_proof_document(data, verifiers))
     if report.checkpoints and not verifiers:
         raise InvalidRequest("the proof carries a signed checkpoint: pass --public-key to check it")
     if not report.signed and report.ok:
