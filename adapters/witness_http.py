@@ -38,6 +38,7 @@ def make_server(host: str, port: int, handle: Handler, *, prefix: str = "",
         protocol_version = "HTTP/1.1"
         timeout = 30  # a client that stops sending does not hold a thread forever
         server_version = "opsledger-witness"
+        disable_nagle_algorithm = True  # headers and body are two writes: no delayed-ACK stall
 
         def do_POST(self) -> None:  # noqa: N802 - the http.server naming
             if self.path != route:
