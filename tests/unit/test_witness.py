@@ -112,3 +112,35 @@ def test_a_request_body_parses_exactly():
                 b"old 1\n" + (base64.b64encode(b"\1" * 32) + b"\n") * 64 + b"\n" + cp.encode()):
         with pytest.raises(ValueError):
             parse_request(bad)
+
+
+def test_a_trust_file_requires_a_quorum_and_names_who_cosigned(keys, tmp_path):
+    from opsledger.services.errors import InvalidRequest
+    from opsledger.services.ledger_archive import quorum_findings, read_trust
+
+    log, w1 = keys
+    w2 = create_key(tmp_path / "w2.key", "risk.example/w2", witness=True)
+    text = Checkpoint(LOG, 3, root_hash(leaves(3))).to_text()
+    signed = sign_checkpoint(Checkpoint.from_text(text), [log])
+    one = signed + cosign(text, w1, 1700000000).to_line()
+    trust = tmp_path / "trust"
+    trust.write_text(f"log {log.verifier_key}\nwitness {w1.verifier_key}  # compliance\n"
+                     f"witness {w2.verifier_key}\nquorum 2\n")
+    policy = read_trust(None, trust)
+    assert (len(policy.logs), len(policy.witnesses), policy.quorum) == (1, 2, 2)
+    (finding,) = quorum_findings({"opsledger/checkpoint.txt": one.encode()}, policy)
+    assert finding.startswith("witness-quorum: 1 of the 2 required cosignatures")
+    assert "valid: compliance.example/w1+" in finding and "absent: risk.example/w2+" in finding
+    both = one + cosign(text, w2, 1700000001).to_line()
+    assert quorum_findings({"opsledger/checkpoint.txt": both.encode()}, policy) == []
+    # a cosignature made for another checkpoint is invalid, and named so
+    other = cosign(Checkpoint(LOG, 4, root_hash(leaves(4))).to_text(), w2, 1700000002)
+    (finding,) = quorum_findings({"opsledger/checkpoint.txt": (one + other.to_line()).encode()},
+                                 policy)
+    assert "invalid: risk.example/w2+" in finding
+    trust.write_text(f"witness {w1.verifier_key}\nquorum 2\n")
+    with pytest.raises(InvalidRequest, match="quorum 2 with 1 witness"):
+        read_trust(None, trust)
+    trust.write_text(f"witness {log.verifier_key}\n")
+    with pytest.raises(InvalidRequest, match="not a witness"):
+        read_trust(None, trust)
