@@ -24,6 +24,12 @@ from opsledger.domain.checkpoint import (
     format_ed25519_verifier_key,
     parse_ed25519_verifier_key,
 )
+from opsledger.domain.cosignature import (
+    CosignatureVerifier,
+    cosigner_key_hash,
+    format_cosigner_key,
+    parse_cosigner_key,
+)
 
 DEFAULT_NAME = "opsledger.local/ledger"
 
@@ -58,6 +64,26 @@ class Ed25519Signer(Signer):
 
     def sign(self, message: bytes) -> bytes:
         return self._key.sign(message)
+
+
+class Ed25519Cosigner(Ed25519Signer):
+    """A witness's key: the same Ed25519 arithmetic, identified as a C2SP
+    tlog-cosignature key (type 0x04); `domain.cosignature.cosign` builds the
+    timestamped message it signs."""
+
+    @property
+    def key_hash(self) -> int:
+        return cosigner_key_hash(self._name, self._public)
+
+    @property
+    def verifier_key(self) -> str:
+        return format_cosigner_key(self._name, self._public)
+
+
+def load_cosigner(path: Path) -> Ed25519Cosigner:
+    """A witness's key file (as `create_key(..., witness=True)` writes it)."""
+    loaded = load_key(path)
+    return Ed25519Cosigner(loaded.name, loaded._key)
 
 
 class AgentEd25519Signer(Signer):
@@ -113,6 +139,15 @@ class Ed25519Verifier:
     public_key: bytes
 
     @classmethod
+    def from_witness_key(cls, vkey: str) -> CosignatureVerifier:
+        """A witness's cosignatures, checked through this raw Ed25519 verifier."""
+        try:
+            name, key_hash, public = parse_cosigner_key(vkey.strip())
+        except Exception as e:  # noqa: BLE001 - any parse failure is a bad key
+            raise SigningKeyError(f"not a witness verifier key: {e}") from None
+        return CosignatureVerifier(cls(name, key_hash, public))
+
+    @classmethod
     def from_verifier_key(cls, vkey: str) -> Ed25519Verifier:
         try:
             name, key_hash, public = parse_ed25519_verifier_key(vkey.strip())
@@ -128,10 +163,11 @@ class Ed25519Verifier:
         return True
 
 
-def create_key(path: Path, name: str = DEFAULT_NAME) -> Ed25519Signer:
-    """Writes a new private key, owner-only, never replacing an existing one."""
+def create_key(path: Path, name: str = DEFAULT_NAME, *, witness: bool = False) -> Ed25519Signer:
+    """Writes a new private key, owner-only, never replacing an existing one
+    (`witness`: a witness's cosigning key, its .pub a type 0x04 verifier key)."""
     key = Ed25519PrivateKey.generate()
-    signer = Ed25519Signer(name, key)
+    signer = Ed25519Cosigner(name, key) if witness else Ed25519Signer(name, key)
     public = signer.verifier_key  # a bad name is refused here, before anything is written
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     pem = key.private_bytes(
@@ -139,7 +175,8 @@ def create_key(path: Path, name: str = DEFAULT_NAME) -> Ed25519Signer:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    header = f"# opsledger checkpoint signing key; name={name}\n".encode()
+    kind = "witness cosigning" if witness else "checkpoint signing"
+    header = f"# opsledger {kind} key; name={name}\n".encode()
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

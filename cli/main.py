@@ -111,10 +111,11 @@ from opsledger.cli.commands import (  # noqa: E402
     ticket,
     ticket_read,
     timeline,
+    witness,
 )
 
 for module in (ticket, evidence, gate, flag, shift, sla, run, archive, demo, keys, db, ledger,
-               roster):
+               roster, witness):
     module.register(cli)
 # Read side; ticket_read and flag_history extend the ticket and flag groups above.
 for module in (projections, ticket_read, timeline, incidents, flag_history):

@@ -19,7 +19,11 @@ from opsledger.domain.ticket import TICKET_KEY
 from opsledger.services.checkpoints import PUBLISHED
 from opsledger.services.errors import InvalidRequest, Refused
 from opsledger.services.ledger import own_verifiers
-from opsledger.services.ledger_archive import archive_proof_findings, trusted_log_keys
+from opsledger.services.ledger_archive import (
+    archive_proof_findings,
+    quorum_findings,
+    read_trust,
+)
 
 if TYPE_CHECKING:
     from opsledger.services.bootstrap import Services
@@ -142,12 +146,14 @@ def verify_target(
             )
     # Provenance needs a trust anchor from outside the archive: the log's key.
     # Online, the desk's own key stands in when none is given.
-    anchors = trusted_log_keys(public_key, trust)
+    trusted = read_trust(public_key, trust)
+    anchors = list(trusted.logs)
     if not anchors and TICKET_KEY.match(target):
         anchors = own_verifiers(services, None, None)
     integrity = list(findings)
     if anchors:
         findings += archive_proof_findings(report.tag_files, anchors)
+    findings += quorum_findings(report.tag_files, trusted)  # witnesses, from the trust file
     provenance = ("not-checked" if not anchors
                   else "verified" if findings == integrity and not _provenance_problems(findings)
                   else "failed")

@@ -8,8 +8,10 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from opsledger.archiver.stores.errors import ArchiveConflict
 from opsledger.projections.ledger_log import StoredCheckpoint
 
 if TYPE_CHECKING:
@@ -35,6 +37,20 @@ def publish_to(store: ArchiveStore, checkpoint: StoredCheckpoint) -> str:
         size=len(data),
     )
     return put.location
+
+
+def publish_checkpoint(store: ArchiveStore, checkpoint: StoredCheckpoint,
+                       notify: Callable[[str], None]) -> str | None:
+    """A seal's publication: a cosigned checkpoint differs from the one already
+    published at its size (a rerun's cosignatures carry new timestamps; or it
+    was published before witnesses were asked), so the one there is kept, and
+    the new cosignatures are in the archive only."""
+    try:
+        return publish_to(store, checkpoint)
+    except ArchiveConflict:
+        notify(f"opsledger: warning: checkpoint-{checkpoint.size}.txt is already published with "
+               "other signatures; it is kept, and this checkpoint's cosignatures are in the archive")
+        return None
 
 
 def published_notes(services: Services, destination: str | None) -> list[tuple[str, bytes]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,13 +23,16 @@ from opsledger.archiver.verify.proof_format import (
     INCLUSION_FORMAT,
     ProofReport,
 )
+from opsledger.archiver.verify.tlog_proof import HEADER as TLOG_PROOF_HEADER
+from opsledger.archiver.verify.tlog_proof import check_tlog_proof
 from opsledger.projections import ProjectionError
 from opsledger.projections.ledger import LedgerBehind, LedgerInputError, LedgerStateError
 from opsledger.projections.ledger_audit import audit
 from opsledger.projections.ledger_log import Ledger, StoredCheckpoint, StoredEvent
-from opsledger.services.checkpoints import publish, published_notes
+from opsledger.services.checkpoints import publish, publish_checkpoint, published_notes
 from opsledger.services.errors import Incomplete, InvalidRequest, Refused
 from opsledger.services.keys import has_signer, key_path, signer
+from opsledger.services.witnesses import request_cosignatures
 
 if TYPE_CHECKING:
     from opsledger.services.bootstrap import Services
@@ -146,21 +150,45 @@ def sign_checkpoint(
     *,
     destination: str | None = None,
     key_file: Path | None = None,
+    witness: bool = False,
     progress: LedgerProgress | None = None,
+    notify: Notify = _silent,
 ) -> dict[str, Any]:
     """Catches the ledger up and signs a checkpoint of the whole tree; with
-    `destination`, also publishes it there (create-only)."""
+    `witness`, has the configured witnesses cosign it; with `destination`,
+    also publishes it there (create-only)."""
     key = signer(services, key_file)
+    if witness and not services.settings.witnesses:
+        raise InvalidRequest("--witness: no witness configured (OPSLEDGER_WITNESSES=URL=KEY ...)")
+    cosigning = None
     with ledger_errors():
-        signed = caught_up(services, progress).sign(key, "checkpoint")
-    location = publish(services, destination, signed) if destination else None
-    return {
+        ledger = caught_up(services, progress)
+        signed = ledger.sign(key, "checkpoint")
+        if witness:
+            hint = max((c.size for c in ledger.checkpoints() if c.size < signed.size), default=0)
+            cosigning = request_cosignatures(services, ledger, signed.note, hint=hint, notify=notify)
+            signed = replace(signed, note=cosigning.note)
+    location = None
+    if destination and cosigning is not None:
+        location = publish_checkpoint(services.archive_store(destination), signed, notify)
+    elif destination:
+        location = publish(services, destination, signed)
+    document: dict[str, Any] = {
         "origin": key.name,
         "tree_size": signed.size,
         "root_hash": signed.root_hash.hex(),
         "checkpoint": signed.note,
         "published": location,
     }
+    if cosigning is not None:
+        document["witnesses"] = {
+            "cosigned": cosigning.cosigned,
+            "asked": len(cosigning.outcomes),
+            "milliseconds": round(cosigning.milliseconds, 1),
+            "outcomes": [{"url": o.url, "witness": o.witness, "cosigned": o.cosigned,
+                          "detail": o.detail} for o in cosigning.outcomes],
+        }
+    return document
 
 
 def verify_ledger(
@@ -284,13 +312,17 @@ def prove_consistency(
     }
 
 
+TLOG_PROOF = (TLOG_PROOF_HEADER + "\n").encode()
+
+
 def check_proof(
     data: bytes, public_key: str | None = None, *, notify: Notify = _silent
 ) -> dict[str, Any]:
     """Checks a proof document offline. A proof whose root a checkpoint vouches
     for needs the log's public key to mean anything, and is refused without it."""
     verifiers = [parse_verifier(public_key)] if public_key else []
-    report: ProofReport = check_proof_document(data, verifiers)
+    report: ProofReport = (check_tlog_proof(data, verifiers) if data.startswith(TLOG_PROOF)
+                           else check_proof_document(data, verifiers))
     if report.checkpoints and not verifiers:
         raise InvalidRequest("the proof carries a signed checkpoint: pass --public-key to check it")
     if not report.signed and report.ok:

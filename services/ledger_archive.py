@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from opsledger.adapters.signing_keys import Ed25519Verifier
+from opsledger.adapters.signing_keys import Ed25519Verifier, SigningKeyError
 from opsledger.archiver.verify.proof_format import (
     ARCHIVE_FORMAT,
     CHECKPOINT,
@@ -17,12 +18,15 @@ from opsledger.archiver.verify.proof_format import (
     VERIFIER_KEY,
 )
 from opsledger.archiver.verify.proofs import check_archive_proofs
+from opsledger.domain.checkpoint import CheckpointError, SignatureVerifier
+from opsledger.domain.cosignature import count_cosignatures
 from opsledger.domain.persistence import canonical_json
 from opsledger.projections.ledger_log import SealProofs
-from opsledger.services.checkpoints import publish_to
+from opsledger.services.checkpoints import publish_checkpoint
 from opsledger.services.errors import InvalidRequest
 from opsledger.services.keys import has_signer, key_path, signer
 from opsledger.services.ledger import caught_up, hexes, ledger_errors, parse_verifier
+from opsledger.services.witnesses import request_cosignatures
 
 if TYPE_CHECKING:
     from opsledger.archiver.stores.port import ArchiveStore
@@ -63,21 +67,32 @@ def ledger_tag_files(
     key_signer = signer(services)
     positions = sorted(json.loads(line)["position"] for line in events.splitlines() if line)
     with ledger_errors():
-        proofs = caught_up(services).seal(key, positions, key_signer)
+        ledger = caught_up(services)
+        proofs = ledger.seal(key, positions, key_signer)
+    checkpoint, info = proofs.checkpoint, []
+    if services.settings.witnesses:  # C2SP tlog-witness: each asked from the seal before
+        previous = proofs.previous.size if proofs.previous is not None else 0
+        with ledger_errors():
+            cosigning = request_cosignatures(services, ledger, checkpoint.note, hint=previous,
+                                             notify=notify)
+        checkpoint = replace(checkpoint, note=cosigning.note)
+        info.append(("Opsledger-Witnesses", cosigning.summary))
+        notify(f"opsledger: {key}'s checkpoint (tree {checkpoint.size}): witnesses "
+               f"{cosigning.summary}, {cosigning.milliseconds:.0f} ms")
     if publish_in is not None:  # outside the database, create-only, beside the archive
-        publish_to(publish_in, proofs.checkpoint)
+        publish_checkpoint(publish_in, checkpoint, notify)
     document = archive_proofs_document(proofs)
     consistency = document["consistency"]
-    summary = f"rfc9162 tree {proofs.checkpoint.size}, {len(proofs.inclusions)} inclusion proofs"
+    summary = f"rfc9162 tree {checkpoint.size}, {len(proofs.inclusions)} inclusion proofs"
     if consistency is not None:
         summary += f", consistency {consistency['first_size']} -> {consistency['second_size']}"
     return (
         {
-            CHECKPOINT: proofs.checkpoint.note.encode("utf-8"),
+            CHECKPOINT: checkpoint.note.encode("utf-8"),
             PROOFS: canonical_json(document) + b"\n",
             VERIFIER_KEY: (key_signer.verifier_key + "\n").encode("utf-8"),
         },
-        [("Opsledger-Proofs", summary)],
+        [("Opsledger-Proofs", summary), *info],
     )
 
 
@@ -115,10 +130,24 @@ def archive_proof_findings(tag_files: dict[str, bytes],
     return [str(f) for f in report.findings]
 
 
-def trusted_log_keys(public_key: str | None, trust: Path | None) -> list[Ed25519Verifier]:
-    """The log keys an auditor trusts, from outside the archive: --public-key,
-    and every `log KEY` line of a trust file (blank lines and # comments aside)."""
-    verifiers = [parse_verifier(public_key)] if public_key else []
+@dataclass(frozen=True)
+class Trust:
+    """What an auditor trusts, from outside the archive: log keys, witness keys,
+    and how many of those witnesses must have cosigned the archive's checkpoint."""
+
+    logs: tuple[Ed25519Verifier, ...] = ()
+    witnesses: tuple[SignatureVerifier, ...] = ()
+    quorum: int = 0
+
+
+def read_trust(public_key: str | None, trust: Path | None) -> Trust:
+    """--public-key, and a trust file's lines (blank lines and # comments aside):
+    `log KEY` (a log's checkpoint key), `witness KEY` (a witness's type 0x04
+    key), `quorum N` (cosignatures by that many distinct listed witnesses are
+    required; 1 when witnesses are listed and no quorum line is)."""
+    logs = [parse_verifier(public_key)] if public_key else []
+    witnesses: dict[tuple[str, int], SignatureVerifier] = {}
+    quorum = None
     if trust is not None:
         try:
             text = trust.read_text(encoding="utf-8")
@@ -128,7 +157,54 @@ def trusted_log_keys(public_key: str | None, trust: Path | None) -> list[Ed25519
             words = line.split("#", 1)[0].split()
             if not words:
                 continue
-            if len(words) != 2 or words[0] != "log":
-                raise InvalidRequest(f"--trust {trust} line {number}: expected 'log KEY'")
-            verifiers.append(parse_verifier(words[1]))
-    return verifiers
+            where = f"--trust {trust} line {number}"
+            if len(words) != 2 or words[0] not in ("log", "witness", "quorum"):
+                raise InvalidRequest(f"{where}: expected 'log KEY', 'witness KEY' or 'quorum N'")
+            kind, value = words
+            if kind == "log":
+                logs.append(parse_verifier(value))
+            elif kind == "witness":
+                try:
+                    verifier = Ed25519Verifier.from_witness_key(value)
+                except SigningKeyError as e:
+                    raise InvalidRequest(f"{where}: {e}") from None
+                witnesses[(verifier.name, verifier.key_hash)] = verifier
+            elif quorum is not None or not value.isdigit():
+                raise InvalidRequest(f"{where}: one 'quorum N' line, N a whole number")
+            else:
+                quorum = int(value)
+    if quorum is None:
+        quorum = 1 if witnesses else 0
+    if quorum > len(witnesses):
+        raise InvalidRequest(f"--trust {trust}: quorum {quorum} with {len(witnesses)} witness key(s)")
+    return Trust(tuple(logs), tuple(witnesses.values()), quorum)
+
+
+def trusted_log_keys(public_key: str | None, trust: Path | None) -> list[Ed25519Verifier]:
+    """The log keys an auditor trusts: --public-key and the trust file's `log KEY` lines."""
+    return list(read_trust(public_key, trust).logs)
+
+
+def quorum_findings(tag_files: dict[str, bytes], trust: Trust) -> list[str]:
+    """A missing quorum, as one finding naming how many of which witnesses cosigned."""
+    if not trust.quorum:
+        return []
+    note = tag_files.get(CHECKPOINT)
+    if note is None:
+        return [f"witness-quorum: {trust.quorum} cosignature(s) required, the archive "
+                f"carries no {CHECKPOINT}"]
+    try:
+        counted = count_cosignatures(note, trust.witnesses)
+    except CheckpointError as e:
+        return [f"witness-quorum: {CHECKPOINT} is unreadable: {e}"]
+    if len(counted.valid) >= trust.quorum:
+        return []
+    listed = [f"{w.name}+{w.key_hash:08x}" for w in trust.witnesses]
+    missing = [w for w in listed if w not in counted.valid and w not in counted.invalid]
+    parts = [f"valid: {', '.join(counted.valid) or 'none'}"]
+    if counted.invalid:
+        parts.append(f"invalid: {', '.join(counted.invalid)}")
+    if missing:
+        parts.append(f"absent: {', '.join(missing)}")
+    return [f"witness-quorum: {len(counted.valid)} of the {trust.quorum} required cosignatures "
+            f"by trusted witnesses on {CHECKPOINT} ({'; '.join(parts)})"]

@@ -26,6 +26,7 @@ ENV_VARS = {
     "signing_agent": "OPSLEDGER_SIGNING_AGENT",
     "signing_name": "OPSLEDGER_SIGNING_NAME",
     "ssh_auth_sock": "SSH_AUTH_SOCK",
+    "witnesses": "OPSLEDGER_WITNESSES",
 }
 
 
@@ -50,6 +51,19 @@ class Settings(BaseModel):
     # The acting person's SSH key: a private key file (as `ssh -i`), else ssh-agent.
     identity: Path | None = None
     ssh_auth_sock: str | None = None
+    # Witnesses asked to cosign every seal's checkpoint: `URL=VERIFIERKEY` items,
+    # separated by spaces, commas or newlines (C2SP tlog-witness, type 0x04 keys).
+    witnesses: tuple[str, ...] = ()
+
+    @field_validator("witnesses", mode="before")
+    @classmethod
+    def _witnesses(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(w for w in re.split(r"[\s,]+", value) if w)
+        for item in value if isinstance(value, (list, tuple)) else ():
+            if not re.match(r"^https?://[^=\s]+=\S+\+[0-9a-f]{8}\+\S+$", str(item)):
+                raise ValueError(f"{str(item)[:60]!r}: expected http(s)://HOST[:PORT][/PREFIX]=VERIFIERKEY")
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -21,6 +21,7 @@ from opsledger.cli.progress import PhasedProgress
 from opsledger.domain.runbook import Role
 from opsledger.domain.ticket import TICKET_KEY
 from opsledger.services.archive_check import list_archives, verify_target
+from opsledger.services.archive_proof import export_tlog_proof
 from opsledger.services.archive_seal import seal_session
 
 
@@ -124,7 +125,8 @@ def build(
 @click.option(
     "--trust",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="A trust file: one 'log KEY' line per log key you trust (# comments allowed).",
+    help="A trust file: 'log KEY' per log key you trust, 'witness KEY' per witness key "
+    "(type 0x04), 'quorum N' cosignatures by those witnesses required (# comments allowed).",
 )
 @click.option(
     "--integrity-only",
@@ -191,6 +193,26 @@ def _verdict(document: dict) -> str:
     if document["findings"]:
         return "FAILED"
     return "OK" if document["provenance"] == "verified" else "integrity OK, provenance NOT CHECKED"
+
+
+@archive_group.command("proof")
+@click.argument("target")
+@click.option("--position", type=click.IntRange(min=1), required=True,
+              help="The event's log position (as in the archive's events.jsonl).")
+@click.option(
+    "--manifest",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The detached manifest [default: TARGET.manifest beside a file].",
+)
+@json_option
+@click.pass_obj
+def proof(obj, target: str, position: int, manifest: Path | None, json_output: bool) -> None:
+    """Print one archived event's proof in the C2SP tlog-proof format (a
+    .tlog-proof file): the event as extra data, its leaf index and inclusion
+    proof, and the archive's signed checkpoint with its witness cosignatures.
+    'opsledger ledger verify-proof FILE --public-key KEY' checks it, offline."""
+    document = export_tlog_proof(obj, target, position, manifest=manifest)
+    emit(document, json_output=json_output, human=lambda: document["proof"].rstrip("\n"))
 
 
 @archive_group.command("list")

@@ -86,17 +86,28 @@ def status(obj, json_output: bool) -> None:
     help="Also write it as checkpoint-<size>.txt to a folder or s3://bucket/prefix (create-only).",
 )
 @key_file_option
+@click.option(
+    "--witness",
+    is_flag=True,
+    help="Have the configured witnesses (OPSLEDGER_WITNESSES) cosign it (C2SP tlog-witness).",
+)
 @json_option
 @click.pass_obj
-def checkpoint(obj, destination: str | None, key_file: Path | None, json_output: bool) -> None:
+def checkpoint(
+    obj, destination: str | None, key_file: Path | None, witness: bool, json_output: bool
+) -> None:
     """Catch the ledger up, sign a checkpoint of the whole tree and print it."""
     with _LedgerLine(json_output) as line:
         document = sign_checkpoint(
-            obj, destination=destination, key_file=key_file, progress=line.callback
+            obj, destination=destination, key_file=key_file, witness=witness,
+            progress=line.callback, notify=line.note,
         )
     emit(document, json_output=json_output, human=lambda: document["checkpoint"].rstrip("\n"))
     if document["published"] and not json_output:
         note(f"opsledger: published {document['published']}")
+    if "witnesses" in document and not json_output:
+        w = document["witnesses"]
+        note(f"opsledger: {w['cosigned']} of {w['asked']} witnesses cosigned ({w['milliseconds']} ms)")
 
 
 @ledger_group.command("verify")
