@@ -92,7 +92,8 @@ def test_an_untouched_log_verifies_against_stored_and_published_checkpoints(ledg
     assert code == 0 and found == [] and doc["ok"] is True
     assert doc["log_events"] == ledger_env["size"] and doc["checkpoints_checked"] == 2
     assert doc["signatures_checked"] is True
-    human = ol(ledger_env["env"], "ledger", "verify")
+    # the published checkpoint is the one outside the database to check against (bd1ea38)
+    human = ol(ledger_env["env"], "ledger", "verify", "--published", ledger_env["witness"])
     assert human.code == 0 and human.out.startswith("ledger: OK")
 
 
@@ -207,7 +208,9 @@ def session(tmp_path: Path, opsledger_exe) -> dict:
     assert done.returncode == 0, done.stderr
     home = tmp_path / "d" / ".opsledger"
     session_dir = next((tmp_path / "d" / "reports" / "live").iterdir())
-    return {"env": {"OPSLEDGER_HOME": str(home), "OPSLEDGER_ACTOR": "alice.rm"},
+    # alice signs with her key of the demo's desk (the demo registered it in the roster)
+    return {"env": {"OPSLEDGER_HOME": str(home), "OPSLEDGER_ACTOR": "alice.rm",
+                    "OPSLEDGER_IDENTITY": str(tmp_path / "d" / "keys" / "alice.rm")},
             "dir": session_dir, "tmp": tmp_path}
 
 
@@ -263,16 +266,20 @@ def test_an_archive_proves_its_events_offline_with_the_public_key_only(session):
     repack(top, forged)
     r = invoke(["archive", "verify", str(forged), "--json"], offline)
     assert r.code == 1
-    (finding,) = json.loads(r.out)["findings"]
+    # issue 12: the event's signature names its real signer as well
+    position = json.loads(events[1])["position"]
+    finding, wrong_signer = json.loads(r.out)["findings"]
     assert finding.startswith("authority: EvidenceAttached v2 by mallo.ry: the roster at version")
+    assert wrong_signer == (f"identity: position {position} EvidenceAttached v2: wrong signer: "
+                            "the intent is alice.rm's, the event names mallo.ry")
     r = invoke(["archive", "verify", str(forged), "--public-key", str(public), "--json"], offline)
     assert r.code == 1
-    position = json.loads(events[1])["position"]
     inclusion = (f"proof-inclusion 'opsledger/events.jsonl line 2': position {position}: "
                  "the event differs from the leaf proved")
-    assert json.loads(r.out)["findings"] == [finding, inclusion]
+    assert json.loads(r.out)["findings"] == [finding, wrong_signer, inclusion]
 
-    # a rewrite the roster cannot see (the evidence's recorded digest): only the proofs catch it
+    # a rewrite the roster cannot see (the evidence's recorded digest): the proofs catch it,
+    # and since issue 12 so does the event's signature (it signed the digest given)
     state = json.loads(json.loads(signed)["state"])
     state["sha256"] = "0" * 64
     row = json.loads(signed)
@@ -280,10 +287,13 @@ def test_an_archive_proves_its_events_offline_with_the_public_key_only(session):
     events[1] = json.dumps(row, separators=(",", ":"), sort_keys=True)
     (top / "opsledger" / "events.jsonl").write_text("\n".join(events) + "\n")
     repack(top, forged)
-    assert invoke(["archive", "verify", str(forged)], offline).code == 0  # the bag alone passes
+    altered = (f"identity: position {position} EvidenceAttached v2: altered: the signed sha256 "
+               "differs from the recorded one")
+    r = invoke(["archive", "verify", str(forged), "--json"], offline)
+    assert r.code == 1 and json.loads(r.out)["findings"] == [altered]
     r = invoke(["archive", "verify", str(forged), "--public-key", str(public), "--json"], offline)
     assert r.code == 1
-    assert json.loads(r.out)["findings"] == [inclusion]
+    assert json.loads(r.out)["findings"] == [altered, inclusion]
 
     # and a flipped hex digit in the proofs
     top = unpack(archive, session["tmp"] / "y")
