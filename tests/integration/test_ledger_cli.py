@@ -206,7 +206,7 @@ def session(tmp_path: Path, opsledger_exe) -> dict:
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     home = tmp_path / "d" / ".opsledger"
-    session_dir = next((tmp_path / "d" / "reports" / "live").iterdir())
+    session_dir = next((tmp_path / "d" / "reports" / "live").iterdir()) / "CHG-2041"
     return {"env": {"OPSLEDGER_HOME": str(home), "OPSLEDGER_ACTOR": "alice.rm"},
             "dir": session_dir, "tmp": tmp_path}
 
