@@ -13,12 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from opsledger.adapters.postgres_hardening import (
-    HardeningReport,
-    PostgresHardening,
-    SQLiteFileReport,
-    sqlite_file_check,
-)
+from opsledger.adapters.postgres_hardening import HardeningReport, PostgresHardening
+from opsledger.adapters.sqlite_file_check import SQLiteFileReport, sqlite_file_check
 from opsledger.services.errors import InvalidRequest
 
 if TYPE_CHECKING:
