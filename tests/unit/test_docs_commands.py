@@ -15,12 +15,13 @@ ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.S | re.M)
 INLINE = re.compile(r"`([^`\n]+)`")
+COMMENT = re.compile(r"(?:^|(?<=\s))#.*$", re.M)  # a shell comment in a code block
 # `opsledger` as a command word: not opsledger/..., opsledger.x, "opsledger" or ssh-keygen's -n opsledger
 CALL = re.compile(r"(?:(?<=^)|(?<=[\s($]))(?<!-n )opsledger(?=\s|$)(?P<rest>[^\n|;)#<>]*)", re.M)
 
 
 def snippets(text: str) -> list[str]:
-    blocks = [b.replace("\\\n", " ") for b in FENCE.findall(text)]
+    blocks = [COMMENT.sub("", b.replace("\\\n", " ")) for b in FENCE.findall(text)]
     prose = FENCE.sub("", text)
     return blocks + INLINE.findall(prose)
 
@@ -76,6 +77,15 @@ def test_the_docs_mention_enough_commands_to_check():
 @pytest.mark.parametrize(("page", "line"), calls())
 def test_every_documented_call_exists(page, line):
     assert check(line) is None, f"{page}: {line}: {check(line)}"
+
+
+def test_the_administrator_page_names_every_setting():
+    from opsledger.services.settings import ENV_VARS
+
+    page = (ROOT / "docs" / "administrator.md").read_text()
+    script = ["OPSLEDGER_TICKET", "OPSLEDGER_RUN_ID", "OPSLEDGER_SESSION_DIR",
+              "OPSLEDGER_EFFECTIVE_ENV", "OPSLEDGER_CREATE_TABLE"]
+    assert [v for v in [*ENV_VARS.values(), *script] if f"`{v}`" not in page] == []
 
 
 def test_the_checker_refuses_what_does_not_exist():
