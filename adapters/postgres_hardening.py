@@ -13,24 +13,27 @@ cannot skip them; they stop any role that is not the tables' owner, whatever
 its grants. The tables stay owned by the administrator: an owner could drop
 the triggers.
 
-Only the event tables are hardened. The view store's tables and its tracking
-table are rebuildable from the events and are updated in place by design.
+Only the event tables are hardened. The view store's tables (the read
+models, their tracking table, the ledger's tree, checkpoints and seals) are
+rebuildable from the events or signed, and are updated in place by design: the
+administrator owns them too, and the role gets SELECT, INSERT, UPDATE and
+DELETE on each, nothing more (no DDL, no TRIGGER), and the same on the tables
+the administrator creates in the schema later (a rebuild's new tables), by a
+default privilege. The role never needs CREATE: a read catches the views up
+in rows that exist.
 
 The SQL runs through the eventsourcing datastore's own connection pool, so
 no module of `cli/` imports a driver. SQLite has no roles: the embedded store
-is only as append-only as its file's permissions, which `sqlite_file_check`
-reports.
+is only as append-only as its file's permissions, which
+`adapters/sqlite_file_check.py` reports.
 """
 
 from __future__ import annotations
 
-import errno
 import re
-import stat
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from eventsourcing.persistence import OperationalError, PersistenceError
@@ -53,6 +56,7 @@ FUNCTION_BODY = (
 )
 APPEND = ("SELECT", "INSERT")
 CHANGE = ("UPDATE", "DELETE", "TRUNCATE", "TRIGGER")
+VIEW_RIGHTS = ("SELECT", "INSERT", "UPDATE", "DELETE")  # catch-up, ledger, seals
 
 
 class HardeningError(Exception):
@@ -87,16 +91,27 @@ class TableState:
 
 
 @dataclass(frozen=True)
+class ViewTableState:  # a view-store table: what the role may do with its rows
+    table: str
+    exists: bool
+    privileges: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class HardeningReport:
     schema: str
     role: RoleState
     lock_privilege: str
     tables: list[TableState]
     problems: list[str] = field(default_factory=list)
+    views: list[ViewTableState] = field(default_factory=list)
 
     @property
     def hardened(self) -> bool:
-        return not self.problems and all(t.hardened for t in self.tables)
+        """Append-only events, and views the role can use: both are the deployment."""
+        return (not self.problems and all(t.hardened for t in self.tables)
+                and not any(v.problems for v in self.views))
 
     def as_document(self) -> dict[str, Any]:
         return {
@@ -107,6 +122,7 @@ class HardeningReport:
             "lock_privilege": self.lock_privilege,
             "problems": self.problems,
             "tables": [{**asdict(t), "hardened": t.hardened} for t in self.tables],
+            "views": [asdict(v) for v in self.views],
         }
 
 
@@ -121,23 +137,29 @@ Transaction = Callable[[], AbstractContextManager[Any]]
 
 
 class PostgresHardening:
-    """Hardens and checks the event tables `tables` of `schema`.
+    """Hardens and checks the event tables `tables` of `schema`, and grants the
+    role the rows of the view-store tables `views`.
 
     `transaction()` opens one committed transaction and yields a DB-API cursor
     (eventsourcing's `PostgresDatastore.transaction(commit=True)`).
     """
 
-    def __init__(self, transaction: Transaction, *, schema: str, tables: Sequence[str]) -> None:
+    def __init__(
+        self, transaction: Transaction, *, schema: str, tables: Sequence[str],
+        views: Sequence[str] = (),
+    ) -> None:
         self._transaction = transaction
         self.schema = schema
         self.tables = list(tables)
+        self.views = list(views)
         ident(schema)
-        for table in self.tables:
+        for table in (*self.tables, *self.views):
             ident(table)
 
     @classmethod
-    def of_application(cls, app: Any) -> PostgresHardening:
-        """The event tables of an eventsourcing application on PostgreSQL."""
+    def of_application(cls, app: Any, views: Sequence[str] = ()) -> PostgresHardening:
+        """The event tables of an eventsourcing application on PostgreSQL, and
+        the view-store tables `views` beside them in its schema."""
         recorders = [app.recorder]
         if getattr(app, "snapshots", None) is not None:
             recorders.append(app.snapshots.recorder)
@@ -146,6 +168,7 @@ class PostgresHardening:
             lambda: datastore.transaction(commit=True),
             schema=datastore.schema,
             tables=[r.events_table_name for r in recorders],
+            views=views,
         )
 
     # --- harden -----------------------------------------------------------------------
@@ -202,7 +225,22 @@ class PostgresHardening:
                     cur.execute(f"REVOKE ALL ON SEQUENCE {qualified} FROM {quoted_role}")
                     cur.execute(f"REVOKE UPDATE ON SEQUENCE {qualified} FROM PUBLIC")
                     cur.execute(f"GRANT USAGE ON SEQUENCE {qualified} TO {quoted_role}")
+            self._grant_views(cur, schema, quoted_role)
         return self.check(role)
+
+    def _grant_views(self, cur: Any, schema: str, quoted_role: str) -> None:
+        rights = ", ".join(VIEW_RIGHTS)
+        for name in self.views:
+            if _owner(cur, self.schema, name) is None:
+                raise HardeningError(f"{self.schema}.{name}: no such table")
+            table = f"{schema}.{ident(name)}"
+            cur.execute(f"REVOKE ALL ON TABLE {table} FROM {quoted_role}")
+            cur.execute(f"GRANT {rights} ON TABLE {table} TO {quoted_role}")
+        if self.views:
+            # A rebuild by the administrator swaps in new tables: they come with the rights.
+            cur.execute(
+                f"ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} GRANT {rights} ON TABLES TO {quoted_role}"
+            )
 
     # --- check ------------------------------------------------------------------------
 
@@ -218,7 +256,20 @@ class PostgresHardening:
             elif state.superuser:
                 problems.append(f"role {role} is a superuser: it bypasses grants and may drop triggers")
             tables = [self._check_table(cur, role, state, name, lock) for name in self.tables]
-        return HardeningReport(self.schema, state, lock, tables, problems)
+            views = [self._check_view(cur, role, state, name) for name in self.views]
+        return HardeningReport(self.schema, state, lock, tables, problems, views)
+
+    def _check_view(self, cur: Any, role: str, state: RoleState, name: str) -> ViewTableState:
+        qualified = f"{self.schema}.{name}"
+        if _owner(cur, self.schema, name) is None:
+            return ViewTableState(qualified, False, problems=[
+                f"{qualified} does not exist: reads would fail ('opsledger db harden' creates it)"])
+        if not state.exists:
+            return ViewTableState(qualified, True)
+        privileges = [p for p in VIEW_RIGHTS if _has(cur, "table", role, qualified, p)]
+        problems = [f"{role} may not {p}: reads would fail ('opsledger db harden' grants it)"
+                    for p in VIEW_RIGHTS if p not in privileges]
+        return ViewTableState(qualified, True, privileges, problems)
 
     def _check_table(
         self, cur: Any, role: str, state: RoleState, name: str, lock: str
@@ -366,51 +417,3 @@ def _triggers(cur: Any, schema: str, table: str) -> dict[str, bool]:
 def _line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
-
-
-# --- SQLite -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FileState:
-    path: str
-    mode: str
-    others_can_write: bool
-
-
-@dataclass(frozen=True)
-class SQLiteFileReport:
-    """An embedded store is as append-only as its file: anyone who may write
-    the file, its journal or its folder may rewrite history."""
-
-    files: list[FileState]
-
-    @property
-    def hardened(self) -> bool:
-        return not any(f.others_can_write for f in self.files)
-
-    def as_document(self) -> dict[str, Any]:
-        return {
-            "backend": "sqlite",
-            "hardened": self.hardened,
-            "files": [asdict(f) for f in self.files],
-            "note": "SQLite has no roles; only the file permissions protect the events, "
-            "and never from the file's owner",
-        }
-
-
-def sqlite_file_check(database: Path) -> SQLiteFileReport:
-    """The modes of the database file, its WAL/journal files and its folder."""
-    if not database.is_file():
-        raise FileNotFoundError(errno.ENOENT, "no event store here", str(database))
-    paths = [database.parent, database] + [
-        p for p in (database.with_name(database.name + s) for s in ("-wal", "-shm", "-journal"))
-        if p.exists()
-    ]
-    files = []
-    for path in paths:
-        mode = path.stat().st_mode
-        files.append(
-            FileState(str(path), f"{stat.S_IMODE(mode):04o}", bool(mode & (stat.S_IWGRP | stat.S_IWOTH)))
-        )
-    return SQLiteFileReport(files)

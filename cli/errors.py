@@ -23,7 +23,13 @@ from opsledger.domain.errors import (
     NotFound,
 )
 from opsledger.domain.sla import SlaError
-from opsledger.projections.errors import InvalidQuery, NotInView, ProjectionError, UnknownView
+from opsledger.projections.errors import (
+    InvalidQuery,
+    NotInView,
+    ProjectionError,
+    UnknownView,
+    ViewStoreError,
+)
 from opsledger.services.errors import Incomplete, InvalidRequest, Refused, ServiceError
 from opsledger.services.settings import SettingsError
 from pydantic import ValidationError
@@ -96,6 +102,9 @@ def message_for(error: BaseException) -> str:
         return f"{where}: {first['msg']}"
     if isinstance(error, OperationalError | PersistenceError):
         return f"event store unavailable: {_one_line(error)}"
+    if isinstance(error, ViewStoreError) and "permission denied" in str(error):
+        return (f"{_one_line(error)} (a hardened database: an administrator's 'opsledger db check "
+                "--app-role ROLE' says what the role lacks, 'opsledger db harden' grants it)")
     if isinstance(error, OSError) and error.filename:
         return f"{error.filename}: {error.strerror or error}"
     return _one_line(error) or type(error).__name__

@@ -14,3 +14,14 @@ def all_views() -> tuple[View, ...]:
 
 
 VIEW_NAMES: tuple[str, ...] = tuple(v.name for v in all_views())
+
+
+def store_tables() -> tuple[str, ...]:
+    """Every table a view store holds: the tracking table, each view's tables,
+    the ledger's (tree and signed checkpoints, seals). What the application's
+    role must be able to read and write on a hardened PostgreSQL."""
+    from opsledger.projections.ledger import CHECKPOINTS, SEALS, LedgerView
+    from opsledger.projections.relational import TRACKING
+
+    views = (*all_views(), LedgerView())
+    return (TRACKING, *(t.name for v in views for t in v.tables), CHECKPOINTS.name, SEALS.name)

@@ -90,7 +90,11 @@ class PostgresViewStore(RelationalViewStore):
             handle.__exit__(psycopg.Rollback, psycopg.Rollback(), None)
 
     def serialise_install(self, cur: Any) -> None:
-        cur.execute("CREATE SCHEMA IF NOT EXISTS " + q(self.schema))
+        # CREATE SCHEMA IF NOT EXISTS needs CREATE on the database even when the
+        # schema exists: only an administrator's first run creates it.
+        cur.execute("SELECT to_regnamespace(%s)", (q(self.schema),))
+        if cur.fetchone()[0] is None:
+            cur.execute("CREATE SCHEMA IF NOT EXISTS " + q(self.schema))
         cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"opsledger.views.{self.schema}",))
 
     def read_cursor(self) -> Any:

@@ -155,10 +155,13 @@ class RelationalViewStore(ViewStore):
         with self.transaction() as writer:
             cur = writer.cur
             self.serialise_install(cur)
-            cur.execute(
-                f"CREATE TABLE IF NOT EXISTS {self.qualify(TRACKING)} (name TEXT PRIMARY KEY, "
-                "position BIGINT NOT NULL, version INTEGER NOT NULL, token TEXT NOT NULL)"
-            )
+            # No DDL at all when the tables are there: a role that may only read
+            # and write the views' rows (a hardened PostgreSQL) never needs CREATE.
+            if not self.table_exists(cur, TRACKING):
+                cur.execute(
+                    f"CREATE TABLE IF NOT EXISTS {self.qualify(TRACKING)} (name TEXT PRIMARY KEY, "
+                    "position BIGINT NOT NULL, version INTEGER NOT NULL, token TEXT NOT NULL)"
+                )
             for table in tables:
                 if not self.table_exists(cur, table.name):
                     writer.create_table(table, table.name)

@@ -84,7 +84,7 @@ def seal_session(
             progress=progress,
             notify=notify,
         )
-    session_dir = session_dir or default_session_dir(ticket.session_date)
+    session_dir = session_dir or default_session_dir(ticket.session_date, key)
     files = _session_files(session_dir)
     if ticket.breaches and "sla_incidents.md" not in files:
         path, _, _ = write_report(services, key, str(session_dir / "sla_incidents.md"))

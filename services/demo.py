@@ -27,6 +27,7 @@ from opsledger.services.errors import Refused
 from opsledger.services.files import file_digest
 from opsledger.services.keys import key_path
 from opsledger.services.scripts import record_run
+from opsledger.services.sessions import default_session_dir
 from opsledger.services.sla import breach_record
 
 if TYPE_CHECKING:
@@ -154,7 +155,7 @@ def run_demo(
     app = _Desk(services, keys)
     key = _free_key(app)
     today = datetime.now(UTC).date()
-    session_dir = directory / "reports" / "live" / today.isoformat()
+    session_dir = directory / default_session_dir(today.isoformat(), key)
     evidence_dir = directory / "evidence"
     tradepulse = _standin(directory / "bin")
 

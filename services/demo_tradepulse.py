@@ -164,11 +164,9 @@ SESSION_SECONDS = 4 * 3600
 
 def export_session(session_dir: Path, strategy: str, *, killed: bool) -> None:
     session_dir.mkdir(parents=True, exist_ok=True)
-    day = (
-        date.fromisoformat(session_dir.name)
-        if _is_date(session_dir.name)
-        else datetime.now(UTC).date()
-    )
+    # reports/live/<date>/<ticket>/, or the older reports/live/<date>/
+    named = next((p.name for p in (session_dir, session_dir.parent) if _is_date(p.name)), None)
+    day = date.fromisoformat(named) if named else datetime.now(UTC).date()
     start = session_start(day)
     stamp = start.strftime("%Y%m%dT%H%M%SZ")
     rng = random.Random(f"{strategy}-{day}")

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from opsledger.projections import IncidentQuery, render_sla_incidents
 from opsledger.projections.export import duration as format_duration
+from opsledger.services.sessions import default_session_dir
 from opsledger.services.views import fresh_reader
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ def write_report(services: Services, key: str, output: str | None = None) -> tup
     position = max(s.position for s in services.projector.status() if s.name in ("tickets", "incidents"))
     text = render_sla_incidents(ticket, breaches, position=position)
     if output is None:
-        path = Path("reports") / "live" / ticket["session_date"] / "sla_incidents.md"
+        path = default_session_dir(ticket["session_date"], key) / "sla_incidents.md"
     elif output.endswith(("/", os.sep)) or Path(output).is_dir():
         path = Path(output) / "sla_incidents.md"
     else:

@@ -64,7 +64,7 @@ def record_run(
     check), never the data."""
     app = services.app
     ticket = app.get_ticket(key)
-    session_dir = session_dir or default_session_dir(ticket.session_date)
+    session_dir = session_dir or default_session_dir(ticket.session_date, key)
     log_path = reserve_log(session_dir, cmd.log_name)
     try:
         run_id, env, missing = app.start_command(

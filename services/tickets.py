@@ -87,7 +87,7 @@ def close_ticket(
     ticket.close(actor=actor, role=role, pruned=prune)  # the rules, on a copy never saved
     folder = None
     if prune:
-        folder = session_dir or default_session_dir(ticket.session_date)
+        folder = session_dir or default_session_dir(ticket.session_date, key)
         latest = ticket.archives[-1]
         store, name = services.store_and_name(latest["location"], store_uri)
         manifest = store.get_manifest(name)

@@ -35,7 +35,7 @@ def archive_group() -> None:
 @click.option(
     "--session-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="The session folder [default reports/live/<session date>/].",
+    help="The session folder [default reports/live/<session date>/<ticket>/].",
 )
 @store_option
 @click.option(

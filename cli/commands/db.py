@@ -3,8 +3,10 @@
 On PostgreSQL `harden` runs as an administrator (the URL's user, who owns
 the event tables) for the application's role, which then runs opsledger
 with its own URL and `OPSLEDGER_CREATE_TABLE=n` (it may not create tables;
-eventsourcing reads that variable itself). On SQLite there are no roles:
-`check` reports the file permissions, which are the only protection.
+eventsourcing reads that variable itself). The views and the ledger live in
+the same schema, owned by the administrator too; the role reads and writes
+their rows. On SQLite there are no roles: `check` reports the file
+permissions, which are the only protection.
 """
 
 from __future__ import annotations
@@ -54,6 +56,13 @@ def harden(obj, app_role: str, login: bool, json_output: bool) -> None:
     refusing UPDATE, DELETE and TRUNCATE to any role but the owner. Running
     it again changes nothing (and repairs what was tampered with).
 
+    It also creates every view-store table (read models, view tracking, the
+    ledger's tree, checkpoints and seals) and grants APP_ROLE SELECT, INSERT,
+    UPDATE and DELETE on their rows (and, by default privilege, on the tables
+    a later 'projections rebuild' by this administrator swaps in), so that
+    reading, sealing and 'ledger verify' work as APP_ROLE, which never needs
+    CREATE.
+
     A missing role is created NOLOGIN, so that hardening never opens a way in:
     give it LOGIN and a password yourself, or grant it to login roles; --login
     creates it able to log in, without a password. An existing role's
@@ -77,7 +86,9 @@ def harden(obj, app_role: str, login: bool, json_output: bool) -> None:
 def check(obj, app_role: str, json_output: bool) -> None:
     """Report whether the event tables are append-only for APP_ROLE (exit 1 if not).
 
-    PostgreSQL: per table, the role's privileges and the refusing triggers.
+    PostgreSQL: per event table, the role's privileges and the refusing
+    triggers; then the view-store tables the role must read and write (a
+    missing table or privilege is named: reads would fail).
     SQLite: the modes of the database file and its folder (hardened when no
     group or other may write them).
     """
@@ -110,8 +121,20 @@ def _human(report: HardeningReport | SQLiteFileReport) -> str:
         for t in report.tables:
             lines += [f"  {t.table}: {p}" for p in t.problems]
         lines += [f"  {p}" for p in report.problems]
+        lines += _views(report)
     lines.append("hardened" if report.hardened else "NOT hardened")
     return "\n".join(lines)
+
+
+def _views(report: HardeningReport) -> list[str]:
+    """The view-store tables: one line when the role may use them all, else each problem."""
+    if not report.views:
+        return []
+    problems = [f"  {v.table}: {p}" for v in report.views for p in v.problems]
+    if problems:
+        return [f"view-store tables ({report.role.name} reads and writes their rows):", *problems]
+    return [f"view-store tables: {report.role.name} may SELECT, INSERT, UPDATE, DELETE "
+            f"on all {len(report.views)}"]
 
 
 def register(cli: click.Group) -> None:

@@ -1,7 +1,7 @@
 """`opsledger incidents [filters]` and `incidents export --ticket KEY`.
 
 The list reads the incidents view across every ticket; the export writes the
-retrospective the runbook asks for: `reports/live/<date>/sla_incidents.md`.
+retrospective the runbook asks for: `reports/live/<date>/<ticket>/sla_incidents.md`.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def incidents_group(
     "--output",
     type=click.Path(),
     help="File, or folder (existing, or ending in /) to write sla_incidents.md into "
-    "[default reports/live/<session date>/].",
+    "[default reports/live/<session date>/<ticket>/].",
 )
 @json_option
 @click.pass_obj

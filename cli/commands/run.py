@@ -20,7 +20,7 @@ from opsledger.services.scripts import record_run
 @click.option(
     "--session-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Where the log goes [default reports/live/<session date>/].",
+    help="Where the log goes [default reports/live/<session date>/<ticket>/].",
 )
 @actor_option
 @role_option(required=False)

@@ -85,7 +85,7 @@ def open_cmd(
 @click.option(
     "--session-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="The session folder to prune [default reports/live/<session date>/].",
+    help="The session folder to prune [default reports/live/<session date>/<ticket>/].",
 )
 @store_option
 @actor_option

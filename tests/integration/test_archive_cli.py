@@ -25,7 +25,7 @@ def session(tmp_path: Path, opsledger_exe) -> dict:
     app = OpsLedger(env={"PERSISTENCE_MODULE": "eventsourcing.sqlite",
                          "SQLITE_DBNAME": str(home / "events.sqlite")})
     ticket = app.get_ticket("CHG-2041")
-    session_dir = tmp_path / "d" / "reports" / "live" / str(ticket.session_date)
+    session_dir = tmp_path / "d" / "reports" / "live" / str(ticket.session_date) / "CHG-2041"
     app.close()
     # alice signs with her key of the demo's desk (the demo registered it in the roster)
     env = {"OPSLEDGER_HOME": str(home), "OPSLEDGER_ACTOR": "alice.rm",
@@ -61,7 +61,7 @@ def test_seal_verify_and_close(session):
     assert r.code == 0, r.err
     doc = json.loads(r.out)
     assert doc["verified"] is True and doc["findings"] == [] and doc["incomplete"] == []
-    assert doc["name"] == f"CHG-2041-{session['dir'].name}.tar.zst"
+    assert doc["name"] == f"CHG-2041-{session['dir'].parent.name}.tar.zst"
     kinds = events(session)
     assert kinds[-2:] == ["ArchiveSealed", "ArchiveVerified"]
     archive = Path(doc["location"].removeprefix("file://"))

@@ -36,7 +36,7 @@ def session(tmp_path: Path, opsledger_exe) -> dict:
                          "SQLITE_DBNAME": str(home / "events.sqlite")})
     try:
         ticket = app.get_ticket("CHG-2041")
-        session_dir = tmp_path / "d" / "reports" / "live" / str(ticket.session_date)
+        session_dir = tmp_path / "d" / "reports" / "live" / str(ticket.session_date) / "CHG-2041"
     finally:
         app.close()
     log = session_dir / "deploy.log"

@@ -28,7 +28,7 @@ def test_demo_runs_a_session_to_settled_without_a_server(opsledger_exe, tmp_path
         "metrics.portfolio.drift", "metrics.risk.heartbeat"]
     assert ticket.flag_mismatches == []
     assert [c.new for c in app.flag_changes("live.enabled")] == ["true", "false"]
-    session = tmp_path / "demo" / "reports" / "live" / str(ticket.session_date)
+    session = tmp_path / "demo" / "reports" / "live" / str(ticket.session_date) / "CHG-2041"
     for name in ("deploy.log", "validation.log", "settle.log", "risk_limits.yaml",
                  "positions.csv", "pnl.csv", "exposure.csv"):
         assert (session / name).is_file(), name

@@ -207,7 +207,7 @@ def session(tmp_path: Path, opsledger_exe) -> dict:
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     home = tmp_path / "d" / ".opsledger"
-    session_dir = next((tmp_path / "d" / "reports" / "live").iterdir())
+    session_dir = next((tmp_path / "d" / "reports" / "live").iterdir()) / "CHG-2041"
     # alice signs with her key of the demo's desk (the demo registered it in the roster)
     return {"env": {"OPSLEDGER_HOME": str(home), "OPSLEDGER_ACTOR": "alice.rm",
                     "OPSLEDGER_IDENTITY": str(tmp_path / "d" / "keys" / "alice.rm")},
