@@ -11,13 +11,20 @@ from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
 
+from opsledger.domain.flag import validate_flag_name
+from opsledger.domain.roster import validate_person
 from opsledger.domain.signing import target_of
+from opsledger.domain.ticket.inputs import validate_key
 
 TargetOf = Callable[[Mapping[str, Any]], str]
 
 
+# A key the record would refuse is refused as the record refuses it (InvalidInput),
+# before it is made into a target a signed intent could not even carry.
+
+
 def _ticket(args: Mapping[str, Any]) -> str:
-    return target_of("ticket", str(args["key"]))
+    return target_of("ticket", validate_key(args["key"]))
 
 
 def _roster(_: Mapping[str, Any]) -> str:
@@ -25,12 +32,13 @@ def _roster(_: Mapping[str, Any]) -> str:
 
 
 def _flag(args: Mapping[str, Any]) -> str:
-    return target_of("flag", str(args["name"]))
+    return target_of("flag", validate_flag_name(args["name"]))
 
 
 def _shift(args: Mapping[str, Any]) -> str:
     day = args["day"]
-    return target_of("shift", f"{args['operator']}/{day.isoformat() if isinstance(day, date) else day}")
+    operator = validate_person(args["operator"])
+    return target_of("shift", f"{operator}/{day.isoformat() if isinstance(day, date) else day}")
 
 
 ACTIONS: dict[str, TargetOf] = {
