@@ -22,6 +22,7 @@ ENV_VARS = {
     "s3_endpoint": "OPSLEDGER_S3_ENDPOINT",
     "retention_days": "OPSLEDGER_RETENTION_DAYS",
     "signing_key": "OPSLEDGER_SIGNING_KEY",
+    "redaction_key": "OPSLEDGER_REDACTION_KEY",
     "identity": "OPSLEDGER_IDENTITY",
     "ssh_auth_sock": "SSH_AUTH_SOCK",
 }
@@ -41,6 +42,8 @@ class Settings(BaseModel):
     s3_endpoint: str | None = None
     retention_days: int = 2192  # six years, the SEC 17a-4 / FINRA 4511 floor
     signing_key: Path | None = None
+    # The desk's secret for committing to redacted originals; never archived.
+    redaction_key: Path | None = None
     # The acting person's SSH key: a private key file (as `ssh -i`), else ssh-agent.
     identity: Path | None = None
     ssh_auth_sock: str | None = None

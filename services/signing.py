@@ -24,6 +24,7 @@ from opsledger.domain.signing import (
     encode_args,
 )
 from opsledger.domain.use_cases.actions import ACTIONS
+from opsledger.services.recorded import Commit, screen_arguments
 
 if TYPE_CHECKING:
     from opsledger.domain.application import OpsLedger
@@ -33,9 +34,15 @@ RESIGN_ATTEMPTS = 8
 
 
 class SigningApplication:
-    def __init__(self, app: OpsLedger, identity: Callable[[], SshSigner]) -> None:
+    def __init__(self, app: OpsLedger, identity: Callable[[], SshSigner], *,
+                 redact: Callable[[], bool] = lambda: False,
+                 commit: Commit | None = None) -> None:
         self._app = app
         self._identity = identity
+        # Every string the call would record is scanned first (services.recorded):
+        # refused, or with --redact recorded redacted with a keyed commitment.
+        self._redact = redact
+        self._commit = commit
 
     @property
     def unsigned(self) -> OpsLedger:
@@ -71,6 +78,9 @@ class SigningApplication:
             )
         return person
 
+    def _committer(self) -> Commit:
+        return self._commit or _no_key
+
     def _legacy_roster(self) -> bool:
         try:
             return not self._app.get_roster().all_keys()
@@ -103,7 +113,8 @@ class SigningApplication:
                 claimed, f"the signing key ({signer.fingerprint}) is {person}'s, not {claimed}'s"
             )
         target = ACTIONS[action](arguments)
-        encoded = encode_args(arguments)
+        encoded, redactions = screen_arguments(
+            action, encode_args(arguments), redact=self._redact(), commit=self._committer())
         for attempt in range(RESIGN_ATTEMPTS):
             intent = Intent(
                 action=action,
@@ -112,6 +123,7 @@ class SigningApplication:
                 args=encoded,
                 signer=person,
                 at=utcnow(),
+                redactions=redactions,
             )
             payload = intent.to_bytes()
             try:
@@ -120,6 +132,10 @@ class SigningApplication:
                 if attempt == RESIGN_ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _no_key(_: bytes) -> str:
+    raise NotAuthorised("redaction", "no redaction key is configured to commit to the original")
 
 
 def _bare(line: str) -> str:

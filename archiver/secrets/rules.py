@@ -51,8 +51,9 @@ _ANY_WS = rb"[ \t]*"
 # Names after which a value is a secret. A bare `key` needs a stronger value
 # (see ``_is_assigned_secret``); the trigger cannot look behind, the rule does.
 _NAMES = (rb"(?:secret|token|passwd|password|passphrase|pwd|api[_-]?key|access[_-]?key"
-          rb"|auth[_-]?key|private[_-]?key|credentials?|(?<![a-z0-9])key(?![a-z]))")
-_TRIGGER_NAMES = rb"(?:secret|token|passwd|password|passphrase|pwd|key|credential)"
+          rb"|auth[_-]?key|private[_-]?key|credentials?|(?<![a-z0-9])key(?![a-z])"
+          rb"|(?<![a-z0-9])pw(?![a-z]))")
+_TRIGGER_NAMES = rb"(?:secret|token|passwd|password|passphrase|pwd|pw|key|credential)"
 # Any separator: `=`, `:`, `:=`, `=>`, or whitespace alone (`aws_secret_access_key
 # VALUE`, `--password VALUE`); the value runs to whitespace, a quote, `,` or `;`.
 _SEPARATOR = rb"(?:" + _WS + rb"(?P<sep>:=|=>|:|=)" + _WS + rb"|[ \t]{1,64})"
@@ -148,7 +149,7 @@ _CHECKS = {r.kind: r.check for r in DATA_RULES if r.check}
 # stdlib fallback's triggers where Hyperscan is not installed.
 ANCHORS = tuple(dict.fromkeys(
     (b"akia", b"asia", b"key", b"sig=", b"bearer", b"eyj", b"://", b"secret", b"token",
-     b"passw", b"passp", b"pwd", b"credential")
+     b"passw", b"passp", b"pw", b"credential")
     + tuple(k for r in DATA_RULES for k in r.keywords)))
 
 KEY_BEGIN = re.compile(rb"-----BEGIN[A-Z0-9 ]{0,40} PRIVATE KEY(?: BLOCK)?-----")
@@ -160,7 +161,7 @@ _UUID = re.compile(rb"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 _PLACEHOLDER = re.compile(rb"(?i)(?:[*xX.]+|\$.*|<.*|\{.*|%s|changeme|redacted.*|true|false"
                           rb"|null|none|nil|required|optional|unset|empty|hidden|masked)")
 REDACTED_MARK = b"[REDACTED:"
-_STRONG_NAMES = frozenset({b"password", b"passwd", b"pwd", b"passphrase"})
+_STRONG_NAMES = frozenset({b"password", b"passwd", b"pwd", b"pw", b"passphrase"})
 # A per-process key: a finding's fingerprint tells two findings of one report
 # apart (or the same secret twice), and says nothing about the secret itself.
 _FINGERPRINT_KEY = os.urandom(32)
