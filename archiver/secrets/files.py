@@ -26,7 +26,14 @@ from typing import BinaryIO
 from opsledger.archiver.errors import SourceReadError
 from opsledger.archiver.payload import PayloadFile, scan_payload
 from opsledger.archiver.secrets import hits as secret_hits
-from opsledger.archiver.secrets.scanner import FileScan, SecretFinding, Span, TreeScan, scan_text
+from opsledger.archiver.secrets.scanner import (
+    FileScan,
+    SecretFinding,
+    Span,
+    TreeScan,
+    scan_text,
+    shown_name,
+)
 from opsledger.archiver.secrets.unpack import (
     SNIFF_BYTES,
     EncryptedMember,
@@ -102,16 +109,6 @@ def scan_name(path: str, *, member: str = "",
     return tuple(dataclasses.replace(f, in_name=True, line=0, offset=-1,
                                      **({"member": shown} if member else {"path": shown}))
                  for f in scanner.findings)
-
-
-def shown_name(raw: bytes, spans: Iterable[Span]) -> str:
-    """A name as it may be printed: each secret in it replaced."""
-    out, at = [], 0
-    for span in sorted(spans):
-        out += [raw[at:span.start], b"[REDACTED:" + span.kind.encode() + b"]"]
-        at = max(at, span.end)
-    out.append(raw[at:])
-    return b"".join(out).decode("utf-8", "replace")
 
 
 def renamed(findings: Iterable[SecretFinding], named: tuple[SecretFinding, ...]

@@ -376,6 +376,16 @@ class FileScanner:
         return before + 1
 
 
+def shown_name(raw: bytes, spans: Iterable[Span]) -> str:
+    """A name as it may be printed: each secret in it replaced."""
+    out, at = [], 0
+    for span in sorted(spans):
+        out += [raw[at:span.start], b"[REDACTED:" + span.kind.encode() + b"]"]
+        at = max(at, span.end)
+    out.append(raw[at:])
+    return b"".join(out).decode("utf-8", "replace")
+
+
 def scan_text(path: str, chunks: Iterable[bytes | bytearray | memoryview], *,
               member: str = "", count_lines: bool = True,
               engine: secret_hits.HitFinder | None = None) -> FileScanner:
