@@ -57,7 +57,8 @@ _TRIGGER_NAMES = rb"(?:secret|token|passwd|password|passphrase|pwd|pw|key|creden
 # Any separator: `=`, `:`, `:=`, `=>`, or whitespace alone (`aws_secret_access_key
 # VALUE`, `--password VALUE`); the value runs to whitespace, a quote, `,` or `;`.
 _SEPARATOR = rb"(?:" + _WS + rb"(?P<sep>:=|=>|:|=)" + _WS + rb"|[ \t]{1,64})"
-_VALUE = rb"[^\s\"'`,;]"
+# printable ASCII but for quotes, `,` and `;`: random binary bytes rarely run long
+_VALUE = rb"[\x21\x23-\x26\x28-\x2b\x2d-\x3a\x3c-\x5f\x61-\x7e]"
 _KEY_ARMOUR = rb"[A-Z0-9 ]{0,40} PRIVATE KEY(?: BLOCK)?-----"
 
 # (kind, rule, group holding the secret, trigger), in priority order: a later

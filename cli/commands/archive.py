@@ -98,8 +98,9 @@ def build(
                 f"  manifest sha256 {document['manifest_sha256']}",
                 f"  location hash {document['location_hash']}",
                 *(
-                    f"  redacted: {r['file']} ({', '.join(r['kinds'])}; original sha256 "
-                    f"{r['original_sha256']})"
+                    f"  redacted: {r['file']} ({', '.join(r['kinds'])}; original "
+                    + (f"committed to with the desk's key, {r['original_hmac']})"
+                       if r.get("original_hmac") else f"sha256 {r['original_sha256']})")
                     for r in document["redacted"]
                 ),
                 *(f"  incomplete: {line}" for line in document["incomplete"]),

@@ -9,6 +9,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import sqlite3
 import sys
 from pathlib import Path
@@ -132,3 +133,70 @@ def test_breach_details_and_roster_reasons_are_scanned_too(desk):
                 "--reason", f"temporary, use aws_secret_access_key {SECRETS[-1]}"], desk)
     assert r.code == 1 and "reason: high-entropy-assignment" in r.err
     assert_no_secret(desk, r.err, r.out)
+
+
+GUESSES = [f"{w}{y}" for w in ("Trading", "Trader", "Summer", "Winter", "Password", "Desk")
+           for y in range(2020, 2032)] + ["hunter2"]  # 73 guesses, the right one among them
+
+
+def archived_bytes(home: Path) -> dict[str, bytes]:
+    import io
+    import tarfile
+
+    import zstandard
+
+    [archive] = list((home / "archives").rglob("*.tar.zst"))
+    raw = zstandard.ZstdDecompressor().decompressobj().decompress(archive.read_bytes())
+    with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+
+
+def test_a_script_that_leaks_into_its_log_is_sealed_only_redacted_and_unguessable(desk, tmp_path):
+    session = tmp_path / "session"
+    # the script gets its secrets from its environment, as it should, and leaks them
+    script = ("import os; print('connecting with db_password=' + os.environ['LEAK_PW']); "
+              "print('cloning https://' + os.environ['LEAK_TOKEN'] + '@github.com/desk/s.git')")
+    leaky = {**desk, "LEAK_PW": DB_PASSWORD, "LEAK_TOKEN": GHP}
+    r = invoke(["run", "CHG-1", "validate", "--session-dir", str(session), "--actor", "dana.ops",
+                "--", sys.executable, "-c", script], leaky)
+    assert r.code == 0, r.err
+    assert "validation.log holds 2 secret(s)" in r.err and "--redact" in r.err
+    assert_no_secret(desk, r.err)
+    original = (session / "validation.log").read_bytes()
+    [finished] = events(desk, "CommandFinished")
+    assert finished["log_digest"] == "hmac-sha256"  # no plain hash of the leaky log
+    assert finished["log_sha256"] != hashlib.sha256(original).hexdigest()
+
+    build = ["archive", "build", "CHG-1", "--session-dir", str(session), "--allow-incomplete",
+             "--actor", "alice.rm"]
+    r = invoke(build, desk)
+    assert r.code == 1 and "validation.log" in r.err and "--redact" in r.err
+    assert_no_secret(desk, r.err, r.out)
+    r = invoke([*build, "--redact", "--json"], desk)
+    assert r.code == 0, r.err
+    home = Path(desk["OPSLEDGER_HOME"])
+    members = archived_bytes(home)
+    everything = b"".join(members.values()) + stored(desk)
+    for secret in SECRETS:
+        assert secret.encode() not in everything, secret
+    [(name, redacted)] = [(n, d) for n, d in members.items() if n.endswith("validation.log")]
+    assert b"[REDACTED:high-entropy-assignment]" in redacted
+
+    # The dictionary attack of the issue, over everything the archive holds:
+    # rebuild each candidate original from the redacted copy and look for its
+    # digest. It would find the right guess against a plain sha256 ...
+    digests = set(re.findall(rb"[0-9a-f]{64}", everything))
+
+    def candidate(guess: str) -> bytes:
+        return (redacted.replace(b"[REDACTED:high-entropy-assignment]", guess.encode())
+                .replace(b"[REDACTED:github-pat]", GHP.encode()))
+
+    assert hashlib.sha256(candidate("Trading2026")).digest() == hashlib.sha256(original).digest()
+    # ... but none is there: the original is committed to with the desk's key only.
+    assert not [g for g in GUESSES if hashlib.sha256(candidate(g)).hexdigest().encode() in digests]
+    key = bytes.fromhex((home / "keys" / "redaction.key").read_text().strip())
+    [redaction] = events(desk, "PayloadRedacted")
+    assert "original_sha256" not in redaction
+    assert redaction["original_hmac"] == (
+        "hmac-sha256:" + hmac.new(key, original, hashlib.sha256).hexdigest())
+    assert not any(n.startswith("keys/") or n.endswith("redaction.key") for n in members)

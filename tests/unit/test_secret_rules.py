@@ -184,3 +184,10 @@ keywords = ["sk-"]
 """)
     assert (rule.kind, rule.regex, rule.keywords, rule.redactable) == (
         "openai-api-key", b"sk-[a-zA-Z0-9]{48}", (b"sk-",), True)
+
+
+def test_random_binary_bytes_are_not_taken_for_assignments():
+    import random
+
+    data = random.Random(7).randbytes(16 << 20)  # 'pw' + ':' + printable runs occur by chance
+    assert scan(data, name="observability-extra.log").findings == ()
