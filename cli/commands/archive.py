@@ -46,7 +46,8 @@ def archive_group() -> None:
     "--redact",
     is_flag=True,
     help="Archive copies of files holding secrets with each secret replaced by "
-    "[REDACTED:<kind>]; the ticket records both hashes. The session folder is not changed. "
+    "[REDACTED:<kind>]; the ticket records the copy's sha256 and an HMAC of the original "
+    "under the desk's redaction key (never archived). The session folder is not changed. "
     "Without it, a secret refuses the seal.",
 )
 @actor_option
