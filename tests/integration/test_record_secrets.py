@@ -174,6 +174,10 @@ def test_a_script_that_leaks_into_its_log_is_sealed_only_redacted_and_unguessabl
     assert_no_secret(desk, r.err, r.out)
     r = invoke([*build, "--redact", "--json"], desk)
     assert r.code == 0, r.err
+    document = json.loads(r.out)
+    assert document["verified"] is True  # signatures replay: the signed args are the redacted ones
+    [shown] = document["redacted"]
+    assert shown["original_hmac"].startswith("hmac-sha256:") and "original_sha256" not in shown
     home = Path(desk["OPSLEDGER_HOME"])
     members = archived_bytes(home)
     everything = b"".join(members.values()) + stored(desk)
