@@ -11,6 +11,7 @@ import errno
 import click
 from eventsourcing.persistence import OperationalError, PersistenceError
 from opsledger.adapters.postgres_hardening import HardeningError, InvalidRole
+from opsledger.adapters.redaction_key import RedactionKeyError
 from opsledger.adapters.signing_keys import SigningKeyError
 from opsledger.archiver.errors import ArchiverError, BagInputError, ExtractError
 from opsledger.archiver.stores.errors import InvalidInput as StoreInvalidInput
@@ -63,7 +64,7 @@ def exit_code_for(error: BaseException) -> int:
         return INVALID
     if isinstance(error, InvalidInput | NotFound | SettingsError | ValidationError | SlaError):
         return INVALID
-    if isinstance(error, SigningKeyError):
+    if isinstance(error, SigningKeyError | RedactionKeyError):
         return REFUSED
     if isinstance(error, HardeningError):
         return INVALID if isinstance(error, InvalidRole) else REFUSED

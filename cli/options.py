@@ -26,6 +26,23 @@ def role_option(*, required: bool = False) -> Callable[[F], F]:
     )
 
 
+def _redact_records(ctx: click.Context, _param: Any, value: bool) -> bool:
+    if value and ctx.obj is not None:
+        ctx.obj.redact_records = True
+    return value
+
+
+redact_option = click.option(
+    "--redact",
+    "redact_records",
+    is_flag=True,
+    expose_value=False,
+    callback=_redact_records,
+    help="If what this records (arguments, reason, labels...) holds a secret, record it "
+    "as [REDACTED:<kind>] with a keyed commitment to the original, instead of refusing. "
+    "The secret itself is never recorded nor printed.",
+)
+
 actor_option = click.option(
     "--actor",
     "actor_override",

@@ -55,15 +55,30 @@ STATIC = (
 
 
 def recorded_logs(ticket: Ticket) -> list[tuple[str, str | None, str]]:
-    """(file name, recorded sha256 or None if unfinished, command) per run."""
+    """(file name, recorded digest or None if unfinished, command) per run.
+    The digest is the sha256 hex, or "hmac-sha256:<hex>" for a log recorded
+    keyed (it held a secret when its script ended): see `keyed_logs`."""
     return [
         (
             PurePosixPath(str(run["log_path"]).replace("\\", "/")).name,
-            run["finished"]["log_sha256"] if run["finished"] else None,
+            _digest(run["finished"]) if run["finished"] else None,
             run["command"].value,
         )
         for run in ticket.commands.values()
     ]
+
+
+def _digest(finished: Mapping) -> str:
+    if finished.get("log_digest") == "hmac-sha256":
+        return "hmac-sha256:" + finished["log_sha256"]
+    return finished["log_sha256"]
+
+
+def keyed_logs(ticket: Ticket) -> set[str]:
+    """Names of the logs whose recorded digest is keyed: the services compute
+    the same HMAC of such a file to compare it, with the desk's key."""
+    return {name for name, digest, _ in recorded_logs(ticket)
+            if digest is not None and digest.startswith("hmac-sha256:")}
 
 
 def checklist(ticket: Ticket, files: Iterable[str], digests: Mapping[str, str]) -> list[Item]:
@@ -82,13 +97,13 @@ def checklist(ticket: Ticket, files: Iterable[str], digests: Mapping[str, str]) 
         elif (redacted := _redaction(ticket, name, recorded)) is not None:
             got = digests.get(name)
             if got in (recorded, redacted["redacted_sha256"]):
-                detail = f"archived redacted; original sha256 {recorded[:16]}… as recorded"
+                detail = f"archived redacted; original {_short(recorded)} as recorded"
                 items.append(Item(name, reason, "present", (name,), detail))
             else:
-                detail = f"sha256 {(got or '?')[:16]}… but {recorded[:16]}… was recorded"
+                detail = f"{_short(got or '?')} but {_short(recorded)} was recorded"
                 items.append(Item(name, reason, "altered", (name,), detail))
         elif digests.get(name) != recorded:
-            detail = f"sha256 {digests.get(name, '?')[:16]}… but {recorded[:16]}… was recorded"
+            detail = f"{_short(digests.get(name, '?'))} but {_short(recorded)} was recorded"
             items.append(Item(name, reason, "altered", (name,), detail))
         else:
             items.append(Item(name, reason, "present", (name,)))
@@ -117,9 +132,15 @@ def _redaction(ticket: Ticket, name: str, recorded: str) -> dict | None:
     found = [
         r
         for r in getattr(ticket, "redactions", ())
-        if r["file"] == name and r["original_sha256"] == recorded
+        if r["file"] == name and recorded in (r.get("original_hmac"), r.get("original_sha256"))
     ]
     return found[-1] if found else None
+
+
+def _short(digest: str) -> str:
+    if digest.startswith("hmac-sha256:"):
+        return f"hmac-sha256 {digest[12:28]}…"
+    return f"sha256 {digest[:16]}…"
 
 
 def problems(items: Iterable[Item]) -> list[Item]:

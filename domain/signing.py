@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, get_type_hints
+from typing import Annotated, Any, Literal, get_type_hints
 from uuid import UUID
 
 from opsledger.domain.errors import DomainError
@@ -59,6 +59,12 @@ class Intent(Immutable):
     args: dict[str, Any]
     signer: str = Field(min_length=1, max_length=128)
     at: AwareDatetime
+    # Where the arguments hold a string redacted before signing (a secret
+    # replaced by `[REDACTED:<kind>]`): argument path -> a keyed commitment to
+    # the original ("hmac-sha256:<hex>", under the desk's redaction key).
+    # Absent from the signed bytes when nothing was redacted, so intents
+    # signed before redaction existed keep their canonical form.
+    redactions: dict[str, Annotated[str, Field(pattern=r"^hmac-sha256:[0-9a-f]{64}$")]] = {}
 
     @field_validator("at")
     @classmethod
@@ -66,7 +72,10 @@ class Intent(Immutable):
         return value.astimezone(UTC)
 
     def to_bytes(self) -> bytes:
-        return canonical_json(self.model_dump(mode="json"))
+        data = self.model_dump(mode="json")
+        if not data["redactions"]:
+            del data["redactions"]
+        return canonical_json(data)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Intent:

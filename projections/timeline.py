@@ -61,7 +61,8 @@ def _finished(d: Mapping[str, Any]) -> str:
         "failed-to-start": "failed to start",
         "interrupted": "was interrupted",
     }.get(d["outcome"], d["outcome"])
-    return f"{d['command']} {how} (run {d['run_id']}, log sha256 {_short(d['log_sha256'])})"
+    digest = "hmac-sha256 (keyed: the log held a secret)" if d.get("log_digest") else "sha256"
+    return f"{d['command']} {how} (run {d['run_id']}, log {digest} {_short(d['log_sha256'])})"
 
 
 def _gate(d: Mapping[str, Any]) -> str:
@@ -123,8 +124,10 @@ _SUMMARIES: dict[str, Callable[[Mapping[str, Any]], str]] = {
     ),
     TICKET + "SlaBreachRecorded": _breach,
     TICKET + "PayloadRedacted": lambda d: (
-        f"{d['file']} archived redacted ({len(d['findings'])} secret(s)); original sha256 "
-        f"{_short(d['original_sha256'])}, redacted {_short(d['redacted_sha256'])}"
+        f"{d['file']} archived redacted ({len(d['findings'])} secret(s)); original "
+        + (f"hmac-sha256 {_short(d['original_hmac'][12:])}" if d.get("original_hmac")
+           else f"sha256 {_short(d['original_sha256'])}")
+        + f", redacted {_short(d['redacted_sha256'])}"
     ),
     TICKET + "ArchiveSealed": _sealed,
     TICKET + "ArchiveVerified": _verified,

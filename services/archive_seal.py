@@ -28,9 +28,9 @@ from opsledger.services.archive_check import (
 )
 from opsledger.services.archive_history import events_jsonl, roster_jsonl
 from opsledger.services.errors import InvalidRequest, Refused
-from opsledger.services.files import file_digest
 from opsledger.services.incidents import write_report
 from opsledger.services.ledger_archive import ledger_tag_files
+from opsledger.services.redaction import log_digests, record_redactions, redaction_document
 from opsledger.services.sessions import default_session_dir
 from opsledger.services.views import fresh_reader
 
@@ -90,11 +90,7 @@ def seal_session(
         path, _, _ = write_report(services, key, str(session_dir / "sla_incidents.md"))
         notify(f"opsledger: wrote {path} from the recorded breaches")
         files = _session_files(session_dir)
-    digests = {
-        name: file_digest(session_dir / name)[0]
-        for name, _, _ in recorded_logs(ticket)
-        if name in files
-    }
+    digests = log_digests(services, ticket, session_dir, files)
     items = checklist(ticket, files, digests)
     gaps = problems(items)
     if gaps and not allow_incomplete:
@@ -112,16 +108,8 @@ def seal_session(
     def redacted(redactions: list[Redaction]) -> SealRequest:
         """The alteration goes on the record before the redacted copies are sealed,
         so the archive's events and checklist tell of it."""
-        for r in redactions:
-            app.record_redaction(
-                key,
-                file=r.path,
-                original_sha256=r.original_sha256,
-                redacted_sha256=r.redacted_sha256,
-                findings=[{"kind": f.kind, "line": f.line} for f in r.findings],
-                actor=actor,
-                role=role,
-            )
+        record_redactions(services, key, redactions, session_dir=session_dir, actor=actor,
+                          role=role, notify=notify)
         return request_for(app.get_ticket(key), redactions)
 
     # The payload is scanned for secrets as the bag is built: a secret refuses
@@ -167,6 +155,8 @@ def _seal_request(
         for name, sha, _ in recorded_logs(ticket)
         if sha is not None and name in files and name not in altered
     }
+    # a log recorded keyed was compared by its HMAC in the checklist already
+    recorded = {n: d for n, d in recorded.items() if not d.startswith("hmac-sha256:")}
     bag_info = [
         ("Source-Organization", "opsledger"),
         ("Opsledger-Ticket", key),
@@ -288,14 +278,10 @@ def _record_and_verify(
         "reused": sealed.reused,
         "incomplete": [g.line() for g in gaps],
         "redacted": [
-            {
-                "file": r.path,
-                "original_sha256": r.original_sha256,
-                "redacted_sha256": r.redacted_sha256,
-                "kinds": sorted({f.kind for f in r.findings}),
-                "lines": [f.line for f in r.findings],
-            }
-            for r in redactions
+            redaction_document(**{k: v for k, v in r.items() if k != "findings"},
+                               findings=r["findings"])
+            for r in services.app.get_ticket(key).redactions
+            if r["redacted_sha256"] in {x.redacted_sha256 for x in redactions}
         ],
         "verified": not findings,
         "findings": findings,
@@ -355,13 +341,8 @@ def _resume(
         "reused": True,
         "incomplete": list(sealed.missing),
         "redacted": [
-            {
-                "file": r["file"],
-                "original_sha256": r["original_sha256"],
-                "redacted_sha256": r["redacted_sha256"],
-                "kinds": sorted({f["kind"] for f in r["findings"]}),
-                "lines": [f["line"] for f in r["findings"]],
-            }
+            redaction_document(**{k: v for k, v in r.items() if k != "findings"},
+                               findings=r["findings"])
             for r in services.app.get_ticket(key).redactions
         ],
         "verified": not findings,

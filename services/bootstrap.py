@@ -34,6 +34,9 @@ class Services:
         # What a script run by `opsledger run` inherits: read here, by the
         # composition root, so that no use case reads the environment itself.
         self.environ: dict[str, str] = dict(environ or {})
+        # --redact: a secret in what a command records is recorded redacted
+        # (with a keyed commitment to the original) instead of refusing it.
+        self.redact_records = False
 
     @property
     def actor(self) -> str:
@@ -56,7 +59,27 @@ class Services:
         """The application as the acting person uses it: every record is signed."""
         from opsledger.services.signing import SigningApplication
 
-        return SigningApplication(self.ledger_app, lambda: self.identity)
+        return SigningApplication(self.ledger_app, lambda: self.identity,
+                                  redact=lambda: self.redact_records, commit=self.commit)
+
+    @property
+    def redaction_key_path(self) -> Path:
+        """OPSLEDGER_REDACTION_KEY, else $OPSLEDGER_HOME/keys/redaction.key."""
+        return self.settings.redaction_key or self.settings.home / "keys" / "redaction.key"
+
+    @cached_property
+    def redaction_key(self) -> bytes:
+        """The desk's secret for redaction commitments, created (0600) on first
+        use; it stays beside the store and is never archived."""
+        from opsledger.adapters.redaction_key import load_or_create
+
+        return load_or_create(self.redaction_key_path)
+
+    def commit(self, original: bytes) -> str:
+        """The keyed commitment (HMAC-SHA256) to an original that is redacted."""
+        from opsledger.services.recorded import commitment
+
+        return commitment(self.redaction_key, original)
 
     def act_as(self, signer: SshSigner) -> None:
         """From now on, sign with `signer` (the demo plays every person)."""

@@ -11,12 +11,15 @@ from typing import TYPE_CHECKING
 from opsledger.adapters.runner import RunResult, reserve_log, run_teed
 from opsledger.domain.runbook import LIVE_FLAG, Command, Env, Role
 from opsledger.services.errors import Incomplete
+from opsledger.services.recorded import COMMITMENT
+from opsledger.services.redaction import file_commitment
 from opsledger.services.sessions import default_session_dir
 
 if TYPE_CHECKING:
     from opsledger.services.bootstrap import Services
 
 Notify = Callable[[str], None]
+SMALL_LOG = 4 << 20  # below this the log is scanned without compiling Hyperscan's database
 
 
 def _silent(_: str) -> None:
@@ -94,17 +97,19 @@ def record_run(
     }
     notify(f"opsledger: {key} {cmd.value} run {run_id} ({env.value}) -> {log_path}")
     result = run_teed(effective, log_path, child_env)
+    log_digest, digest = _log_digest(services, log_path, result, notify)
     try:
         app.finish_command(
             key,
             run_id=run_id,
             outcome=result.outcome,
             exit_code=result.exit_code,
-            log_sha256=result.log_sha256,
+            log_sha256=digest,
             log_bytes=result.log_bytes,
             actor=actor,
             role=role,
             detail=result.detail,
+            **({"log_digest": log_digest} if log_digest else {}),
         )
         expected, observed, mirrors = app.observe_flag(key, run_id=run_id, actor=actor, role=role)
     except Exception as e:
@@ -125,6 +130,30 @@ def record_run(
     elif expected is not None:
         notify(f"opsledger: {LIVE_FLAG} = {_word(observed)}, as intended")
     return RecordedRun(run_id, env, log_path, result, mirrors)
+
+
+def _log_digest(services: Services, log_path: Path, result: RunResult,
+                notify: Notify) -> tuple[str | None, str]:
+    """How the log's digest is recorded: its sha256, or, when the script wrote
+    a secret into it, its HMAC under the desk's redaction key. The log will be
+    archived redacted, and a plain hash of the original beside the redacted
+    copy would let anyone test guesses of the secret against it."""
+    from opsledger.archiver.secrets import hits
+    from opsledger.archiver.secrets.files import scan_stream
+
+    engine = hits.finder("stdlib" if result.log_bytes < SMALL_LOG else None)
+    try:
+        with log_path.open("rb") as f:
+            scan = scan_stream(f, log_path.name, engine=engine)
+    except OSError:
+        return None, result.log_sha256
+    if scan.sha256 != result.log_sha256 or not scan.findings:
+        return None, result.log_sha256
+    kinds = ", ".join(sorted({f.kind for f in scan.findings}))
+    notify(f"opsledger: {log_path.name} holds {len(scan.findings)} secret(s) ({kinds}): its "
+           "digest is recorded keyed (HMAC under the desk's redaction key); seal the session "
+           "with 'opsledger archive build --redact'")
+    return "hmac-sha256", file_commitment(services, log_path).removeprefix(COMMITMENT)
 
 
 def _word(value: bool | None) -> str:

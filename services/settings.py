@@ -22,6 +22,7 @@ ENV_VARS = {
     "s3_endpoint": "OPSLEDGER_S3_ENDPOINT",
     "retention_days": "OPSLEDGER_RETENTION_DAYS",
     "signing_key": "OPSLEDGER_SIGNING_KEY",
+    "redaction_key": "OPSLEDGER_REDACTION_KEY",
     "identity": "OPSLEDGER_IDENTITY",
     "signing_agent": "OPSLEDGER_SIGNING_AGENT",
     "signing_name": "OPSLEDGER_SIGNING_NAME",
@@ -48,6 +49,8 @@ class Settings(BaseModel):
     # account; the log's name printed on every checkpoint.
     signing_agent: str | None = None
     signing_name: str = "opsledger.local/ledger"
+    # The desk's secret for committing to redacted originals; never archived.
+    redaction_key: Path | None = None
     # The acting person's SSH key: a private key file (as `ssh -i`), else ssh-agent.
     identity: Path | None = None
     ssh_auth_sock: str | None = None

@@ -25,6 +25,7 @@ from opsledger.domain.signing import (
 )
 from opsledger.domain.sshsig import SshSignatureError, parse_public_key_line
 from opsledger.domain.use_cases.actions import ACTIONS
+from opsledger.services.recorded import Commit, screen_arguments
 
 if TYPE_CHECKING:
     from opsledger.domain.application import OpsLedger
@@ -38,9 +39,15 @@ KEY_LINES = ("public_key", "second_public_key")
 
 
 class SigningApplication:
-    def __init__(self, app: OpsLedger, identity: Callable[[], SshSigner]) -> None:
+    def __init__(self, app: OpsLedger, identity: Callable[[], SshSigner], *,
+                 redact: Callable[[], bool] = lambda: False,
+                 commit: Commit | None = None) -> None:
         self._app = app
         self._identity = identity
+        # Every string the call would record is scanned first (services.recorded):
+        # refused, or with --redact recorded redacted with a keyed commitment.
+        self._redact = redact
+        self._commit = commit
 
     @property
     def unsigned(self) -> OpsLedger:
@@ -75,6 +82,9 @@ class SigningApplication:
                 "'opsledger roster key add PERSON KEY.pub'",
             )
         return person
+
+    def _committer(self) -> Commit:
+        return self._commit or _no_key
 
     def _legacy_roster(self) -> bool:
         try:
@@ -111,7 +121,8 @@ class SigningApplication:
                 claimed, f"the signing key ({signer.fingerprint}) is {person}'s, not {claimed}'s"
             )
         target = ACTIONS[action](arguments)
-        encoded = encode_args(arguments)
+        encoded, redactions = screen_arguments(
+            action, encode_args(arguments), redact=self._redact(), commit=self._committer())
         for attempt in range(RESIGN_ATTEMPTS):
             intent = Intent(
                 action=action,
@@ -120,6 +131,7 @@ class SigningApplication:
                 args=encoded,
                 signer=person,
                 at=utcnow(),
+                redactions=redactions,
             )
             payload = intent.to_bytes()
             try:
@@ -137,6 +149,8 @@ def _without_comment(line: str) -> str:
         return parse_public_key_line(line).line(comment=False)
     except SshSignatureError:
         return line
+def _no_key(_: bytes) -> str:
+    raise NotAuthorised("redaction", "no redaction key is configured to commit to the original")
 
 
 def _bare(line: str) -> str:

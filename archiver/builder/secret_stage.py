@@ -10,13 +10,15 @@ A compressed file is the exception: its text is reached through a
 decompressor and a tar walker that pull their input, so its chunks go to a
 helper thread for that file, which releases each chunk once it is consumed.
 
-At the first finding ``found`` is set, and the writer stops compressing:
+Each file's name is scanned at its end (a key in a name cannot be
+redacted, only refused). At the first finding ``found`` is set, and the writer stops compressing:
 the build will be refused, but every file is still scanned so that the
 refusal names every secret (and redaction knows every span).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 from collections.abc import Iterator, Sequence
@@ -24,7 +26,7 @@ from collections.abc import Iterator, Sequence
 from opsledger.archiver.builder.reader import Chunk
 from opsledger.archiver.payload import PayloadPlan
 from opsledger.archiver.secrets import hits as secret_hits
-from opsledger.archiver.secrets.files import Scanned, scan_chunks
+from opsledger.archiver.secrets.files import Scanned, renamed, scan_chunks, scan_name
 from opsledger.archiver.secrets.scanner import FileScanner, TreeScan
 from opsledger.archiver.secrets.unpack import SNIFF_BYTES, sniff
 
@@ -128,6 +130,10 @@ class SecretScanStage:
             self._plain = None
         else:  # an empty file
             scanned = Scanned()
+        named = scan_name(self._plan.files[index].rel, engine=self._engine)
+        if named:  # a key in a file's name is sealed as surely as one inside it
+            scanned = scanned or Scanned()
+            scanned = dataclasses.replace(scanned, findings=renamed(scanned.findings, named))
         self._results[index] = scanned
         if scanned is not None and scanned.findings:
             self.found.set()

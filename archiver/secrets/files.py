@@ -3,13 +3,19 @@
 ``scan_chunks`` is the one entry point the bag build and the stand-alone
 scan share: it looks at a file's first bytes, and either scans them as text
 or reads through the compression (``secrets.unpack``), scanning every text
-inside, a compressed member of a compressed tar included (``MAX_DEPTH``).
+inside: the members of a tar or a zip, and compressed members of those, to
+``MAX_DEPTH`` layers of compression or archive. What cannot be read through
+for certain (a layer deeper than that, an encrypted zip member) is a finding
+of kind ``unscannable``: the build refuses it rather than seal it unseen.
+Names are scanned too: a payload file's path (``scan_name``) and every
+member's name inside an archive; a secret in a name cannot be redacted.
 Inside compressed files lines are always counted; in plain files only when
 asked, since the build numbers the rare file with a finding afterwards.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -20,10 +26,27 @@ from typing import BinaryIO
 from opsledger.archiver.errors import SourceReadError
 from opsledger.archiver.payload import PayloadFile, scan_payload
 from opsledger.archiver.secrets import hits as secret_hits
-from opsledger.archiver.secrets.scanner import FileScan, SecretFinding, Span, TreeScan, scan_text
-from opsledger.archiver.secrets.unpack import UnpackError, expansion_limit, sniff, texts
+from opsledger.archiver.secrets.scanner import (
+    FileScan,
+    SecretFinding,
+    Span,
+    TreeScan,
+    scan_text,
+    shown_name,
+)
+from opsledger.archiver.secrets.unpack import (
+    SNIFF_BYTES,
+    EncryptedMember,
+    UnpackError,
+    expansion_limit,
+    sniff,
+    texts,
+)
 
-MAX_DEPTH = 2  # a compressed file inside a compressed tar is read; deeper is not
+# Layers of compression or archive read through: a .gz in a .tar in a .zip in
+# a .zst is four. A fifth layer is not read: it is reported ``unscannable``.
+MAX_DEPTH = 4
+UNSCANNABLE = "unscannable"
 _BLOCK = 1 << 20
 
 Chunks = Iterable[bytes | bytearray | memoryview]
@@ -46,7 +69,7 @@ def scan_chunks(path: str, chunks: Chunks, *, size: int = 0, count_lines: bool =
     """Scans one file's bytes. It may stop reading ``chunks`` early (a
     compressed file it cannot read through): the caller drains the rest."""
     rest = iter(chunks)
-    first = next(rest, None)
+    first = _head(rest)
     if first is None:
         return Scanned()
     fmt = sniff(first)
@@ -60,17 +83,72 @@ def scan_chunks(path: str, chunks: Chunks, *, size: int = 0, count_lines: bool =
     return Scanned(tuple(findings), (), fmt, "; ".join(skipped))
 
 
+def _head(chunks: Iterator) -> bytes | bytearray | memoryview | None:
+    """The first chunk, made at least ``SNIFF_BYTES`` long if the data is."""
+    first = next(chunks, None)
+    if first is None or len(first) >= SNIFF_BYTES:
+        return first
+    parts = [bytes(first)]
+    size = len(first)
+    while size < SNIFF_BYTES and (more := next(chunks, None)) is not None:
+        parts.append(bytes(more))
+        size += len(more)
+    return b"".join(parts)
+
+
+def scan_name(path: str, *, member: str = "",
+              engine: secret_hits.HitFinder | None = None) -> tuple[SecretFinding, ...]:
+    """Findings in a file's name (a payload path, or a member's name inside
+    an archive when ``member`` is given): ``in_name``, never redactable, and
+    naming the file with the secret replaced (``shown_name``)."""
+    raw = (member or path).encode("utf-8", "surrogateescape")
+    scanner = scan_text(path, [raw], member=member, engine=engine)
+    if not scanner.findings:
+        return ()
+    shown = shown_name(raw, scanner.spans)
+    return tuple(dataclasses.replace(f, in_name=True, line=0, offset=-1,
+                                     **({"member": shown} if member else {"path": shown}))
+                 for f in scanner.findings)
+
+
+def renamed(findings: Iterable[SecretFinding], named: tuple[SecretFinding, ...]
+            ) -> tuple[SecretFinding, ...]:
+    """A file's findings, all naming it as ``named`` (its name's findings) show it."""
+    if not named:
+        return tuple(findings)
+    shown = named[0].path
+    return named + tuple(dataclasses.replace(f, path=shown) for f in findings)
+
+
+def _unscannable(path: str, member: str, why: str) -> SecretFinding:
+    return SecretFinding(path, 0, UNSCANNABLE, why, member)
+
+
 def _scan_packed(path: str, prefix: str, name: str, fmt: str, chunks: Iterator,
                  limit: int, engine: secret_hits.HitFinder | None, depth: int,
                  findings: list[SecretFinding], skipped: list[str]) -> None:
     try:
         for member, data in texts(name, fmt, chunks, limit=limit):
             label = prefix + member
-            first = next(data, None)
+            named = scan_name(path, member=label, engine=engine)
+            if named:  # from here on the member is named without its secret
+                findings.extend(named)
+                label = named[0].member
+            try:
+                first = _head(data)
+            except EncryptedMember:
+                findings.append(_unscannable(path, label, "encrypted: cannot be read"))
+                continue
             if first is None:
                 continue
             inner = sniff(first)
-            if inner is not None and depth < MAX_DEPTH:
+            if inner is not None:
+                if depth >= MAX_DEPTH:
+                    findings.append(_unscannable(
+                        path, label, f"{inner} nested more than {MAX_DEPTH} layers deep"))
+                    for _ in data:
+                        pass
+                    continue
                 _scan_packed(path, label + "/", member, inner, chain([first], data), limit,
                              engine, depth + 1, findings, skipped)
                 continue
@@ -100,6 +178,9 @@ def scan_stream(stream: BinaryIO, rel: str, *, size: int = 0,
     scanned = scan_chunks(rel, source, size=size, count_lines=True, engine=engine)
     for _ in source:  # what a compressed file's scan left unread, for the hash
         pass
+    named = scan_name(rel, engine=engine)
+    if named:
+        scanned = dataclasses.replace(scanned, findings=renamed(scanned.findings, named))
     return scanned.file_scan(rel, total, sha.hexdigest())
 
 

@@ -13,7 +13,8 @@ stays bounded whatever the line lengths: the scanner keeps the end of the
 current line (``MAX_TRIGGER`` bytes) and, while a trigger's line has not
 ended, at most ``MAX_MATCH`` bytes after it.
 
-Findings never carry the secret: only its first four characters and length.
+Findings never carry the secret, nor any of its characters: only its kind,
+where it is and a keyed fingerprint (``rules.fingerprint``).
 Spans (what redaction replaces) are absolute byte offsets in the file.
 """
 
@@ -33,6 +34,7 @@ from opsledger.archiver.secrets.rules import (
     MAX_TRIGGER,
     PRIVATE_KEY,
     RULES,
+    UNREDACTABLE,
     accept,
     fingerprint,
 )
@@ -62,11 +64,13 @@ class SecretsNotRedactableError(SecretsFoundError):
 
 
 def _advice(findings: list[SecretFinding]) -> str:
-    packed = sorted({f.path for f in findings if f.member})
+    packed = sorted({f.path for f in findings
+                     if f.member or f.in_name or f.kind in UNREDACTABLE})
     if not packed:
         return "rerun with --redact to archive redacted copies"
-    return (f"{', '.join(packed)}: compressed, so --redact cannot replace the secret's bytes; "
-            "re-create the file without the secret by hand, then rerun")
+    return (f"{', '.join(packed)}: compressed, encoded or in a file name, so --redact cannot "
+            "replace the secret's bytes; re-create the file without the secret by hand, "
+            "then rerun")
 
 
 @dataclass(frozen=True)
@@ -74,13 +78,21 @@ class SecretFinding:
     path: str  # relative to the session folder
     line: int  # 1-based; 0 until numbered (the build scans without counting lines)
     kind: str
-    fingerprint: str  # first four characters and the length, never the secret
+    fingerprint: str  # a keyed digest (rules.fingerprint): no character of the secret
     member: str = ""  # inside a compressed file: the member (or decompressed file) name
     offset: int = field(default=-1, compare=False)  # of the secret, in the file or member
+    in_name: bool = False  # the secret is in the file's (or member's) name, not its bytes
 
     def __str__(self) -> str:
         where = f"{self.path}[{self.member}]" if self.member else self.path
-        at = f"{where}:{self.line}" if self.line else f"{where} (byte {self.offset})"
+        if self.in_name:
+            at = f"{where} (its name)"
+        elif self.line:
+            at = f"{where}:{self.line}"
+        elif self.offset >= 0:
+            at = f"{where} (byte {self.offset})"
+        else:
+            at = where
         return f"{at}: {self.kind} ({self.fingerprint})"
 
 
@@ -105,7 +117,9 @@ class FileScan:
 
     @property
     def redactable(self) -> bool:
-        return not self.compressed
+        """Whether --redact can replace every finding's bytes in place."""
+        return not self.compressed and not any(
+            f.kind in UNREDACTABLE or f.in_name for f in self.findings)
 
 
 @dataclass(frozen=True)
@@ -255,7 +269,7 @@ class FileScanner:
                 continue
             for match in pattern.finditer(text, a, b):
                 secret = match.group(group)
-                if accept(kind, secret):
+                if accept(kind, secret, match):
                     hits.append((priority, base + match.start(group), base + match.end(group),
                                  kind, secret))
         kept: list[tuple[int, int, str, bytes]] = []
@@ -360,6 +374,16 @@ class FileScanner:
             before = self._newlines - text.count(b"\n", offset - base)
         self._memo = (offset, before)
         return before + 1
+
+
+def shown_name(raw: bytes, spans: Iterable[Span]) -> str:
+    """A name as it may be printed: each secret in it replaced."""
+    out, at = [], 0
+    for span in sorted(spans):
+        out += [raw[at:span.start], b"[REDACTED:" + span.kind.encode() + b"]"]
+        at = max(at, span.end)
+    out.append(raw[at:])
+    return b"".join(out).decode("utf-8", "replace")
 
 
 def scan_text(path: str, chunks: Iterable[bytes | bytearray | memoryview], *,

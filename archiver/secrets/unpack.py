@@ -7,8 +7,11 @@ decompressors read through a file object over the chunks, at most ``READ``
 bytes come out at a time, and a tar inside is walked member by member
 (``tarscan``), so memory stays bounded whatever the sizes.
 
-gzip (also concatenated members), zstd, bzip2 and xz are read; zip is not
-(its directory is at the end of the file) and is reported as not scanned.
+gzip (also concatenated members), zstd, bzip2 and xz are read as streams.
+A zip keeps its directory at the end, so its bytes are first spooled (in
+memory up to ``ZIP_SPOOL``, then to a temporary file) and its members are
+read with the standard library's ``zipfile``; an encrypted member cannot be
+read and is reported as such (the caller refuses it).
 Output beyond ``expansion_limit`` stops the scan of that file: a bomb costs
 a bounded amount of work, and the file is reported as not scanned.
 """
@@ -19,6 +22,8 @@ import bz2
 import gzip
 import io
 import lzma
+import tempfile
+import zipfile
 import zlib
 from collections.abc import Iterable, Iterator
 from itertools import chain
@@ -31,23 +36,33 @@ READ = 1 << 20
 EXPANSION_FLOOR = 1 << 30  # small files of zeros legitimately exceed any ratio
 EXPANSION_RATIO = 200
 MAX_WINDOW = 1 << 27  # zstd's default limit, made explicit: bounds decoder memory
+ZIP_SPOOL = 16 << 20  # a zip's bytes kept in memory up to this, then in a temporary file
 
 _MAGIC = ((b"\x1f\x8b", "gzip"), (b"\x28\xb5\x2f\xfd", "zstd"), (b"BZh", "bzip2"),
           (b"\xfd7zXZ\x00", "xz"), (b"PK\x03\x04", "zip"))
 # suffix -> what the decompressed file is called
 _SUFFIXES = {"gzip": {".tgz": ".tar", ".gz": ""}, "zstd": {".tzst": ".tar", ".zst": ""},
              "bzip2": {".tbz2": ".tar", ".bz2": ""}, "xz": {".txz": ".tar", ".xz": ""}}
-SNIFF_BYTES = 6
+SNIFF_BYTES = 262  # a tar's "ustar" magic sits at offset 257
+_TAR_MAGIC = slice(257, 262)
 
 
 class UnpackError(ArchiverError):
     """A compressed payload file cannot be read through (unsupported, corrupt, too large)."""
 
 
+class EncryptedMember(Exception):
+    """A member of a zip that cannot be read without its password."""
+
+
 def sniff(head: bytes | bytearray | memoryview) -> str | None:
-    """The compression format named by a file's first ``SNIFF_BYTES`` bytes, or None."""
+    """The packing (a compression, zip or tar) named by a file's first
+    ``SNIFF_BYTES`` bytes, or None: plain text to scan as it is."""
     head = bytes(head[:SNIFF_BYTES])
-    return next((fmt for magic, fmt in _MAGIC if head.startswith(magic)), None)
+    found = next((fmt for magic, fmt in _MAGIC if head.startswith(magic)), None)
+    if found is None and head[_TAR_MAGIC] == b"ustar":
+        return "tar"  # an uncompressed tar: its members are read one by one
+    return found
 
 
 def expansion_limit(compressed_size: int) -> int:
@@ -117,12 +132,17 @@ def _decompressed(fmt: str, chunks: Iterable[bytes | bytearray | memoryview],
 
 def texts(path: str, fmt: str, chunks: Iterable[bytes | bytearray | memoryview], *,
           limit: int) -> Iterator[tuple[str, Iterator[memoryview | bytes]]]:
-    """``(name, chunks)`` of each text inside: every regular member of a tar,
-    else the one decompressed file. Each text must be read before the next
-    is asked for. Raises ``UnpackError`` when the data cannot be read through."""
-    data = _decompressed(fmt, chunks, limit)
+    """``(name, chunks)`` of each text inside: every regular member of a tar
+    or a zip, else the one decompressed file. Each text must be read before
+    the next is asked for; an encrypted zip member's chunks raise
+    ``EncryptedMember``. Raises ``UnpackError`` when the data cannot be read
+    through."""
+    if fmt == "zip":
+        yield from _zip_members(chunks, limit)
+        return
+    data = iter(chunks) if fmt == "tar" else _decompressed(fmt, chunks, limit)
     first = next(data, b"")
-    if len(first) >= 512 and first[257:262] == b"ustar":
+    if fmt == "tar" or (len(first) >= 512 and first[_TAR_MAGIC] == b"ustar"):
         scanner = TarScanner(chain([first], data))
         try:
             for member in scanner:
@@ -139,3 +159,38 @@ def _tar_errors(views: Iterator[memoryview]) -> Iterator[memoryview]:
         yield from views
     except TarFormatError as exc:
         raise UnpackError(f"the tar inside is malformed: {exc}") from None
+
+
+def _zip_members(chunks: Iterable[bytes | bytearray | memoryview],
+                 limit: int) -> Iterator[tuple[str, Iterator[bytes]]]:
+    with tempfile.SpooledTemporaryFile(max_size=ZIP_SPOOL) as spool:
+        for chunk in chunks:
+            spool.write(chunk)
+        spool.seek(0)
+        try:
+            archive = zipfile.ZipFile(spool)
+        except (zipfile.BadZipFile, OSError, ValueError) as exc:
+            raise UnpackError(f"zip data is corrupt or truncated: {exc}") from None
+        total = [0]
+        with archive:
+            for info in archive.infolist():
+                if info.is_dir():
+                    continue
+                yield info.filename, _zip_member(archive, info, limit, total)
+
+
+def _zip_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int,
+                total: list[int]) -> Iterator[bytes]:
+    if info.flag_bits & 0x1:
+        raise EncryptedMember(info.filename)
+    try:
+        with archive.open(info) as member:
+            while data := member.read(READ):
+                total[0] += len(data)
+                if total[0] > limit:
+                    raise UnpackError(f"decompresses to more than {limit:,} bytes")
+                yield data
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error, lzma.LZMAError,
+            NotImplementedError, RuntimeError) as exc:
+        raise UnpackError(f"zip member {info.filename!r} is corrupt or unsupported: "
+                          f"{exc}") from None

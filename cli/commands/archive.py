@@ -47,7 +47,8 @@ def archive_group() -> None:
     "--redact",
     is_flag=True,
     help="Archive copies of files holding secrets with each secret replaced by "
-    "[REDACTED:<kind>]; the ticket records both hashes. The session folder is not changed. "
+    "[REDACTED:<kind>]; the ticket records the copy's sha256 and an HMAC of the original "
+    "under the desk's redaction key (never archived). The session folder is not changed. "
     "Without it, a secret refuses the seal.",
 )
 @actor_option
@@ -99,8 +100,9 @@ def build(
                 f"  manifest sha256 {document['manifest_sha256']}",
                 f"  location hash {document['location_hash']}",
                 *(
-                    f"  redacted: {r['file']} ({', '.join(r['kinds'])}; original sha256 "
-                    f"{r['original_sha256']})"
+                    f"  redacted: {r['file']} ({', '.join(r['kinds'])}; original "
+                    + (f"committed to with the desk's key, {r['original_hmac']})"
+                       if r.get("original_hmac") else f"sha256 {r['original_sha256']})")
                     for r in document["redacted"]
                 ),
                 *(f"  incomplete: {line}" for line in document["incomplete"]),

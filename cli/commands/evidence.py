@@ -10,6 +10,7 @@ from opsledger.cli.options import (
     actor_option,
     existing_file,
     json_option,
+    redact_option,
     role_option,
 )
 from opsledger.cli.output import emit, table
@@ -33,6 +34,7 @@ def evidence_group() -> None:
 @click.argument("file", type=existing_file)
 @role_option()
 @actor_option
+@redact_option
 @json_option
 @click.pass_obj
 def attach_cmd(
@@ -68,6 +70,7 @@ def attach_cmd(
 @click.option("--reason", required=True, help="Why the earlier evidence no longer stands.")
 @role_option()
 @actor_option
+@redact_option
 @click.pass_obj
 def supersede_cmd(
     obj, key: str, evidence_id: str, reason: str, role: Role | None, actor_override: str | None
@@ -100,6 +103,7 @@ def checks(json_output: bool) -> None:
 @click.option("--reference", default="", help="Memo or sign-off reference.")
 @role_option()
 @actor_option
+@redact_option
 @click.pass_obj
 def approve_cmd(
     obj, key: str, approval: str, reference: str, role: Role | None, actor_override: str | None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import click
-from opsledger.cli.options import actor_of, actor_option, json_option, role_option
+from opsledger.cli.options import actor_of, actor_option, json_option, redact_option, role_option
 from opsledger.cli.output import emit
 from opsledger.domain.runbook import Role
 from opsledger.services.flags import flag_value, set_flag
@@ -20,6 +20,7 @@ def flag_group() -> None:
 @click.option("--reason", required=True, help="Why the flag changes (kept in the trail).")
 @click.option("--ticket", metavar="KEY", help="The change ticket this change belongs to.")
 @actor_option
+@redact_option
 @role_option(required=False)
 @json_option
 @click.pass_obj

@@ -10,7 +10,7 @@ every grant, revocation, key and confirmation is audited.
 from __future__ import annotations
 
 import click
-from opsledger.cli.options import actor_of, actor_option, existing_file, json_option
+from opsledger.cli.options import actor_of, actor_option, existing_file, json_option, redact_option
 from opsledger.cli.output import emit, emit_json, table
 from opsledger.domain.runbook import Role
 from opsledger.services.roster import (
@@ -96,6 +96,7 @@ def _echo_change(what: str, done: str, unchanged: str):
 @click.argument("roles", nargs=-1, required=True, type=role_choice, metavar="ROLE...")
 @reason_option
 @actor_option
+@redact_option
 @click.pass_obj
 def grant(obj, person: str, roles: tuple[str, ...], reason: str, actor_override: str | None) -> None:
     """Grant PERSON one or more ROLEs (administrators only, never to themselves).
@@ -111,6 +112,7 @@ def grant(obj, person: str, roles: tuple[str, ...], reason: str, actor_override:
 @click.argument("roles", nargs=-1, required=True, type=role_choice, metavar="ROLE...")
 @reason_option
 @actor_option
+@redact_option
 @click.pass_obj
 def revoke(
     obj, person: str, roles: tuple[str, ...], reason: str, actor_override: str | None
@@ -216,6 +218,7 @@ at_version_option = click.option(
 @click.argument("proposal_id", metavar="PROPOSAL_ID")
 @reason_option
 @actor_option
+@redact_option
 @click.pass_obj
 def confirm(obj, proposal_id: str, reason: str, actor_override: str | None) -> None:
     """Confirm a proposed role change as a second administrator: it takes effect now.
@@ -252,6 +255,7 @@ def key_group() -> None:
 @click.argument("public_key_file", type=existing_file, metavar="FILE.pub")
 @reason_option
 @actor_option
+@redact_option
 @click.pass_obj
 def key_add(obj, person: str, public_key_file, reason: str, actor_override: str | None) -> None:
     """Add PERSON's SSH public key (ed25519, ecdsa or a FIDO sk- key), valid from now.
@@ -271,6 +275,7 @@ def key_add(obj, person: str, public_key_file, reason: str, actor_override: str 
 @click.argument("fingerprint", metavar="FINGERPRINT")
 @reason_option
 @actor_option
+@redact_option
 @click.pass_obj
 def key_revoke(obj, person: str, fingerprint: str, reason: str,
                actor_override: str | None) -> None:

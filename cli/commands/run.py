@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 from opsledger.cli.errors import INTERRUPTED
-from opsledger.cli.options import actor_of, actor_option, role_option
+from opsledger.cli.options import actor_of, actor_option, redact_option, role_option
 from opsledger.cli.output import note
 from opsledger.domain.runbook import Command, Role
 from opsledger.services.scripts import record_run
@@ -23,6 +23,7 @@ from opsledger.services.scripts import record_run
     help="Where the log goes [default reports/live/<session date>/<ticket>/].",
 )
 @actor_option
+@redact_option
 @role_option(required=False)
 @click.pass_obj
 def run(

@@ -12,6 +12,7 @@ from opsledger.cli.options import (
     actor_option,
     existing_file,
     json_option,
+    redact_option,
 )
 from opsledger.cli.output import emit, table
 from opsledger.domain.runbook import ShiftStep
@@ -31,6 +32,7 @@ def shift_group() -> None:
 @click.option("--ticket", metavar="KEY", help="The change ticket the step is logged in.")
 @click.option("--attach", type=existing_file, help="Evidence file (the heartbeat screenshot).")
 @actor_option
+@redact_option
 @json_option
 @click.pass_obj
 def step_cmd(

@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import click
-from opsledger.cli.options import UtcDateTime, actor_of, actor_option, json_option, role_option
+from opsledger.cli.options import (
+    UtcDateTime,
+    actor_of,
+    actor_option,
+    json_option,
+    redact_option,
+    role_option,
+)
 from opsledger.cli.output import emit, note, table
 from opsledger.domain.runbook import Role, Severity
 from opsledger.services.sla import (
@@ -93,6 +100,7 @@ def _show(document: dict[str, Any], json_output: bool) -> None:
 @click.option("--dry-run", is_flag=True, help="Show what would be recorded; record nothing.")
 @click.option("--incident", "incident_ref", default="", help="Incident ticket to cross-link.")
 @actor_option
+@redact_option
 @role_option(required=False)
 @json_option
 @click.pass_obj
@@ -134,6 +142,7 @@ def evaluate_cmd(
 @click.option("--dry-run", is_flag=True, help="Show what would be recorded; record nothing.")
 @click.option("--incident", "incident_ref", default="", help="Incident ticket to cross-link.")
 @actor_option
+@redact_option
 @role_option(required=False)
 @json_option
 @click.pass_obj
@@ -226,6 +235,7 @@ def policy_check(obj, file: Path) -> None:
 @click.option("--incident", "incident_ref", default="", help="Incident ticket reference.")
 @click.option("--detail", default="", help="One line on what happened.")
 @actor_option
+@redact_option
 @role_option(required=False)
 @json_option
 @click.pass_obj

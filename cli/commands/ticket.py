@@ -11,6 +11,7 @@ from opsledger.cli.options import (
     actor_of,
     actor_option,
     json_option,
+    redact_option,
     role_option,
     store_option,
 )
@@ -41,6 +42,7 @@ def ticket_group() -> None:
     "--session-date", type=IsoDate(), help="UTC date of the live session [default today]."
 )
 @actor_option
+@redact_option
 @role_option(required=False)
 @json_option
 @click.pass_obj

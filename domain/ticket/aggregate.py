@@ -240,6 +240,7 @@ class Ticket(Aggregate):
         actor: str,
         role: Role | None,
         detail: str = "",
+        log_digest: str | None = None,
     ) -> None:
         # Allowed on a closed ticket: a script running when it closed still ends.
         finished = runs.finishing(self, run_id, detail, outcome=outcome, exit_code=exit_code)
@@ -248,6 +249,7 @@ class Ticket(Aggregate):
             finished_at=finished_at,
             log_sha256=log_sha256,
             log_bytes=log_bytes,
+            log_digest=runs.log_digest(self.key, log_digest),
             actor=actor,
             role=role,
         )
@@ -256,8 +258,9 @@ class Ticket(Aggregate):
 
     @applies(CommandFinished)
     def _finish_command(self, *, run_id: str, **e: Any) -> None:
-        keep = ("outcome", "exit_code", "finished_at", "log_sha256", "log_bytes", "detail")
-        self.commands[run_id]["finished"] = {k: e[k] for k in keep}
+        keep = ("outcome", "exit_code", "finished_at", "log_sha256", "log_bytes", "detail",
+                "log_digest")
+        self.commands[run_id]["finished"] = {k: e.get(k) for k in keep}
 
     @applies(SessionSettled)
     def _settle(self, **_: Any) -> None:
@@ -333,11 +336,12 @@ class Ticket(Aggregate):
         self,
         *,
         file: str,
-        original_sha256: str,
         redacted_sha256: str,
         findings: list[dict[str, Any]],
         actor: str,
         role: Role | None,
+        original_hmac: str | None = None,
+        original_sha256: str | None = None,
     ) -> bool:
         """Puts on the record that the archive holds a redacted copy of `file`;
         False when this very redaction is already recorded (a rerun)."""
@@ -345,6 +349,7 @@ class Ticket(Aggregate):
         redaction = archives.redaction(
             self,
             file=file,
+            original_hmac=original_hmac,
             original_sha256=original_sha256,
             redacted_sha256=redacted_sha256,
             findings=findings,
@@ -356,7 +361,8 @@ class Ticket(Aggregate):
 
     @applies(PayloadRedacted)
     def _redact(self, *, findings: list[dict[str, Any]], **e: Any) -> None:
-        record = {k: e[k] for k in ("file", "original_sha256", "redacted_sha256")}
+        keep = ("file", "original_hmac", "original_sha256", "redacted_sha256")
+        record = {k: e[k] for k in keep if e.get(k) is not None}
         self.redactions.append(record | {"findings": [dict(f) for f in findings]})
 
     def record_verification(

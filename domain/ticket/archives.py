@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from opsledger.domain.errors import ArchiveRequired, InvalidInput
-from opsledger.domain.ticket.inputs import SHA256_HEX, validate_text
+from opsledger.domain.ticket.inputs import HMAC_SHA256, SHA256_HEX, validate_text
 
 
 class TicketArchives(Protocol):
@@ -28,15 +28,23 @@ def redaction_findings(
     key: str,
     *,
     file: str,
-    original_sha256: str,
     redacted_sha256: str,
     findings: Iterable[dict[str, Any]],
+    original_hmac: str | None = None,
+    original_sha256: str | None = None,
 ) -> list[dict[str, Any]]:
     """The findings to record ({"kind", "line"}, never the secret), once the
-    redaction is shown to name two different files by their digests."""
+    redaction is shown to name two different files: the redacted copy by its
+    sha256, the original by a keyed commitment ("hmac-sha256:<hex>") or, for
+    a log whose plain hash its run already recorded, by that sha256."""
     validate_text(key, "file name", file)
-    if not (SHA256_HEX.match(original_sha256) and SHA256_HEX.match(redacted_sha256)):
-        raise InvalidInput(key, "a redaction needs the sha256 hex of both files")
+    if (original_hmac is None) == (original_sha256 is None):
+        raise InvalidInput(key, "a redaction names its original by one digest: hmac or sha256")
+    if original_hmac is not None and not HMAC_SHA256.match(original_hmac):
+        raise InvalidInput(key, "a redaction's original_hmac is hmac-sha256:<64 hex>")
+    if not SHA256_HEX.match(redacted_sha256) or (
+            original_sha256 is not None and not SHA256_HEX.match(original_sha256)):
+        raise InvalidInput(key, "a redaction needs the sha256 hex of the files it names")
     if original_sha256 == redacted_sha256:
         raise InvalidInput(key, f"{file}: a redacted copy must differ from its original")
     cleaned = []
@@ -50,11 +58,11 @@ def redaction_findings(
     return cleaned
 
 
-def already_redacted(
-    redactions: Iterable[dict[str, Any]], file: str, original_sha256: str, redacted_sha256: str
-) -> bool:
-    return (file, original_sha256, redacted_sha256) in {
-        (r["file"], r["original_sha256"], r["redacted_sha256"]) for r in redactions
+def already_redacted(redactions: Iterable[dict[str, Any]], file: str, original: str,
+                     redacted_sha256: str) -> bool:
+    return (file, original, redacted_sha256) in {
+        (r["file"], r.get("original_hmac") or r.get("original_sha256"), r["redacted_sha256"])
+        for r in redactions
     }
 
 
@@ -62,15 +70,18 @@ def redaction(
     ticket: TicketArchives,
     *,
     file: str,
-    original_sha256: str,
     redacted_sha256: str,
     findings: Iterable[dict[str, Any]],
+    original_hmac: str | None = None,
+    original_sha256: str | None = None,
 ) -> dict[str, Any] | None:
     """The redaction to record, once `redaction_findings` accepts it; None
     when this very redaction is already recorded (a rerun)."""
-    digests = {"original_sha256": original_sha256, "redacted_sha256": redacted_sha256}
+    digests = {"original_hmac": original_hmac, "original_sha256": original_sha256,
+               "redacted_sha256": redacted_sha256}
     cleaned = redaction_findings(ticket.key, file=file, **digests, findings=findings)
-    if already_redacted(ticket.redactions, file, original_sha256, redacted_sha256):
+    original = original_hmac or original_sha256 or ""
+    if already_redacted(ticket.redactions, file, original, redacted_sha256):
         return None
     return {"file": file, **digests, "findings": cleaned}
 

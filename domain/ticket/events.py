@@ -98,9 +98,16 @@ class CommandFinished(TicketEvent):
     started_at: AwareDatetime
     finished_at: AwareDatetime
     log_path: str
+    # The log's SHA-256, or, when `log_digest` is "hmac-sha256", its HMAC-SHA256
+    # under the desk's redaction key: a log that held a secret when its script
+    # ended is archived redacted, and a plain hash of the original beside the
+    # redacted copy would let anyone test guesses of the secret against it.
     log_sha256: str
     log_bytes: int
     detail: str = ""
+    log_digest: Literal["hmac-sha256"] | None = None
+
+    OMIT_WHEN_NONE: ClassVar[frozenset[str]] = TicketEvent.OMIT_WHEN_NONE | {"log_digest"}
 
 
 class KillSwitchEngaged(AuthorisedEvent):
@@ -173,9 +180,17 @@ class ArchiveVerified(TicketEvent):
 class PayloadRedacted(TicketEvent):
     TOPIC: ClassVar[str] = "opsledger.ticket.PayloadRedacted"
     file: str
-    original_sha256: str
     redacted_sha256: str
     findings: list[dict[str, Any]]  # {"kind": ..., "line": ...}, never the secret
+    # The original, committed to: "hmac-sha256:<hex>" under the desk's redaction
+    # key, which is never archived. Redactions recorded before carry the plain
+    # `original_sha256` instead (which a dictionary can be tried against), and
+    # so does the redaction of a log whose plain hash its run already recorded.
+    original_hmac: str | None = None
+    original_sha256: str | None = None
+
+    OMIT_WHEN_NONE: ClassVar[frozenset[str]] = TicketEvent.OMIT_WHEN_NONE | {
+        "original_hmac", "original_sha256"}
 
 
 class Closed(TicketEvent):

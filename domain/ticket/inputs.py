@@ -16,6 +16,7 @@ TICKET_KEY = re.compile(r"^[A-Z][A-Z0-9]{1,15}-[0-9]{1,10}$")
 STRATEGY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 DIGEST = re.compile(r"^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$")
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+HMAC_SHA256 = re.compile(r"^hmac-sha256:[0-9a-f]{64}$")
 
 
 def ticket_id(key: str) -> UUID:

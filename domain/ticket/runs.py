@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, Protocol
 from uuid import uuid4
 
-from opsledger.domain.errors import CommandStateError, ReasonRequired
+from opsledger.domain.errors import CommandStateError, InvalidInput, ReasonRequired
 from opsledger.domain.runbook import LIVE_FLAG, Command, Env
 from opsledger.domain.ticket.inputs import validate_text
 
@@ -126,6 +126,14 @@ def finishing(
         "outcome": outcome,
         "exit_code": exit_code,
     }
+
+
+def log_digest(key: str, digest: str | None) -> str | None:
+    """How a finished run's log is digested: None (plain SHA-256) or
+    "hmac-sha256" (keyed: the log held a secret when its script ended)."""
+    if digest not in (None, "hmac-sha256"):
+        raise InvalidInput(key, f"a log digest is sha256 or hmac-sha256, not {digest!r}")
+    return digest
 
 
 def settles(command: Command, outcome: str, exit_code: int | None) -> bool:

@@ -209,6 +209,7 @@ class TicketUseCases(UseCases):
         role: Role | None,
         detail: str = "",
         finished_at: datetime | None = None,
+        log_digest: str | None = None,
     ) -> None:
         finished = finished_at or utcnow()
         self._update_ticket(
@@ -223,6 +224,7 @@ class TicketUseCases(UseCases):
                 actor=actor,
                 role=role,
                 detail=detail,
+                log_digest=log_digest,
             ),
         )
 

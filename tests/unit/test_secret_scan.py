@@ -12,7 +12,7 @@ from opsledger.archiver.payload import PayloadFile
 from opsledger.archiver.secrets import hits as secret_hits
 from opsledger.archiver.secrets.files import scan_file, scan_stream, scan_tree
 from opsledger.archiver.secrets.redact import redact_stream, stage_redacted
-from opsledger.archiver.secrets.rules import MAX_MATCH, MAX_TRIGGER, RULES
+from opsledger.archiver.secrets.rules import MAX_MATCH, MAX_TRIGGER, RULES, fingerprint
 from opsledger.archiver.secrets.scanner import (
     FileScanner,
     SecretFinding,
@@ -22,6 +22,7 @@ from opsledger.archiver.secrets.scanner import (
 from opsledger.archiver.secrets.scanner import scan_text as scan_pieces
 
 AWS = "AKIAIOSFODNN7EXAMPLE"
+AWS_FP = fingerprint(AWS.encode())  # keyed: no character of the key
 JWT = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4ifQ"
        ".SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c")
 AZURE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -61,9 +62,9 @@ def test_each_kind_is_found_on_its_line_and_never_echoed(name):
     assert [(f.line, f.kind) for f in result.findings] == [(3, EXPECTED_KIND.get(name, name))]
     finding = result.findings[0]
     assert secret not in str(finding) and secret not in str(SecretsFoundError([finding]))
-    assert finding.fingerprint.startswith(secret[:4])
-    if name != "gcp-service-account-key":  # a key's length counts its BEGIN/END armour too
-        assert finding.fingerprint.endswith(f"({len(secret)} chars)")
+    # Not a prefix, not the length: no character of the secret is shown.
+    assert re.fullmatch(r"fp:[0-9a-f]{12}", finding.fingerprint)  # a keyed digest only
+    assert secret[:4] not in str(finding)
 
 
 def test_private_key_block_over_several_lines_is_one_finding_and_fully_redacted():
@@ -100,7 +101,9 @@ def test_digests_uuids_and_hex_are_not_flagged():
 
 
 def test_high_entropy_threshold():
-    assert scan_text("password=aaaaaaaaaa1\n").findings == ()  # low entropy
+    assert scan_text("token=aaaaaaaaaa1\n").findings == ()  # low entropy
+    # after a password name and a separator, any real value is a password
+    assert len(scan_text("password=aaaaaaaaaa1\n").findings) == 1
     assert len(scan_text("client_secret: 'Zq8vN3kP1xWt5Rb9'\n").findings) == 1
 
 
@@ -207,7 +210,7 @@ def test_redaction_stages_a_copy_and_leaves_the_source_untouched(tmp_path: Path)
     original = (src / "deploy.log").read_bytes()
     scan = scan_tree(src)
     assert isinstance(scan, TreeScan)
-    assert [str(f) for f in scan.findings] == ["deploy.log:2: aws-access-key (AKIA…(20 chars))"]
+    assert [str(f) for f in scan.findings] == [f"deploy.log:2: aws-access-key ({AWS_FP})"]
     assert [s.path for s in scan.files if s.skipped] == ["metrics_1.json.gz"]
     staging = tmp_path / "staging"
     staging.mkdir()
@@ -220,7 +223,7 @@ def test_redaction_stages_a_copy_and_leaves_the_source_untouched(tmp_path: Path)
     [r] = done
     assert r.path == "deploy.log" and r.original_sha256 == scan.files[0].sha256
     assert r.redacted_sha256 != r.original_sha256
-    assert r.findings == (SecretFinding("deploy.log", 2, "aws-access-key", "AKIA…(20 chars)"),)
+    assert r.findings == (SecretFinding("deploy.log", 2, "aws-access-key", AWS_FP),)
 
 
 def test_several_hits_in_one_block_keep_their_lines_and_an_overlap_counts_once():
