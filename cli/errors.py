@@ -23,7 +23,13 @@ from opsledger.domain.errors import (
     NotFound,
 )
 from opsledger.domain.sla import SlaError
-from opsledger.projections.errors import InvalidQuery, NotInView, ProjectionError, UnknownView
+from opsledger.projections.errors import (
+    InvalidQuery,
+    LogBehindViews,
+    NotInView,
+    ProjectionError,
+    UnknownView,
+)
 from opsledger.services.errors import Incomplete, InvalidRequest, Refused, ServiceError
 from opsledger.services.settings import SettingsError
 from pydantic import ValidationError
@@ -73,6 +79,8 @@ def exit_code_for(error: BaseException) -> int:
         return REFUSED
     if isinstance(error, InvalidQuery | UnknownView | NotInView):
         return INVALID
+    if isinstance(error, LogBehindViews):
+        return REFUSED  # a failed check of the store, not a store out of reach
     if isinstance(error, ProjectionError):
         return INCOMPLETE
     for kind, code in EXTRA.items():
