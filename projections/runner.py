@@ -142,14 +142,15 @@ class Projector:
             built = tracking[view.name].version
             if built != view.version:
                 raise ViewOutdated(view.name, built, view.version)
-        head = self.require_log_covers()
+        head = self.require_log_covers(tracking)
         targets = [_Target(v, v.name, shadow=False) for v in views]
         return self._run(targets, "catch-up", until=head)
 
-    def require_log_covers(self) -> int:
+    def require_log_covers(self, tracking: dict[str, Tracking] | None = None) -> int:
         """The head of the log, once it reaches as far as any view has read: a
-        view ahead of the log was built from events the log no longer holds."""
-        tracking = self.store.tracking()
+        view ahead of the log was built from events the log no longer holds.
+        (Tracking is read before the head: the head only grows meanwhile.)"""
+        tracking = self.store.tracking() if tracking is None else tracking
         head = self.log.head()
         read = max((t.position for t in tracking.values()), default=0)
         if read > head:
