@@ -1,7 +1,9 @@
-"""Runs a launch/halt script, teeing its output live to the terminal and a log.
+"""Runs a launch/halt script, teeing its output live to the log and the terminal,
+and tells whether the process recording a run is still there.
 
-The log is streamed (never held in memory) and hashed as it is written, so the
-SHA-256 recorded at the end is of exactly the bytes on disk.
+The log is streamed (never held in memory) by a writer process of its own and
+hashed from disk once it is complete, so the SHA-256 recorded at the end is of
+exactly the bytes on disk.
 """
 
 from __future__ import annotations
@@ -9,17 +11,16 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any
 
 CHUNK = 1 << 16
-# A line longer than this goes to the log in pieces rather than held in memory.
-MAX_PARTIAL_LINE = 1 << 16
 
 
 class Interrupted(Exception):
@@ -28,7 +29,7 @@ class Interrupted(Exception):
 
 @dataclass(frozen=True)
 class RunResult:
-    outcome: str  # "exited", "failed-to-start" or "interrupted"
+    outcome: str  # "exited", "failed-to-start" or "interrupted" ("abandoned": found later)
     exit_code: int | None
     log_sha256: str
     log_bytes: int
@@ -53,57 +54,19 @@ def reserve_log(session_dir: Path, name: str) -> Path:
     raise FileExistsError(f"{session_dir}: too many {name} logs")
 
 
-class _Tee:
-    def __init__(self, log: BinaryIO) -> None:
-        self.log = log
-        self.lock = threading.Lock()
-        self.digest = hashlib.sha256()
-        self.size = 0
-        self.error: BaseException | None = None
-
-    def write(self, data: bytes, terminal: BinaryIO | None) -> None:
-        with self.lock:
-            self.log.write(data)
-            self.digest.update(data)
-            self.size += len(data)
-        self.echo(data, terminal)
-
-    def pump(self, source: BinaryIO, terminal: BinaryIO | None) -> None:
-        """Copies one pipe: raw and at once to the terminal, whole lines to the
-        log, so stdout and stderr interleave by line there, never mid-line."""
-        pending = b""
-        try:
-            fd = source.fileno()
-            while chunk := os.read(fd, CHUNK):
-                self.echo(chunk, terminal)
-                pending += chunk
-                cut = pending.rfind(b"\n") + 1
-                if cut == 0 and len(pending) < MAX_PARTIAL_LINE:
-                    continue
-                cut = cut or len(pending)
-                self.write(pending[:cut], None)
-                pending = pending[cut:]
-            if pending:
-                self.write(pending, None)
-        except BaseException as e:  # surfaced by the caller, never lost in a thread
-            self.error = e
-
-    @staticmethod
-    def echo(data: bytes, terminal: BinaryIO | None) -> None:
-        if terminal is None:
-            return
-        try:
-            terminal.write(data)
-            terminal.flush()
-        except (BrokenPipeError, ValueError):
-            pass  # a closed terminal must not stop the log
+TEE = Path(__file__).with_name("tee.py")
 
 
-def _terminal(stream: object) -> BinaryIO | None:
-    return getattr(stream, "buffer", None)
+class LogWriterFailed(Exception):
+    """The log writer could not put every byte of the script's output in the log."""
 
 
 def run_teed(argv: list[str], log_path: Path, env: Mapping[str, str]) -> RunResult:
+    """Runs the script in a session (and process group) of its own, its output
+    piped to a log writer of its own (`tee.py`): the log first, the terminal
+    second. Killing this process (even kill -9) stops neither: the script runs
+    to its end and its output reaches the log; only the record of its end is lost,
+    and `recorder_gone` lets the next command find that out."""
     previous = signal.getsignal(signal.SIGTERM)
 
     def on_term(_signum: int, _frame: object) -> None:
@@ -112,46 +75,61 @@ def run_teed(argv: list[str], log_path: Path, env: Mapping[str, str]) -> RunResu
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, on_term)
     try:
-        # Unbuffered: the log on disk is as live as the terminal.
-        with log_path.open("wb", buffering=0) as log:
-            tee = _Tee(log)
-            try:
-                child = subprocess.Popen(
-                    argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(env)
-                )
-            except OSError as e:
-                message = f"opsledger: cannot start {argv[0]!r}: {e.strerror or e}\n"
-                tee.write(message.encode(), None)
-                log.flush()
-                os.fsync(log.fileno())
-                code = 126 if isinstance(e, PermissionError) else 127
-                return RunResult(
-                    "failed-to-start", code, tee.digest.hexdigest(), tee.size, message.strip()
-                )
-            assert child.stdout is not None and child.stderr is not None
-            pumps = [
-                threading.Thread(target=tee.pump, args=(child.stdout, _terminal(sys.stdout))),
-                threading.Thread(target=tee.pump, args=(child.stderr, _terminal(sys.stderr))),
-            ]
-            for pump in pumps:
-                pump.daemon = True
-                pump.start()
-            outcome, detail = "exited", ""
-            try:
-                code: int | None = child.wait()
-            except (KeyboardInterrupt, Interrupted):
-                outcome, detail = "interrupted", "interrupted by signal"
-                code = _stop(child)
-            for pump in pumps:
-                pump.join()
-            if tee.error is not None:
-                raise tee.error
-            log.flush()
-            os.fsync(log.fileno())
-            return RunResult(outcome, code, tee.digest.hexdigest(), tee.size, detail)
+        return _run(argv, log_path, env)
     finally:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, previous)
+
+
+def _run(argv: list[str], log_path: Path, env: Mapping[str, str]) -> RunResult:
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    try:
+        try:
+            child = subprocess.Popen(
+                argv, stdout=out_w, stderr=err_w, env=dict(env), start_new_session=True
+            )
+        except OSError as e:
+            message = f"opsledger: cannot start {argv[0]!r}: {e.strerror or e}\n"
+            with log_path.open("ab") as log:
+                log.write(message.encode())
+                log.flush()
+                os.fsync(log.fileno())
+            code = 126 if isinstance(e, PermissionError) else 127
+            sha, size = _digest(log_path)
+            return RunResult("failed-to-start", code, sha, size, message.strip())
+        os.close(out_w)
+        os.close(err_w)
+        out_w = err_w = -1
+        writer = subprocess.Popen(
+            [sys.executable, "-I", str(TEE), str(log_path), str(out_r), str(err_r)],
+            pass_fds=(out_r, err_r),
+            start_new_session=True,
+        )
+    finally:
+        for fd in (out_r, out_w, err_r, err_w):
+            if fd >= 0:
+                os.close(fd)
+    outcome, detail = "exited", ""
+    try:
+        code: int | None = child.wait()
+    except (KeyboardInterrupt, Interrupted):
+        outcome, detail = "interrupted", "interrupted by signal"
+        code = _stop(child)
+    if writer.wait() != 0:
+        raise LogWriterFailed(f"the log writer of {log_path} failed (exit {writer.returncode})")
+    sha, size = _digest(log_path)
+    return RunResult(outcome, code, sha, size, detail)
+
+
+def _digest(path: Path) -> tuple[str, int]:
+    """SHA-256 and size of the log as it is on disk, read in chunks."""
+    digest, size = hashlib.sha256(), 0
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
 
 
 def _stop(child: subprocess.Popen[bytes]) -> int | None:
@@ -161,10 +139,80 @@ def _stop(child: subprocess.Popen[bytes]) -> int | None:
         if child.poll() is not None:
             break
         try:
-            child.send_signal(sig)
+            os.killpg(child.pid, sig)  # the script's group, as a Ctrl-C would reach it
             return child.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             continue
+        except ProcessLookupError:
+            break
         except KeyboardInterrupt:
             continue  # a second Ctrl-C escalates at once
     return child.poll()
+
+
+# --- is the recorder of a run still there? ------------------------------------------------
+
+_BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
+
+
+def recorder_identity() -> dict[str, Any]:
+    """What identifies this process later, beyond a pid that may be reused:
+    the host, the boot (Linux) and the process's start time in clock ticks."""
+    pid = os.getpid()
+    identity: dict[str, Any] = {"pid": pid, "host": socket.gethostname()}
+    boot, ticks = _boot_id(), _start_ticks(pid)
+    if boot:
+        identity["boot_id"] = boot
+    if ticks is not None:
+        identity["start_ticks"] = ticks
+    return identity
+
+
+def recorder_gone(identity: Mapping[str, Any]) -> bool | None:
+    """True when the process `identity` names has ended (or the machine has
+    rebooted since); False while it runs; None when this host cannot tell
+    (it was another host)."""
+    if identity.get("host") != socket.gethostname():
+        return None
+    boot = _boot_id()
+    if identity.get("boot_id") and boot and identity["boot_id"] != boot:
+        return True
+    pid = identity.get("pid")
+    if not isinstance(pid, int) or pid <= 0:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # someone else's process holds the pid: compared below
+    stat = _stat(pid)
+    if stat is None:
+        return False  # no /proc: the pid answers, take it as alive
+    state, ticks = stat
+    if state in ("Z", "X"):
+        return True  # a zombie has ended; only its parent has not reaped it yet
+    recorded = identity.get("start_ticks")
+    return recorded is not None and ticks != recorded  # the pid was reused
+
+
+def _boot_id() -> str | None:
+    try:
+        return _BOOT_ID.read_text().strip() or None
+    except OSError:
+        return None
+
+
+def _stat(pid: int) -> tuple[str, int] | None:
+    """(state, start time in clock ticks since boot) from /proc/PID/stat."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2:].split()  # the name may hold spaces and parens
+    return fields[0], int(fields[19])
+
+
+def _start_ticks(pid: int) -> int | None:
+    stat = _stat(pid)
+    return stat[1] if stat else None

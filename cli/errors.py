@@ -26,6 +26,7 @@ from opsledger.domain.errors import (
 from opsledger.domain.sla import SlaError
 from opsledger.projections.errors import (
     InvalidQuery,
+    LogBehindViews,
     NotInView,
     ProjectionError,
     UnknownView,
@@ -80,6 +81,8 @@ def exit_code_for(error: BaseException) -> int:
         return REFUSED
     if isinstance(error, InvalidQuery | UnknownView | NotInView):
         return INVALID
+    if isinstance(error, LogBehindViews):
+        return REFUSED  # a failed check of the store, not a store out of reach
     if isinstance(error, ProjectionError):
         return INCOMPLETE
     for kind, code in EXTRA.items():

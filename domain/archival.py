@@ -6,7 +6,8 @@ breaches were recorded, `postmortem.md` only if the kill switch was engaged.
 A log whose SHA-256 differs from the one recorded when its script finished is
 evidence altered after the fact, unless the ticket records that it was
 redacted: a `PayloadRedacted` event whose original hash is the recorded one
-explains the archived copy's different hash.
+explains the archived copy's different hash. A run whose end is unknown (still
+running, or abandoned: its recorder disappeared) is unfinished, not present.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Literal
 
 from opsledger.domain.ticket import Ticket
 
-Status = Literal["present", "missing", "altered"]
+Status = Literal["present", "missing", "altered", "unfinished"]
 
 
 @dataclass(frozen=True)
@@ -55,17 +56,28 @@ STATIC = (
 
 
 def recorded_logs(ticket: Ticket) -> list[tuple[str, str | None, str]]:
-    """(file name, recorded digest or None if unfinished, command) per run.
+    """(file name, recorded digest or None if its end is unknown, command) per run.
     The digest is the sha256 hex, or "hmac-sha256:<hex>" for a log recorded
     keyed (it held a secret when its script ended): see `keyed_logs`."""
-    return [
-        (
-            PurePosixPath(str(run["log_path"]).replace("\\", "/")).name,
-            _digest(run["finished"]) if run["finished"] else None,
-            run["command"].value,
-        )
-        for run in ticket.commands.values()
-    ]
+    return [_log_of(run) for run in ticket.commands.values()]
+
+
+def _log_of(run: Mapping) -> tuple[str, str | None, str]:
+    finished = run["finished"]
+    ended = finished is not None and finished["outcome"] != "abandoned"
+    return (
+        PurePosixPath(str(run["log_path"]).replace("\\", "/")).name,
+        _digest(finished) if ended else None,
+        run["command"].value,
+    )
+
+
+def _unknown_end(run: Mapping) -> str:
+    finished = run["finished"]
+    if finished is None:
+        return f"run {run['run_id']} is still running: the script's end was never recorded"
+    return (f"run {run['run_id']} was abandoned: {finished['detail']} "
+            f"(log sha256 {finished['log_sha256'][:16]}… when found)")
 
 
 def _digest(finished: Mapping) -> str:
@@ -88,12 +100,13 @@ def checklist(ticket: Ticket, files: Iterable[str], digests: Mapping[str, str]) 
     names = sorted(set(files))
     top = [n for n in names if "/" not in n]
     items: list[Item] = []
-    for name, recorded, command in recorded_logs(ticket):
+    for run in ticket.commands.values():
+        name, recorded, command = _log_of(run)
         reason = f"output of {command}"
         if name not in top:
             items.append(Item(name, reason, "missing"))
         elif recorded is None:
-            items.append(Item(name, reason, "present", (name,), "script never reported its end"))
+            items.append(Item(name, reason, "unfinished", (name,), _unknown_end(run)))
         elif (redacted := _redaction(ticket, name, recorded)) is not None:
             got = digests.get(name)
             if got in (recorded, redacted["redacted_sha256"]):

@@ -7,6 +7,7 @@ or `projections.postgres`), keep it caught up, and ask a `ViewReader`.
 from opsledger.projections.catalog import VIEW_NAMES, all_views
 from opsledger.projections.errors import (
     InvalidQuery,
+    LogBehindViews,
     NotInView,
     ProjectionError,
     RebuildSuperseded,
@@ -27,6 +28,7 @@ __all__ = [
     "Fact",
     "IncidentQuery",
     "InvalidQuery",
+    "LogBehindViews",
     "NotInView",
     "ProjectionError",
     "Progress",

@@ -50,3 +50,17 @@ class ViewOutdated(ProjectionError):
 
 class RebuildSuperseded(ProjectionError):
     """Another rebuild of the same view started and took over its shadow tables."""
+
+
+class LogBehindViews(ProjectionError):
+    """The views have read further than the event log now reaches: the log was
+    truncated, deleted or replaced by an older copy since they were built."""
+
+    def __init__(self, views_position: int, log_head: int) -> None:
+        super().__init__(
+            f"the event log is behind the views: they were built to position {views_position}, "
+            f"the log ends at {log_head} (truncated, deleted or replaced by an older copy?); "
+            "not answering from them: restore the event log, then 'opsledger ledger verify'"
+        )
+        self.views_position = views_position
+        self.log_head = log_head

@@ -17,7 +17,12 @@ from typing import Any, Literal
 
 from opsledger.domain.persistence import canonical_json
 from opsledger.projections.catalog import all_views
-from opsledger.projections.errors import RebuildSuperseded, UnknownView, ViewOutdated
+from opsledger.projections.errors import (
+    LogBehindViews,
+    RebuildSuperseded,
+    UnknownView,
+    ViewOutdated,
+)
 from opsledger.projections.facts import EventLog, Fact
 from opsledger.projections.row_cache import RowCache, collector_paused
 from opsledger.projections.schema import Table
@@ -137,12 +142,26 @@ class Projector:
             built = tracking[view.name].version
             if built != view.version:
                 raise ViewOutdated(view.name, built, view.version)
+        head = self.require_log_covers(tracking)
         targets = [_Target(v, v.name, shadow=False) for v in views]
-        return self._run(targets, "catch-up", until=self.log.head())
+        return self._run(targets, "catch-up", until=head)
+
+    def require_log_covers(self, tracking: dict[str, Tracking] | None = None) -> int:
+        """The head of the log, once it reaches as far as any view has read: a
+        view ahead of the log was built from events the log no longer holds.
+        (Tracking is read before the head: the head only grows meanwhile.)"""
+        tracking = self.store.tracking() if tracking is None else tracking
+        head = self.log.head()
+        read = max((t.position for t in tracking.values()), default=0)
+        if read > head:
+            raise LogBehindViews(read, head)
+        return head
 
     def refresh(self, names: Iterable[str] | None = None) -> int:
         """What read commands call: rebuilds views of an older version, then catches up."""
         views = self.select(names)
+        self.install()
+        self.require_log_covers()  # never rebuilt from a log shorter than they were
         outdated = [s.name for s in self.status() if s.outdated and s.name in {v.name for v in views}]
         if outdated:
             self.rebuild(outdated)

@@ -17,6 +17,26 @@ from opsledger.projections.relational import RelationalViewStore
 from opsledger.projections.schema import Dialect, q
 
 DIALECT = Dialect(placeholder="?", types={"text": "TEXT", "int": "INTEGER", "real": "REAL"})
+MAX_PROBLEMS = 20  # integrity_check's own default is 100 lines
+
+
+def integrity_problems(path: Path) -> list[str]:
+    """SQLite's `PRAGMA integrity_check` of the file at `path`, opened read-only:
+    its problems, one line each (none: sound, or no such file)."""
+    if not path.exists():
+        return []
+    try:
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error as e:
+        return [str(e)]
+    try:
+        rows = connection.execute(f"PRAGMA integrity_check({MAX_PROBLEMS})").fetchall()
+    except sqlite3.DatabaseError as e:  # e.g. "database disk image is malformed"
+        return [str(e)]
+    finally:
+        connection.close()
+    lines = [str(row[0]) for row in rows]
+    return [] if lines == ["ok"] else lines
 
 
 class SQLiteViewStore(RelationalViewStore):

@@ -31,6 +31,7 @@ from opsledger.services.errors import InvalidRequest, Refused
 from opsledger.services.incidents import write_report
 from opsledger.services.ledger_archive import ledger_tag_files
 from opsledger.services.redaction import log_digests, record_redactions, redaction_document
+from opsledger.services.scripts import reap_abandoned
 from opsledger.services.sessions import default_session_dir
 from opsledger.services.views import fresh_reader
 
@@ -73,6 +74,9 @@ def seal_session(
     ticket = app.get_ticket(key)
     if ticket.closed:
         raise Refused(f"{key}: the ticket is closed; its archive is sealed")
+    if reap_abandoned(services, key, actor=actor, role=role, session_dir=session_dir,
+                      notify=notify):
+        ticket = app.get_ticket(key)
     if ticket.archives:
         return _resume(
             services,
@@ -95,7 +99,7 @@ def seal_session(
     gaps = problems(items)
     if gaps and not allow_incomplete:
         raise Refused(
-            f"{key}: archive refused, {len(gaps)} item(s) missing or altered: "
+            f"{key}: archive refused, {len(gaps)} item(s) missing, altered or unfinished: "
             + "; ".join(g.line() for g in gaps)
         )
     store = services.archive_store(store_uri)

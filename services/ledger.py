@@ -191,6 +191,48 @@ def sign_checkpoint(
     return document
 
 
+def store_integrity(services: Services) -> list[str]:
+    """The databases' own integrity check, one line per damaged store (none: sound).
+
+    SQLite: `PRAGMA integrity_check` of events.sqlite and views.sqlite, each
+    opened read-only (a page no walk of the log reads, such as an index, is
+    checked too). PostgreSQL: every event row read whole."""
+    if services.settings.database_url:
+        from opsledger.projections.postgres import PostgresViewStore
+
+        store = services.projector.store
+        table = getattr(services.ledger_app.recorder, "events_table_name", None)
+        if not isinstance(store, PostgresViewStore) or table is None:
+            return []
+        return [f"PostgreSQL events: {line}" for line in store.read_every_event(table)]
+    from opsledger.projections.sqlite import integrity_problems
+
+    events = Path(services.settings.event_store_env()["SQLITE_DBNAME"])
+    damaged = []
+    for path in (events, services.settings.home / "views.sqlite"):
+        problems = integrity_problems(path)
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            damaged.append(f"{path.name} fails SQLite's integrity check: {problems[0]}{more}")
+    return damaged
+
+
+def _damaged(lines: list[str]) -> dict[str, Any]:
+    return {
+        "ok": False,
+        "integrity": lines,
+        "log_events": None,
+        "log_root": None,
+        "tree_size": None,
+        "position": None,
+        "checkpoints_checked": 0,
+        "published_checked": 0,
+        "independent": 0,
+        "signatures_checked": False,
+        "findings": [{"kind": "integrity", "position": None, "detail": d} for d in lines],
+    }
+
+
 def verify_ledger(
     services: Services,
     *,
@@ -200,9 +242,14 @@ def verify_ledger(
     progress: LedgerProgress | None = None,
     notify: Notify = _silent,
 ) -> dict[str, Any]:
-    """Recomputes the tree from the log and checks it against the stored leaves
-    and every stored and published checkpoint (by default those every seal
-    publishes beside its archive); `ok` is false on any finding."""
+    """Checks the store's own integrity first (a damaged store is a failure,
+    and nothing read from it is trusted); then recomputes the tree from the log
+    and checks it against the stored leaves and every stored and published
+    checkpoint (by default those every seal publishes beside its archive);
+    `ok` is false on any finding."""
+    damaged = store_integrity(services)
+    if damaged:
+        return _damaged(damaged)
     try:
         caught_up(services, progress)
     except ProjectionError as e:
@@ -223,6 +270,7 @@ def verify_ledger(
     head = report.ledger
     return {
         "ok": report.ok,
+        "integrity": [],
         "log_events": report.log_events,
         "log_root": report.log_root.hex(),
         "tree_size": head.size if head else None,

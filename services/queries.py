@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from opsledger.services.scripts import recorder_states
 from opsledger.services.views import ProgressCallback, fresh_reader
 
 if TYPE_CHECKING:
@@ -23,7 +24,13 @@ def ticket_document(
     """Ticket `key` as it stands; or, given `as_of`/`at_position`, as it stood
     then (its own events replayed up to that moment, from the timeline view)."""
     if as_of is None and at_position is None:
-        return fresh_reader(services, ["tickets"], progress=progress).ticket(key)
+        document = fresh_reader(services, ["tickets"], progress=progress).ticket(key)
+        unfinished = [c for c in document["commands"] if c["outcome"] is None]
+        if unfinished:  # is each one's recorder still there? ("gone": abandoned)
+            states = recorder_states(services, key)
+            for command in unfinished:
+                command["recorder"] = states.get(command["run_id"], "unknown")
+        return document
     reader = fresh_reader(services, ["timeline"], progress=progress)
     return reader.ticket_as_of(key, position=at_position, at=as_of)
 

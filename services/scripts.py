@@ -1,16 +1,27 @@
 """Running a launch or halt script (`deploy`, `validate`, `settle`, `kill`) and
-recording it from start to finish, with the `live.enabled` check after it."""
+recording it from start to finish, with the `live.enabled` check after it; and
+finding the runs whose recorder disappeared before their end was recorded."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Literal
 
-from opsledger.adapters.runner import RunResult, reserve_log, run_teed
+from opsledger.adapters.runner import (
+    RunResult,
+    recorder_gone,
+    recorder_identity,
+    reserve_log,
+    run_teed,
+)
+from opsledger.domain.errors import CommandStateError
 from opsledger.domain.runbook import LIVE_FLAG, Command, Env, Role
+from opsledger.domain.ticket.runs import running
 from opsledger.services.errors import Incomplete
+from opsledger.services.files import file_digest
 from opsledger.services.recorded import COMMITMENT
 from opsledger.services.redaction import file_commitment
 from opsledger.services.sessions import default_session_dir
@@ -66,6 +77,7 @@ def record_run(
     `notify` gets the lines a person should read (the downgrade, the flag
     check), never the data."""
     app = services.app
+    reap_abandoned(services, key, actor=actor, role=role, session_dir=session_dir, notify=notify)
     ticket = app.get_ticket(key)
     session_dir = session_dir or default_session_dir(ticket.session_date, key)
     log_path = reserve_log(session_dir, cmd.log_name)
@@ -78,6 +90,7 @@ def record_run(
             actor=actor,
             role=role,
             reason=reason,
+            runner=recorder_identity(),  # so that a later command can tell it is gone
         )
     except BaseException:
         log_path.unlink(missing_ok=True)  # nothing ran, nothing to keep
@@ -158,3 +171,68 @@ def _log_digest(services: Services, log_path: Path, result: RunResult,
 
 def _word(value: bool | None) -> str:
     return "unset" if value is None else str(value).lower()
+
+
+# --- runs whose recorder disappeared -------------------------------------------------------
+
+RecorderState = Literal["alive", "gone", "unknown"]
+
+
+def recorder_state(run: Mapping[str, Any]) -> RecorderState:
+    """Whether the process recording a still-running run is there: unknown when
+    the run did not say which it was (recorded before) or ran on another host."""
+    runner = run.get("runner")
+    gone = recorder_gone(runner) if runner else None
+    return "unknown" if gone is None else "gone" if gone else "alive"
+
+
+def recorder_states(services: Services, key: str) -> dict[str, RecorderState]:
+    """run id -> recorder state, for every run of `key` still running."""
+    ticket = services.ledger_app.get_ticket(key)
+    return {run["run_id"]: recorder_state(run) for run in running(ticket.commands)}
+
+
+def reap_abandoned(
+    services: Services,
+    key: str,
+    *,
+    actor: str,
+    role: Role | None,
+    session_dir: Path | None = None,
+    notify: Notify = _silent,
+) -> list[str]:
+    """Records as abandoned each run of `key` still running whose recorder is
+    gone: no exit code, and the log's SHA-256 and size as they are now (the
+    script may still be writing it). Returns their run ids."""
+    ticket = services.app.get_ticket(key)
+    reaped = []
+    for run in running(ticket.commands):
+        if recorder_state(run) != "gone":
+            continue
+        runner = run["runner"]
+        detail = (f"its recorder (pid {runner.get('pid')} on {runner.get('host')}) disappeared "
+                  "before the script's end was recorded")
+        log = _log_file(run["log_path"], session_dir)
+        if log is None:
+            sha, size = hashlib.sha256(b"").hexdigest(), 0
+            detail += "; its log is missing"
+        else:
+            sha, size = file_digest(log)
+        try:
+            services.app.finish_command(key, run_id=run["run_id"], outcome="abandoned",
+                                        exit_code=None, log_sha256=sha, log_bytes=size,
+                                        actor=actor, role=role, detail=detail)
+        except CommandStateError:
+            continue  # its end was recorded meanwhile, by it or by another command
+        reaped.append(run["run_id"])
+        notify(f"opsledger: {key} {run['command'].value} run {run['run_id']} ABANDONED: {detail}; "
+               f"log {size} bytes, sha256 {sha[:16]}… recorded as found")
+    return reaped
+
+
+def _log_file(recorded: str, session_dir: Path | None) -> Path | None:
+    """The run's log: where it was recorded, else under the session folder given."""
+    candidates = [Path(recorded)]
+    if session_dir is not None:
+        candidates.append(session_dir / Path(recorded).name)
+    return next((c for c in candidates if c.is_file()), None)

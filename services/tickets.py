@@ -14,6 +14,7 @@ from opsledger.archiver.detached import DetachedManifest
 from opsledger.domain.runbook import Env, Role
 from opsledger.services.errors import InvalidRequest, Refused
 from opsledger.services.files import file_digest
+from opsledger.services.scripts import reap_abandoned
 from opsledger.services.sessions import default_session_dir
 
 if TYPE_CHECKING:
@@ -83,6 +84,9 @@ def close_ticket(
     that every file in it is in the verified archive with the same SHA-256.
     """
     app = services.app
+    if reap_abandoned(services, key, actor=actor, role=role, session_dir=session_dir,
+                      notify=notify):
+        notify(f"opsledger: {key}: the archive must say the abandoned run's end is unknown")
     ticket = app.get_ticket(key)
     ticket.close(actor=actor, role=role, pruned=prune)  # the rules, on a copy never saved
     folder = None

@@ -154,6 +154,11 @@ def verify(
             progress=line.callback,
             notify=line.note,
         )
+    if document["integrity"]:  # one line: what is damaged; nothing else was read
+        emit(document, json_output=json_output,
+             human=lambda: f"ledger: DAMAGED store, integrity check failed: "
+             f"{'; '.join(document['integrity'])}")
+        raise click.exceptions.Exit(REFUSED)
     emit(
         document,
         json_output=json_output,

@@ -45,6 +45,12 @@ def _flag(value: Any) -> str:
     return "unknown" if value is None else ("true" if value else "false")
 
 
+def _outcome(command: dict[str, Any]) -> str:
+    if command["outcome"]:
+        return command["outcome"]
+    return "abandoned (recorder gone)" if command.get("recorder") == "gone" else "running"
+
+
 def render(doc: dict[str, Any]) -> str:
     lines = []
     as_of = doc.get("as_of")
@@ -92,7 +98,7 @@ def render(doc: dict[str, Any]) -> str:
         lines += ["", "approvals", table(approvals, ["APPROVAL", "REFERENCE", "BY", "AT"])]
     if doc["commands"]:
         commands = [
-            (c["run_id"], c["command"], c["env"], c["started_at"], c["outcome"] or "running",
+            (c["run_id"], c["command"], c["env"], c["started_at"], _outcome(c),
              c["exit_code"], (c["log_sha256"] or "")[:12] or None)
             for c in doc["commands"]
         ]

@@ -188,6 +188,7 @@ class Ticket(Aggregate):
         reason: str = "",
         run_id: str | None = None,
         roster_version: int | None = None,
+        runner: dict[str, Any] | None = None,
     ) -> tuple[str, Env, list[str]]:
         """Records a script's start; returns its run id, effective env and the
         gaps that downgraded it (Go/No-Go: see `runs.run_env`)."""
@@ -203,6 +204,7 @@ class Ticket(Aggregate):
             actor=actor,
             role=role,
             roster_version=roster_version,
+            runner=runner,
         )
         if start.kill:
             self._engage_kill_switch(
@@ -221,7 +223,7 @@ class Ticket(Aggregate):
         if command is Command.DEPLOY:
             self.effective_env = env
         run = {"run_id": run_id, "command": command, "argv": list(e["argv"]), "env": env}
-        started = {k: e[k] for k in ("log_path", "started_at", "reason", "actor")}
+        started = {k: e.get(k) for k in ("log_path", "started_at", "reason", "actor", "runner")}
         self.commands[run_id] = run | started | {"finished": None}
 
     @applies(KillSwitchEngaged)

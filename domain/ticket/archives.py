@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from opsledger.domain.errors import ArchiveRequired, InvalidInput
+from opsledger.domain.ticket import runs
 from opsledger.domain.ticket.inputs import HMAC_SHA256, SHA256_HEX, validate_text
 
 
@@ -22,6 +23,7 @@ class TicketArchives(Protocol):
     key: str
     archives: list[dict[str, Any]]
     redactions: list[dict[str, Any]]
+    commands: dict[str, dict[str, Any]]
 
 
 def redaction_findings(
@@ -116,7 +118,9 @@ def closing_archive(key: str, archives: Sequence[dict[str, Any]]) -> dict[str, A
 
 
 def closing(ticket: TicketArchives, *, pruned: bool) -> dict[str, Any]:
-    """The close to record: on the archive `closing_archive` allows."""
+    """The close to record: on the archive `closing_archive` allows, once no
+    run is still running."""
+    runs.require_ended(ticket.key, ticket.commands)
     latest = closing_archive(ticket.key, ticket.archives)
     return {"archive_sha256": latest["archive_sha256"], "pruned": pruned}
 

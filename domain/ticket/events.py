@@ -18,7 +18,9 @@ from opsledger.domain.model import Aggregate, Created
 from opsledger.domain.runbook import Approval, Command, Env, Role, Severity
 from pydantic import AwareDatetime
 
-Outcome = Literal["exited", "failed-to-start", "interrupted"]
+# "abandoned": the process recording the run disappeared before its end was
+# recorded; a later command found it gone and recorded the log as it was then.
+Outcome = Literal["exited", "failed-to-start", "interrupted", "abandoned"]
 
 
 class TicketEvent(Aggregate.Event):
@@ -87,6 +89,11 @@ class CommandStarted(AuthorisedEvent):
     log_path: str
     started_at: AwareDatetime
     reason: str = ""
+    # The process recording the run (pid, host, boot_id, start_ticks): a later
+    # command that finds it gone records the run abandoned. Absent in runs
+    # recorded before it was kept.
+    runner: dict[str, Any] | None = None
+    OMIT_WHEN_NONE: ClassVar[frozenset[str]] = AuthorisedEvent.OMIT_WHEN_NONE | {"runner"}
 
 
 class CommandFinished(TicketEvent):

@@ -136,6 +136,24 @@ def log_digest(key: str, digest: str | None) -> str | None:
     return digest
 
 
+def running(runs: Runs) -> list[dict[str, Any]]:
+    """The runs whose end was never recorded (an abandoned run's was, as such)."""
+    return [run for run in runs.values() if run["finished"] is None]
+
+
+def require_ended(key: str, runs: Runs) -> None:
+    """A ticket closes only once every run's end is on the record."""
+    still = running(runs)
+    if still:
+        first = still[0]
+        more = f" (and {len(still) - 1} more)" if len(still) > 1 else ""
+        raise CommandStateError(
+            key,
+            f"cannot close: run {first['run_id']} ({Command(first['command']).value}) is still "
+            f"running: its end was never recorded{more}",
+        )
+
+
 def settles(command: Command, outcome: str, exit_code: int | None) -> bool:
     """A settle that exited cleanly settles the session."""
     return command is Command.SETTLE and outcome == "exited" and exit_code == 0

@@ -176,6 +176,7 @@ class TicketUseCases(UseCases):
         role: Role | None,
         reason: str = "",
         started_at: datetime | None = None,
+        runner: dict[str, Any] | None = None,
     ) -> tuple[str, Env, list[str]]:
         started = started_at or utcnow()
 
@@ -192,6 +193,7 @@ class TicketUseCases(UseCases):
                 role=acting,
                 reason=reason,
                 roster_version=version,
+                runner=runner,
             )
 
         return self._update_ticket(key, change)
