@@ -42,7 +42,7 @@ def session(tmp_path: Path, opsledger_exe) -> dict:
                    "OPSLEDGER_IDENTITY": str(tmp_path / "d" / "keys" / "alice.rm")}
     log_key = invoke(["keys", "init"], session_env).out.strip()
     return {"env": session_env, "home": home, "tmp": tmp_path, "log_key": log_key,
-            "dir": next((tmp_path / "d" / "reports" / "live").iterdir())}
+            "dir": next((tmp_path / "d" / "reports" / "live").iterdir()) / "CHG-2041"}
 
 
 @pytest.fixture
