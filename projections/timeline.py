@@ -122,6 +122,10 @@ _SUMMARIES: dict[str, Callable[[Mapping[str, Any]], str]] = {
         f"{d['flag']} MISMATCH: expected {_flag(d['expected'])}, observed {_flag(d['observed'])}"
     ),
     TICKET + "SlaBreachRecorded": _breach,
+    TICKET + "SlaBreachResolved": lambda d: (
+        f"SLA breach {_short(d['breach_id'])} ended at {d['window_end']}"
+        + (f": {d['detail']}" if d.get("detail") else "")
+    ),
     TICKET + "PayloadRedacted": lambda d: (
         f"{d['file']} archived redacted ({len(d['findings'])} secret(s)); original sha256 "
         f"{_short(d['original_sha256'])}, redacted {_short(d['redacted_sha256'])}"
