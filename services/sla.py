@@ -182,12 +182,13 @@ def _record(
     actor: str,
     role: Role | None,
 ) -> dict[str, Any]:
-    """Records the evaluation's breaches at once; the document says which were new."""
-    services.app.get_ticket(key)  # a wrong key fails before anything is shown as recorded
+    """Records the evaluation's breaches at once; the document says which were new,
+    which only ended (recorded before, still going on then), and which were seen."""
+    known = set(services.app.get_ticket(key).breaches)  # a wrong key fails first
     breaches = list(evaluation.breaches)
-    new: set[str] = set()
+    changed: set[str] = set()
     if not dry_run and breaches:
-        new = set(
+        changed = set(
             services.app.record_breaches(
                 key,
                 breaches=[breach_record(b, incident_ref) for b in breaches],
@@ -195,20 +196,31 @@ def _record(
                 role=role,
             )
         )
+
+    def outcome(breach_id: str) -> str:
+        if dry_run:
+            return "dry-run"
+        if breach_id not in changed:
+            return "seen"
+        return "ended" if breach_id in known else "new"
+
     rows = [
         {
             **b.model_dump(mode="json"),
             "observed": _number(b.observed),
-            "recorded": (b.breach_id in new) if not dry_run else None,
+            "recorded": (b.breach_id in changed) if not dry_run else None,
+            "record": outcome(b.breach_id),
         }
         for b in breaches
     ]
+    outcomes = [r["record"] for r in rows]
     return {
         "ticket": key,
         "dry_run": dry_run,
         "breaches": rows,
-        "new": len(new),
-        "already_recorded": 0 if dry_run else len(breaches) - len(new),
+        "new": outcomes.count("new"),
+        "ended": outcomes.count("ended"),
+        "already_recorded": outcomes.count("seen"),
         "rules_without_data": list(evaluation.rules_without_data),
         "unmatched_series": list(evaluation.unmatched_series),
         "unmatched_alerts": list(getattr(evaluation, "unmatched_alerts", ())),

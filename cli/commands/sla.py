@@ -63,20 +63,23 @@ def _show(document: dict[str, Any], json_output: bool) -> None:
                     (
                         r["rule"],
                         r["severity"],
-                        f"{r['window_start']} .. {r['window_end']}",
+                        f"{r['window_start']} .. {r['window_end'] or 'ongoing'}",
                         f"{r['observed']} {r['unit']}",
                         r["comparison"],
-                        "dry-run" if dry_run else ("new" if r["recorded"] else "seen"),
+                        r["record"],
                     )
                     for r in rows
                 ],
                 ["RULE", "SEVERITY", "WINDOW", "OBSERVED", "THRESHOLD", "RECORD"],
             )
         ]
-        verb = "would record" if dry_run else "recorded"
-        lines.append(
-            f"{key}: {len(rows)} breach(es); {verb} {len(rows) if dry_run else document['new']} new"
-        )
+        if dry_run:
+            done = f"would record {len(rows)} new"
+        else:
+            done = f"recorded {document['new']} new"
+            if document["ended"]:
+                done += f", the end of {document['ended']} recorded before"
+        lines.append(f"{key}: {len(rows)} breach(es); {done}")
         return "\n".join(lines)
 
     emit(document, json_output=json_output, human=human)
