@@ -76,21 +76,29 @@ def evaluate_exports(
     since: datetime | None = None,
     until: datetime | None = None,
     dry_run: bool = False,
+    allow_unmatched: bool = False,
     incident_ref: str = "",
     actor: str,
     role: Role | None = None,
     read_stdin: ReadStdin | None = None,
 ) -> dict[str, Any]:
     """Detects breaches in Prometheus exports (query/query_range JSON, plain or
-    .gz; "-" is `read_stdin`) and records the new ones on ticket `key`."""
+    .gz; "-" is `read_stdin`) and records the new ones on ticket `key`.
+
+    When no series matches any rule the document says `nothing_matched` and
+    nothing is recorded, unless `allow_unmatched`."""
     policy = desk_policy(services, policy_path).policy
     series = []
     for path in paths:
         data, source = _read(path, read_stdin)
         series.extend(read_prometheus(data, source))
     evaluation = evaluate(policy, series, since=since, until=until)
-    return _record(services, key, evaluation, dry_run=dry_run, incident_ref=incident_ref,
-                   actor=actor, role=role)
+    nothing = not evaluation.series
+    document = _record(services, key, evaluation, dry_run=dry_run,
+                       hold=nothing and not allow_unmatched, incident_ref=incident_ref,
+                       actor=actor, role=role)
+    return document | {"nothing_matched": nothing,
+                       "matched_series": len({(r.metric, str(r.labels)) for r in evaluation.series})}
 
 
 def record_alerts(
@@ -100,18 +108,26 @@ def record_alerts(
     *,
     policy_path: Path | None = None,
     dry_run: bool = False,
+    allow_unmatched: bool = False,
     incident_ref: str = "",
     actor: str,
     role: Role | None = None,
     read_stdin: ReadStdin | None = None,
 ) -> dict[str, Any]:
-    """Records firing Alertmanager alerts (webhook v4 JSON, or JSON lines; "-"
-    is `read_stdin`) as breaches on ticket `key`."""
+    """Records Alertmanager alerts (webhook v4 JSON, or JSON lines; "-" is
+    `read_stdin`) as breaches on ticket `key`: a firing alert opens one, its
+    resolved notification records its end. When no alert matches any rule the
+    document says `nothing_matched` and nothing is recorded, unless
+    `allow_unmatched`."""
     policy = desk_policy(services, policy_path).policy
     data, source = _read(path, read_stdin)
     evaluation = evaluate(policy, alerts=read_alertmanager(data, source))
-    return _record(services, key, evaluation, dry_run=dry_run, incident_ref=incident_ref,
-                   actor=actor, role=role)
+    evaluation = evaluation.model_copy(update={"rules_without_data": ()})  # no series read
+    nothing = evaluation.matched_alerts == 0
+    document = _record(services, key, evaluation, dry_run=dry_run,
+                       hold=nothing and not allow_unmatched, incident_ref=incident_ref,
+                       actor=actor, role=role)
+    return document | {"nothing_matched": nothing, "matched_alerts": evaluation.matched_alerts}
 
 
 def record_manual_breach(
@@ -178,6 +194,7 @@ def _record(
     evaluation: Evaluation,
     *,
     dry_run: bool,
+    hold: bool,
     incident_ref: str,
     actor: str,
     role: Role | None,
@@ -187,7 +204,7 @@ def _record(
     known = set(services.app.get_ticket(key).breaches)  # a wrong key fails first
     breaches = list(evaluation.breaches)
     changed: set[str] = set()
-    if not dry_run and breaches:
+    if not dry_run and not hold and breaches:
         changed = set(
             services.app.record_breaches(
                 key,
@@ -198,8 +215,8 @@ def _record(
         )
 
     def outcome(breach_id: str) -> str:
-        if dry_run:
-            return "dry-run"
+        if dry_run or hold:
+            return "dry-run" if dry_run else "not recorded"
         if breach_id not in changed:
             return "seen"
         return "ended" if breach_id in known else "new"
@@ -208,7 +225,7 @@ def _record(
         {
             **b.model_dump(mode="json"),
             "observed": _number(b.observed),
-            "recorded": (b.breach_id in changed) if not dry_run else None,
+            "recorded": (b.breach_id in changed) if not dry_run and not hold else None,
             "record": outcome(b.breach_id),
         }
         for b in breaches

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from opsledger.cli.errors import REFUSED
 from opsledger.cli.options import UtcDateTime, actor_of, actor_option, json_option, role_option
 from opsledger.cli.output import emit, note, table
 from opsledger.domain.runbook import Role, Severity
@@ -50,11 +51,25 @@ def _stdin() -> bytes:
     return sys.stdin.buffer.read()
 
 
-def _show(document: dict[str, Any], json_output: bool) -> None:
-    """The breaches found, each new or seen before, then a warning per rule without data."""
+SHOWN = 10  # names listed per warning; --json has them all
+
+
+def _names(names: list[str]) -> str:
+    more = f" (and {len(names) - SHOWN} more; --json lists all)" if len(names) > SHOWN else ""
+    return ", ".join(names[:SHOWN]) + more
+
+
+def _show(document: dict[str, Any], json_output: bool, *, what: str, allow_unmatched: bool) -> None:
+    """The breaches found, each new, ended or seen before; then what matched nothing
+    and which rules had no data. Nothing matched at all: exit 1 unless allowed."""
     key, rows, dry_run = document["ticket"], document["breaches"], document["dry_run"]
+    refused = document["nothing_matched"] and not allow_unmatched
 
     def human() -> str:
+        if document["nothing_matched"]:
+            held = "; nothing recorded" if refused else ""
+            if not rows:
+                return f"{key}: no {what} matched any SLA rule{held}"
         if not rows:
             return f"{key}: no SLA breach found"
         lines = [
@@ -75,6 +90,8 @@ def _show(document: dict[str, Any], json_output: bool) -> None:
         ]
         if dry_run:
             done = f"would record {len(rows)} new"
+        elif refused:
+            done = "nothing recorded"
         else:
             done = f"recorded {document['new']} new"
             if document["ended"]:
@@ -83,8 +100,25 @@ def _show(document: dict[str, Any], json_output: bool) -> None:
         return "\n".join(lines)
 
     emit(document, json_output=json_output, human=human)
+    for label, names in (("series", document["unmatched_series"]),
+                         ("alert(s)", document["unmatched_alerts"])):
+        if names:
+            note(f"opsledger: warning: {len(names)} {label} matched no SLA rule: {_names(names)}")
     for rule in document["rules_without_data"]:
-        note(f"opsledger: warning: no data for rule {rule}")
+        note(f"opsledger: warning: no data for rule {rule}: no series of it in any given file;"
+             " nothing recorded for it")
+    if refused:
+        note(f"opsledger: error: no {what} matched any rule of the SLA policy: check the "
+             "metric names and labels against 'opsledger sla policy show' (or pass "
+             "--allow-unmatched)")
+        raise click.exceptions.Exit(REFUSED)
+
+
+allow_unmatched_option = click.option(
+    "--allow-unmatched",
+    is_flag=True,
+    help="Exit 0 even when nothing in the input matches any rule of the policy.",
+)
 
 
 @sla_group.command("evaluate")
@@ -94,6 +128,7 @@ def _show(document: dict[str, Any], json_output: bool) -> None:
 @window_options[0]
 @window_options[1]
 @click.option("--dry-run", is_flag=True, help="Show what would be recorded; record nothing.")
+@allow_unmatched_option
 @click.option("--incident", "incident_ref", default="", help="Incident ticket to cross-link.")
 @actor_option
 @role_option(required=False)
@@ -107,6 +142,7 @@ def evaluate_cmd(
     since: datetime | None,
     until: datetime | None,
     dry_run: bool,
+    allow_unmatched: bool,
     incident_ref: str,
     actor_override: str | None,
     role: Role | None,
@@ -122,12 +158,13 @@ def evaluate_cmd(
         since=since,
         until=until,
         dry_run=dry_run,
+        allow_unmatched=allow_unmatched,
         incident_ref=incident_ref,
         actor=actor_of(obj, actor_override),
         role=role,
         read_stdin=_stdin,
     )
-    _show(document, json_output)
+    _show(document, json_output, what="series", allow_unmatched=allow_unmatched)
 
 
 @sla_group.command("alerts")
@@ -135,6 +172,7 @@ def evaluate_cmd(
 @click.argument("file")
 @policy_option
 @click.option("--dry-run", is_flag=True, help="Show what would be recorded; record nothing.")
+@allow_unmatched_option
 @click.option("--incident", "incident_ref", default="", help="Incident ticket to cross-link.")
 @actor_option
 @role_option(required=False)
@@ -146,25 +184,27 @@ def alerts_cmd(
     file: str,
     policy_path: Path | None,
     dry_run: bool,
+    allow_unmatched: bool,
     incident_ref: str,
     actor_override: str | None,
     role: Role | None,
     json_output: bool,
 ) -> None:
-    """Record firing Alertmanager alerts (webhook v4 JSON, or JSON lines; '-'
-    reads stdin) as SLA breaches on ticket KEY."""
+    """Record Alertmanager alerts (webhook v4 JSON, or JSON lines; '-' reads
+    stdin) as SLA breaches on ticket KEY: firing opens one, resolved ends it."""
     document = record_alerts(
         obj,
         key,
         file,
         policy_path=policy_path,
         dry_run=dry_run,
+        allow_unmatched=allow_unmatched,
         incident_ref=incident_ref,
         actor=actor_of(obj, actor_override),
         role=role,
         read_stdin=_stdin,
     )
-    _show(document, json_output)
+    _show(document, json_output, what="alert", allow_unmatched=allow_unmatched)
 
 
 @sla_group.group("policy")

@@ -58,18 +58,21 @@ def alert_breaches(
     alerts: Iterable[Alert],
     since: datetime | None,
     until: datetime | None,
-) -> tuple[list[Breach], tuple[str, ...]]:
-    """One breach per mapped alert, and descriptions of the alerts no rule claims."""
+) -> tuple[list[Breach], tuple[str, ...], int]:
+    """One breach per mapped alert, descriptions of the alerts no rule claims, and how
+    many notifications a rule did claim."""
     # One breach per (rule, labels, start): repeats and the later "resolved" notification
     # of the same alert fold into it, keeping the latest known end.
     chosen: dict[str, tuple[Rule, Alert, int]] = {}
     unmatched: set[str] = set()
+    matched = 0
     for alert in alerts:
         rule, why = alert_rule(rules, alert)
         if rule is None:
             why = f" ({why})" if why else ""
             unmatched.add(f"{alert.alertname or '<no alertname>'} in {alert.source}{why}")
             continue
+        matched += 1
         key = breach_identity(
             "alertmanager", rule.id, rule.metric, dict(alert.labels), alert.starts_at
         )
@@ -85,7 +88,7 @@ def alert_breaches(
         for rule, alert, count in chosen.values()
         if _in_range(alert, since, until)
     ]
-    return breaches, tuple(sorted(unmatched))
+    return breaches, tuple(sorted(unmatched)), matched
 
 
 def _breach(rule: Rule, alert: Alert, count: int) -> Breach:
