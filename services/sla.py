@@ -22,6 +22,7 @@ from opsledger.domain.sla import (
     Policy,
     evaluate,
     load_policy,
+    policy_template,
     read_alertmanager,
     read_prometheus,
 )
@@ -60,6 +61,17 @@ def desk_policy(services: Services, path: Path | None = None) -> PolicyInForce:
     except OSError as e:
         raise InvalidRequest(f"{path}: {e.strerror or e}") from None
     return PolicyInForce(load_policy(data, str(path)), str(path))
+
+
+def policy_document(found: PolicyInForce) -> dict[str, Any]:
+    """The policy in force as a complete document: `sla policy check` accepts it, and
+    loading it gives the same policy whatever the runbook's defaults become."""
+    return {"source": found.source, "defaults": "none", **found.policy.model_dump(mode="json")}
+
+
+def starter_policy() -> str:
+    """The runbook's defaults as a policy file, every key commented."""
+    return policy_template()
 
 
 def breach_record(breach: Breach, incident_ref: str) -> dict:

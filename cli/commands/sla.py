@@ -21,8 +21,10 @@ from opsledger.services.sla import (
     POLICY_FILE,
     desk_policy,
     evaluate_exports,
+    policy_document,
     record_alerts,
     record_manual_breach,
+    starter_policy,
 )
 
 # Re-exported for cli/commands/demo.py until it imports it from opsledger.services.sla.
@@ -209,7 +211,7 @@ def alerts_cmd(
 
 @sla_group.group("policy")
 def policy_group() -> None:
-    """Show or check the desk's SLA policy."""
+    """Show, start or check the desk's SLA policy."""
 
 
 @policy_group.command("show")
@@ -220,7 +222,7 @@ def policy_show(obj, policy_path: Path | None, json_output: bool) -> None:
     """Print the policy in force (the runbook's packet unless the desk has its own)."""
     found = desk_policy(obj, policy_path)
     policy, origin = found.policy, found.source
-    document = {"source": origin, **policy.model_dump(mode="json")}
+    document = policy_document(found)
     emit(
         document,
         json_output=json_output,
@@ -237,6 +239,13 @@ def policy_show(obj, policy_path: Path | None, json_output: bool) -> None:
             ]
         ),
     )
+
+
+@policy_group.command("init")
+def policy_init() -> None:
+    """Print the runbook's policy as a starter file, every key commented:
+    opsledger sla policy init > "$OPSLEDGER_HOME/sla-policy.toml"."""
+    click.echo(starter_policy(), nl=False)
 
 
 @policy_group.command("check")
