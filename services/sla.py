@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -20,12 +21,15 @@ from opsledger.domain.sla import (
     Breach,
     Evaluation,
     Policy,
+    Series,
     evaluate,
+    iter_prometheus,
     load_policy,
     policy_template,
     read_alertmanager,
-    read_prometheus,
 )
+from opsledger.domain.sla.chunks import Progress
+from opsledger.domain.sla.prometheus import Keep
 from opsledger.services.errors import InvalidRequest
 
 if TYPE_CHECKING:
@@ -93,17 +97,22 @@ def evaluate_exports(
     actor: str,
     role: Role | None = None,
     read_stdin: ReadStdin | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Detects breaches in Prometheus exports (query/query_range JSON, plain or
     .gz; "-" is `read_stdin`) and records the new ones on ticket `key`.
 
     When no series matches any rule the document says `nothing_matched` and
-    nothing is recorded, unless `allow_unmatched`."""
+    nothing is recorded, unless `allow_unmatched`. Files are read as a stream
+    (`domain.sla.chunks`): memory holds the samples of matched series, not the
+    documents; `progress(bytes read, total bytes)` follows the reading."""
     policy = desk_policy(services, policy_path).policy
-    series = []
-    for path in paths:
-        data, source = _read(path, read_stdin)
-        series.extend(read_prometheus(data, source))
+    rules = [rule for rule in policy.rules if rule.enabled]
+
+    def keep(metric: str | None, labels: tuple[tuple[str, str], ...]) -> bool:
+        return any(rule.selects(metric, dict(labels)) for rule in rules)
+
+    series = _exports(paths, read_stdin, keep, progress)
     evaluation = evaluate(policy, series, since=since, until=until)
     nothing = not evaluation.series
     document = _record(services, key, evaluation, dry_run=dry_run,
@@ -189,6 +198,38 @@ def record_manual_breach(
         role=role,
     )
     return ManualBreach(key, breach_id, recorded)
+
+
+def _exports(
+    paths: Sequence[str], read_stdin: ReadStdin | None, keep: Keep, progress: Progress | None
+) -> Iterator[Series]:
+    """The series of every export, read one file after another as a stream."""
+    sizes = [0 if p == "-" else _size(p) for p in paths]
+    total = sum(sizes) or None
+    before = 0
+    for path, size in zip(paths, sizes, strict=True):
+        def step(done: int, _: int | None, at: int = before) -> None:
+            if progress is not None:
+                progress(at + done, total)
+
+        if path == "-":
+            data = read_stdin() if read_stdin is not None else b""
+            yield from iter_prometheus(data, "<stdin>", keep=keep, progress=step)
+            continue
+        try:
+            stream = open(path, "rb")  # noqa: SIM115 - closed below, after the generator
+        except OSError as e:
+            raise InvalidRequest(f"{path}: {e.strerror or e}") from None
+        with stream:
+            yield from iter_prometheus(stream, path, keep=keep, progress=step)
+        before += size
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
 
 
 def _read(path: str, read_stdin: ReadStdin | None) -> tuple[bytes, str]:

@@ -16,6 +16,7 @@ import click
 from opsledger.cli.errors import REFUSED
 from opsledger.cli.options import UtcDateTime, actor_of, actor_option, json_option, role_option
 from opsledger.cli.output import emit, note, table
+from opsledger.cli.progress import ProgressBar
 from opsledger.domain.runbook import Role, Severity
 from opsledger.services.sla import (
     POLICY_FILE,
@@ -152,20 +153,22 @@ def evaluate_cmd(
 ) -> None:
     """Detect SLA breaches in Prometheus exports (query/query_range JSON, plain
     or .gz; '-' reads stdin) and record them on ticket KEY."""
-    document = evaluate_exports(
-        obj,
-        key,
-        files,
-        policy_path=policy_path,
-        since=since,
-        until=until,
-        dry_run=dry_run,
-        allow_unmatched=allow_unmatched,
-        incident_ref=incident_ref,
-        actor=actor_of(obj, actor_override),
-        role=role,
-        read_stdin=_stdin,
-    )
+    with ProgressBar("reading exports", enabled=not json_output) as bar:
+        document = evaluate_exports(
+            obj,
+            key,
+            files,
+            policy_path=policy_path,
+            since=since,
+            until=until,
+            dry_run=dry_run,
+            allow_unmatched=allow_unmatched,
+            incident_ref=incident_ref,
+            actor=actor_of(obj, actor_override),
+            role=role,
+            read_stdin=_stdin,
+            progress=bar.update,
+        )
     _show(document, json_output, what="series", allow_unmatched=allow_unmatched)
 
 
