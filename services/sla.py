@@ -12,7 +12,7 @@ import math
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -169,9 +169,13 @@ def record_manual_breach(
     actor: str,
     role: Role | None = None,
 ) -> ManualBreach:
-    """A breach seen by a person; the same one (ticket, metric, start) is recorded once."""
-    if window_end is not None and window_end < window_start:
-        raise InvalidRequest("the breach ends before it starts")
+    """A breach seen by a person; the same one (ticket, metric, start) is recorded once
+    (and its end once more, if it was first recorded without one).
+
+    Refused (InvalidRequest): a value that is not a finite number, a time before 1970
+    or more than a day ahead, and an observed value that complies with the threshold
+    (an upper bound, unless `comparison` reads as a lower one, e.g. "fill > 95 %")."""
+    _check_manual(observed, threshold, comparison, window_start, window_end)
     identity = f"manual|{key}|{metric}|{window_start.isoformat()}"
     breach_id = hashlib.sha256(identity.encode()).hexdigest()[:16]
     recorded = services.app.record_breach(
@@ -198,6 +202,40 @@ def record_manual_breach(
         role=role,
     )
     return ManualBreach(key, breach_id, recorded)
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _check_manual(
+    observed: float,
+    threshold: float | None,
+    comparison: str,
+    start: datetime,
+    end: datetime | None,
+) -> None:
+    for name, value in (("--observed", observed), ("--threshold", threshold)):
+        if value is not None and not math.isfinite(value):
+            raise InvalidRequest(f"{name} must be a finite number, not {value}")
+    latest = datetime.now(UTC) + timedelta(days=1)
+    for name, moment in (("--start", start), ("--end", end)):
+        if moment is not None and not EPOCH <= moment <= latest:
+            raise InvalidRequest(
+                f"{name} {moment.isoformat()} is not a time of a session "
+                "(from 1970 to tomorrow, UTC)"
+            )
+    if end is not None and end < start:
+        raise InvalidRequest("the breach ends before it starts")
+    if threshold is None:
+        return
+    lower_bound = ">" in comparison and "<" not in comparison
+    breached = observed < threshold if lower_bound else observed > threshold
+    if not breached:
+        bound = "at least" if lower_bound else "at most"
+        raise InvalidRequest(
+            f"--observed {observed:g} complies with --threshold {threshold:g} ({bound} "
+            f"{threshold:g}{' per ' + repr(comparison) if comparison else ''}): not a breach"
+        )
 
 
 def _exports(
