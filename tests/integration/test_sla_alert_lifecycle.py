@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from clirunner import invoke, staff
+from conftest import PG_URL
 
 ARTIFACT = "sha256:" + "ab" * 32
 STARTS = "2026-11-23T14:00:00Z"
@@ -29,9 +30,11 @@ def notification(status: str, *, value: str = "0.171", **labels: str) -> dict:
     }
 
 
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
     env = {"OPSLEDGER_HOME": str(tmp_path / "home"), "OPSLEDGER_ACTOR": "dana.ops"}
+    if request.param == "postgres":  # the views' tables of ends, on both stores
+        env["OPSLEDGER_DATABASE_URL"] = f"{PG_URL}?schema={request.getfixturevalue('pg_schema')}"
     staff(env)
     assert invoke(["ticket", "open", "CHG-5", "--strategy", "momo-1", "--artifact", ARTIFACT],
                   env).code == 0
