@@ -50,6 +50,13 @@ def _reference(ref: str | None) -> str:
     return f"[{ref}](#incident-{_slug(ref)})"
 
 
+def _window_end(incident: Mapping[str, Any]) -> str:
+    if not incident["window_end"]:
+        return "no end recorded (still going on when last recorded)"
+    later = incident.get("end_recorded_at")
+    return incident["window_end"] + (f" (end recorded {later})" if later else "")
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
@@ -107,7 +114,7 @@ def render_sla_incidents(
             f"## {number}. {i['metric']} ({i['severity']})",
             "",
             f"- Rule: {rule}",
-            f"- Window: {i['window_start']} to {i['window_end'] or 'not ended when recorded'}",
+            f"- Window: {i['window_start']} to {_window_end(i)}",
             f"- Observed: {_number(i['observed'], i['unit'])} (threshold {_number(i['threshold'], i['unit'])}, "
             f"{i['samples']} samples, source {_text(i['source'])})",
             f"- Labels: {labels}",

@@ -3,7 +3,9 @@
 Times are integer microseconds; the indexes lead with the filtered column
 and end with the breach start, so "metric X between A and B" is one range
 scan. A small side table remembers each ticket's key and strategy, so the
-view needs nothing but its own tables.
+view needs nothing but its own tables. A breach recorded still going on gets
+its end from a later `SlaBreachResolved`, kept in a table of ends beside the
+breaches (rows are never rewritten; the reader joins the two).
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ from opsledger.projections.view import Rows, View
 
 OPENED = "opsledger.ticket.Opened"
 BREACH = "opsledger.ticket.SlaBreachRecorded"
+RESOLVED = "opsledger.ticket.SlaBreachResolved"
 TABLE = "view_incidents"
 TICKETS = "view_incident_tickets"
+ENDS = "view_incident_ends"
 
 COLUMNS = (
     Column("position", "int", nullable=False),
@@ -47,6 +51,15 @@ COLUMNS = (
     Column("recorded_at", "int", nullable=False),
     Column("actor", "text"),
 )
+END_COLUMNS = (
+    Column("incident", "text", nullable=False),  # ticket id / breach id
+    Column("ticket_id", "text", nullable=False),
+    Column("breach_id", "text", nullable=False),
+    Column("window_end", "int", nullable=False),
+    Column("position", "int", nullable=False),
+    Column("recorded_at", "int", nullable=False),
+    Column("actor", "text"),
+)
 TICKET_COLUMNS = (
     Column("ticket_id", "text", nullable=False),
     Column("ticket", "text", nullable=False),
@@ -64,7 +77,7 @@ def _finite(value: Any) -> float | None:
 
 class IncidentsView(View):
     name: ClassVar[str] = "incidents"
-    version: ClassVar[int] = 1
+    version: ClassVar[int] = 2
     tables: ClassVar[tuple[Table, ...]] = (
         Table(
             TABLE,
@@ -80,10 +93,11 @@ class IncidentsView(View):
             append_only=True,
         ),
         Table(TICKETS, TICKET_COLUMNS, key=("ticket_id",)),
+        Table(ENDS, END_COLUMNS, key=("incident",), indexes=(("ticket_id",),)),
     )
 
     def wants(self, topic: str) -> bool:
-        return topic == BREACH or topic == OPENED
+        return topic in (BREACH, RESOLVED, OPENED)
 
     def needs(self, facts: Sequence[Fact]) -> Mapping[str, Iterable[Any]]:
         opened = {f.originator_id for f in facts if f.topic == OPENED}  # born in this batch
@@ -93,6 +107,13 @@ class IncidentsView(View):
         d = fact.data
         if fact.topic == OPENED:
             rows.put(TICKETS, fact.originator_id, (fact.originator_id, d["key"], d["strategy"]))
+            return
+        if fact.topic == RESOLVED:
+            key = incident_key(fact.originator_id, d["breach_id"])
+            end = micros(d["window_end"])
+            row = (key, fact.originator_id, d["breach_id"], end, fact.position,
+                   micros(d["timestamp"]), d.get("actor"))
+            rows.put(ENDS, key, row)
             return
         ticket = rows.get(TICKETS, fact.originator_id)
         key, strategy = (ticket[1], ticket[2]) if ticket else (None, None)
@@ -127,3 +148,7 @@ class IncidentsView(View):
                 d.get("actor"),
             ),
         )
+
+
+def incident_key(ticket_id: str, breach_id: str) -> str:
+    return f"{ticket_id}/{breach_id}"

@@ -9,6 +9,7 @@ learn which of the ticket's events had happened by then.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,6 +28,7 @@ _VIEWS: dict[str, View] = {v.name: v for v in all_views()}
 TICKETS = _VIEWS["tickets"].table(tickets.TABLE)
 TIMELINE = _VIEWS["timeline"].table(timeline.TABLE)
 INCIDENTS = _VIEWS["incidents"].table(incidents.TABLE)
+INCIDENT_ENDS = _VIEWS["incidents"].table(incidents.ENDS)
 FLAG_CHANGES = _VIEWS["flags"].table(flags.TABLE)
 
 
@@ -80,9 +82,19 @@ def _record(table_columns: tuple[str, ...], row: tuple[Any, ...]) -> dict[str, A
 _INCIDENT_COLUMNS = INCIDENTS.column_names
 
 
-def incident_record(row: tuple[Any, ...]) -> dict[str, Any]:
+def incident_record(
+    row: tuple[Any, ...], ends: Mapping[str, tuple[Any, ...]] | None = None
+) -> dict[str, Any]:
+    """One breach; `ends` (incident key -> row of the ends table) supplies the end
+    recorded by a later event for a breach recorded still going on."""
     r = dict(zip(_INCIDENT_COLUMNS, row, strict=True))
     r["labels"] = encoding.loads(r["labels"])
+    ended = (ends or {}).get(incidents.incident_key(r["ticket_id"], r["breach_id"]))
+    r["end_recorded_at"] = None
+    if ended is not None:
+        end = dict(zip(INCIDENT_ENDS.column_names, ended, strict=True))
+        r["window_end"], r["end_recorded_at"] = end["window_end"], iso(end["recorded_at"])
+        r["duration_s"] = (end["window_end"] - r["window_start"]) / 1e6
     start, end, recorded = r["window_start"], r["window_end"], r["recorded_at"]
     # Detection: when the breach entered the record. Only meaningful while it was
     # still going on; a breach imported after it ended was not "detected" then.
@@ -139,7 +151,9 @@ class ViewReader:
         rows = self.store.select(
             INCIDENTS, query.where(), order_by=("window_start", "position"), limit=query.limit
         )
-        return [incident_record(row) for row in rows]
+        where = [("ticket_id", "=", ticket_subject(query.ticket))] if query.ticket else []
+        ends = {row[0]: row for row in self.store.select(INCIDENT_ENDS, where)}
+        return [incident_record(row, ends) for row in rows]
 
     def flag_history(self, name: str) -> list[dict[str, Any]]:
         if not isinstance(name, str) or not FLAG_NAME.match(name):

@@ -359,7 +359,8 @@ class Projector:
     # --- determinism ---------------------------------------------------------------------------
 
     def digest(self, names: Iterable[str] | None = None) -> list[ViewDigest]:
-        """sha256 per view over its tables' rows in key order, as canonical JSON lines."""
+        """sha256 per view over its tables' rows in key order, as canonical JSON lines
+        (each non-empty table's rows after a line naming it)."""
         views = self.select(names)
         self.install()
         result = []
@@ -369,8 +370,12 @@ class Projector:
                 h = hashlib.sha256()
                 count = 0
                 for table in view.tables:
-                    h.update(f"table {table.name}\n".encode())
+                    # An empty table adds nothing: a table added to a view later
+                    # leaves the digest of a log that never fills it unchanged.
+                    header = f"table {table.name}\n".encode()
                     for row in self.store.scan(table):
+                        h.update(header)
+                        header = b""
                         h.update(canonical_json(list(row)))
                         h.update(b"\n")
                         count += 1

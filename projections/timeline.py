@@ -123,6 +123,10 @@ _SUMMARIES: dict[str, Callable[[Mapping[str, Any]], str]] = {
         f"{d['flag']} MISMATCH: expected {_flag(d['expected'])}, observed {_flag(d['observed'])}"
     ),
     TICKET + "SlaBreachRecorded": _breach,
+    TICKET + "SlaBreachResolved": lambda d: (
+        f"SLA breach {_short(d['breach_id'])} ended at {d['window_end']}"
+        + (f": {d['detail']}" if d.get("detail") else "")
+    ),
     TICKET + "PayloadRedacted": lambda d: (
         f"{d['file']} archived redacted ({len(d['findings'])} secret(s)); original "
         + (f"hmac-sha256 {_short(d['original_hmac'][12:])}" if d.get("original_hmac")

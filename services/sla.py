@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,11 +21,15 @@ from opsledger.domain.sla import (
     Breach,
     Evaluation,
     Policy,
+    Series,
     evaluate,
+    iter_prometheus,
     load_policy,
+    policy_template,
     read_alertmanager,
-    read_prometheus,
 )
+from opsledger.domain.sla.chunks import Progress
+from opsledger.domain.sla.prometheus import Keep
 from opsledger.services.errors import InvalidRequest
 
 if TYPE_CHECKING:
@@ -62,6 +67,17 @@ def desk_policy(services: Services, path: Path | None = None) -> PolicyInForce:
     return PolicyInForce(load_policy(data, str(path)), str(path))
 
 
+def policy_document(found: PolicyInForce) -> dict[str, Any]:
+    """The policy in force as a complete document: `sla policy check` accepts it, and
+    loading it gives the same policy whatever the runbook's defaults become."""
+    return {"source": found.source, "defaults": "none", **found.policy.model_dump(mode="json")}
+
+
+def starter_policy() -> str:
+    """The runbook's defaults as a policy file, every key commented."""
+    return policy_template()
+
+
 def breach_record(breach: Breach, incident_ref: str) -> dict:
     """A detected breach as the ticket event's fields."""
     return {**breach.model_dump(), "incident_ref": incident_ref}
@@ -76,21 +92,34 @@ def evaluate_exports(
     since: datetime | None = None,
     until: datetime | None = None,
     dry_run: bool = False,
+    allow_unmatched: bool = False,
     incident_ref: str = "",
     actor: str,
     role: Role | None = None,
     read_stdin: ReadStdin | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Detects breaches in Prometheus exports (query/query_range JSON, plain or
-    .gz; "-" is `read_stdin`) and records the new ones on ticket `key`."""
+    .gz; "-" is `read_stdin`) and records the new ones on ticket `key`.
+
+    When no series matches any rule the document says `nothing_matched` and
+    nothing is recorded, unless `allow_unmatched`. Files are read as a stream
+    (`domain.sla.chunks`): memory holds the samples of matched series, not the
+    documents; `progress(bytes read, total bytes)` follows the reading."""
     policy = desk_policy(services, policy_path).policy
-    series = []
-    for path in paths:
-        data, source = _read(path, read_stdin)
-        series.extend(read_prometheus(data, source))
+    rules = [rule for rule in policy.rules if rule.enabled]
+
+    def keep(metric: str | None, labels: tuple[tuple[str, str], ...]) -> bool:
+        return any(rule.selects(metric, dict(labels)) for rule in rules)
+
+    series = _exports(paths, read_stdin, keep, progress)
     evaluation = evaluate(policy, series, since=since, until=until)
-    return _record(services, key, evaluation, dry_run=dry_run, incident_ref=incident_ref,
-                   actor=actor, role=role)
+    nothing = not evaluation.series
+    document = _record(services, key, evaluation, dry_run=dry_run,
+                       hold=nothing and not allow_unmatched, incident_ref=incident_ref,
+                       actor=actor, role=role)
+    return document | {"nothing_matched": nothing,
+                       "matched_series": len({(r.metric, str(r.labels)) for r in evaluation.series})}
 
 
 def record_alerts(
@@ -100,18 +129,26 @@ def record_alerts(
     *,
     policy_path: Path | None = None,
     dry_run: bool = False,
+    allow_unmatched: bool = False,
     incident_ref: str = "",
     actor: str,
     role: Role | None = None,
     read_stdin: ReadStdin | None = None,
 ) -> dict[str, Any]:
-    """Records firing Alertmanager alerts (webhook v4 JSON, or JSON lines; "-"
-    is `read_stdin`) as breaches on ticket `key`."""
+    """Records Alertmanager alerts (webhook v4 JSON, or JSON lines; "-" is
+    `read_stdin`) as breaches on ticket `key`: a firing alert opens one, its
+    resolved notification records its end. When no alert matches any rule the
+    document says `nothing_matched` and nothing is recorded, unless
+    `allow_unmatched`."""
     policy = desk_policy(services, policy_path).policy
     data, source = _read(path, read_stdin)
     evaluation = evaluate(policy, alerts=read_alertmanager(data, source))
-    return _record(services, key, evaluation, dry_run=dry_run, incident_ref=incident_ref,
-                   actor=actor, role=role)
+    evaluation = evaluation.model_copy(update={"rules_without_data": ()})  # no series read
+    nothing = evaluation.matched_alerts == 0
+    document = _record(services, key, evaluation, dry_run=dry_run,
+                       hold=nothing and not allow_unmatched, incident_ref=incident_ref,
+                       actor=actor, role=role)
+    return document | {"nothing_matched": nothing, "matched_alerts": evaluation.matched_alerts}
 
 
 def record_manual_breach(
@@ -132,9 +169,13 @@ def record_manual_breach(
     actor: str,
     role: Role | None = None,
 ) -> ManualBreach:
-    """A breach seen by a person; the same one (ticket, metric, start) is recorded once."""
-    if window_end is not None and window_end < window_start:
-        raise InvalidRequest("the breach ends before it starts")
+    """A breach seen by a person; the same one (ticket, metric, start) is recorded once
+    (and its end once more, if it was first recorded without one).
+
+    Refused (InvalidRequest): a value that is not a finite number, a time before 1970
+    or more than a day ahead, and an observed value that complies with the threshold
+    (an upper bound, unless `comparison` reads as a lower one, e.g. "fill > 95 %")."""
+    _check_manual(observed, threshold, comparison, window_start, window_end)
     identity = f"manual|{key}|{metric}|{window_start.isoformat()}"
     breach_id = hashlib.sha256(identity.encode()).hexdigest()[:16]
     recorded = services.app.record_breach(
@@ -163,6 +204,72 @@ def record_manual_breach(
     return ManualBreach(key, breach_id, recorded)
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _check_manual(
+    observed: float,
+    threshold: float | None,
+    comparison: str,
+    start: datetime,
+    end: datetime | None,
+) -> None:
+    for name, value in (("--observed", observed), ("--threshold", threshold)):
+        if value is not None and not math.isfinite(value):
+            raise InvalidRequest(f"{name} must be a finite number, not {value}")
+    latest = datetime.now(UTC) + timedelta(days=1)
+    for name, moment in (("--start", start), ("--end", end)):
+        if moment is not None and not EPOCH <= moment <= latest:
+            raise InvalidRequest(
+                f"{name} {moment.isoformat()} is not a time of a session "
+                "(from 1970 to tomorrow, UTC)"
+            )
+    if end is not None and end < start:
+        raise InvalidRequest("the breach ends before it starts")
+    if threshold is None:
+        return
+    lower_bound = ">" in comparison and "<" not in comparison
+    breached = observed < threshold if lower_bound else observed > threshold
+    if not breached:
+        bound = "at least" if lower_bound else "at most"
+        raise InvalidRequest(
+            f"--observed {observed:g} complies with --threshold {threshold:g} ({bound} "
+            f"{threshold:g}{' per ' + repr(comparison) if comparison else ''}): not a breach"
+        )
+
+
+def _exports(
+    paths: Sequence[str], read_stdin: ReadStdin | None, keep: Keep, progress: Progress | None
+) -> Iterator[Series]:
+    """The series of every export, read one file after another as a stream."""
+    sizes = [0 if p == "-" else _size(p) for p in paths]
+    total = sum(sizes) or None
+    before = 0
+    for path, size in zip(paths, sizes, strict=True):
+        def step(done: int, _: int | None, at: int = before) -> None:
+            if progress is not None:
+                progress(at + done, total)
+
+        if path == "-":
+            data = read_stdin() if read_stdin is not None else b""
+            yield from iter_prometheus(data, "<stdin>", keep=keep, progress=step)
+            continue
+        try:
+            stream = open(path, "rb")  # noqa: SIM115 - closed below, after the generator
+        except OSError as e:
+            raise InvalidRequest(f"{path}: {e.strerror or e}") from None
+        with stream:
+            yield from iter_prometheus(stream, path, keep=keep, progress=step)
+        before += size
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
 def _read(path: str, read_stdin: ReadStdin | None) -> tuple[bytes, str]:
     if path == "-":
         return (read_stdin() if read_stdin is not None else b""), "<stdin>"
@@ -178,16 +285,18 @@ def _record(
     evaluation: Evaluation,
     *,
     dry_run: bool,
+    hold: bool,
     incident_ref: str,
     actor: str,
     role: Role | None,
 ) -> dict[str, Any]:
-    """Records the evaluation's breaches at once; the document says which were new."""
-    services.app.get_ticket(key)  # a wrong key fails before anything is shown as recorded
+    """Records the evaluation's breaches at once; the document says which were new,
+    which only ended (recorded before, still going on then), and which were seen."""
+    known = set(services.app.get_ticket(key).breaches)  # a wrong key fails first
     breaches = list(evaluation.breaches)
-    new: set[str] = set()
-    if not dry_run and breaches:
-        new = set(
+    changed: set[str] = set()
+    if not dry_run and not hold and breaches:
+        changed = set(
             services.app.record_breaches(
                 key,
                 breaches=[breach_record(b, incident_ref) for b in breaches],
@@ -195,20 +304,31 @@ def _record(
                 role=role,
             )
         )
+
+    def outcome(breach_id: str) -> str:
+        if dry_run or hold:
+            return "dry-run" if dry_run else "not recorded"
+        if breach_id not in changed:
+            return "seen"
+        return "ended" if breach_id in known else "new"
+
     rows = [
         {
             **b.model_dump(mode="json"),
             "observed": _number(b.observed),
-            "recorded": (b.breach_id in new) if not dry_run else None,
+            "recorded": (b.breach_id in changed) if not dry_run and not hold else None,
+            "record": outcome(b.breach_id),
         }
         for b in breaches
     ]
+    outcomes = [r["record"] for r in rows]
     return {
         "ticket": key,
         "dry_run": dry_run,
         "breaches": rows,
-        "new": len(new),
-        "already_recorded": 0 if dry_run else len(breaches) - len(new),
+        "new": outcomes.count("new"),
+        "ended": outcomes.count("ended"),
+        "already_recorded": outcomes.count("seen"),
         "rules_without_data": list(evaluation.rules_without_data),
         "unmatched_series": list(evaluation.unmatched_series),
         "unmatched_alerts": list(getattr(evaluation, "unmatched_alerts", ())),

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from opsledger.cli.errors import REFUSED
 from opsledger.cli.options import (
     UtcDateTime,
     actor_of,
@@ -22,13 +23,16 @@ from opsledger.cli.options import (
     role_option,
 )
 from opsledger.cli.output import emit, note, table
+from opsledger.cli.progress import ProgressBar
 from opsledger.domain.runbook import Role, Severity
 from opsledger.services.sla import (
     POLICY_FILE,
     desk_policy,
     evaluate_exports,
+    policy_document,
     record_alerts,
     record_manual_breach,
+    starter_policy,
 )
 
 # Re-exported for cli/commands/demo.py until it imports it from opsledger.services.sla.
@@ -57,11 +61,25 @@ def _stdin() -> bytes:
     return sys.stdin.buffer.read()
 
 
-def _show(document: dict[str, Any], json_output: bool) -> None:
-    """The breaches found, each new or seen before, then a warning per rule without data."""
+SHOWN = 10  # names listed per warning; --json has them all
+
+
+def _names(names: list[str]) -> str:
+    more = f" (and {len(names) - SHOWN} more; --json lists all)" if len(names) > SHOWN else ""
+    return ", ".join(names[:SHOWN]) + more
+
+
+def _show(document: dict[str, Any], json_output: bool, *, what: str, allow_unmatched: bool) -> None:
+    """The breaches found, each new, ended or seen before; then what matched nothing
+    and which rules had no data. Nothing matched at all: exit 1 unless allowed."""
     key, rows, dry_run = document["ticket"], document["breaches"], document["dry_run"]
+    refused = document["nothing_matched"] and not allow_unmatched
 
     def human() -> str:
+        if document["nothing_matched"]:
+            held = "; nothing recorded" if refused else ""
+            if not rows:
+                return f"{key}: no {what} matched any SLA rule{held}"
         if not rows:
             return f"{key}: no SLA breach found"
         lines = [
@@ -70,25 +88,47 @@ def _show(document: dict[str, Any], json_output: bool) -> None:
                     (
                         r["rule"],
                         r["severity"],
-                        f"{r['window_start']} .. {r['window_end']}",
+                        f"{r['window_start']} .. {r['window_end'] or 'ongoing'}",
                         f"{r['observed']} {r['unit']}",
                         r["comparison"],
-                        "dry-run" if dry_run else ("new" if r["recorded"] else "seen"),
+                        r["record"],
                     )
                     for r in rows
                 ],
                 ["RULE", "SEVERITY", "WINDOW", "OBSERVED", "THRESHOLD", "RECORD"],
             )
         ]
-        verb = "would record" if dry_run else "recorded"
-        lines.append(
-            f"{key}: {len(rows)} breach(es); {verb} {len(rows) if dry_run else document['new']} new"
-        )
+        if dry_run:
+            done = f"would record {len(rows)} new"
+        elif refused:
+            done = "nothing recorded"
+        else:
+            done = f"recorded {document['new']} new"
+            if document["ended"]:
+                done += f", the end of {document['ended']} recorded before"
+        lines.append(f"{key}: {len(rows)} breach(es); {done}")
         return "\n".join(lines)
 
     emit(document, json_output=json_output, human=human)
+    for label, names in (("series", document["unmatched_series"]),
+                         ("alert(s)", document["unmatched_alerts"])):
+        if names:
+            note(f"opsledger: warning: {len(names)} {label} matched no SLA rule: {_names(names)}")
     for rule in document["rules_without_data"]:
-        note(f"opsledger: warning: no data for rule {rule}")
+        note(f"opsledger: warning: no data for rule {rule}: no series of it in any given file;"
+             " nothing recorded for it")
+    if refused:
+        note(f"opsledger: error: no {what} matched any rule of the SLA policy: check the "
+             "metric names and labels against 'opsledger sla policy show' (or pass "
+             "--allow-unmatched)")
+        raise click.exceptions.Exit(REFUSED)
+
+
+allow_unmatched_option = click.option(
+    "--allow-unmatched",
+    is_flag=True,
+    help="Exit 0 even when nothing in the input matches any rule of the policy.",
+)
 
 
 @sla_group.command("evaluate")
@@ -98,6 +138,7 @@ def _show(document: dict[str, Any], json_output: bool) -> None:
 @window_options[0]
 @window_options[1]
 @click.option("--dry-run", is_flag=True, help="Show what would be recorded; record nothing.")
+@allow_unmatched_option
 @click.option("--incident", "incident_ref", default="", help="Incident ticket to cross-link.")
 @actor_option
 @redact_option
@@ -112,6 +153,7 @@ def evaluate_cmd(
     since: datetime | None,
     until: datetime | None,
     dry_run: bool,
+    allow_unmatched: bool,
     incident_ref: str,
     actor_override: str | None,
     role: Role | None,
@@ -119,20 +161,23 @@ def evaluate_cmd(
 ) -> None:
     """Detect SLA breaches in Prometheus exports (query/query_range JSON, plain
     or .gz; '-' reads stdin) and record them on ticket KEY."""
-    document = evaluate_exports(
-        obj,
-        key,
-        files,
-        policy_path=policy_path,
-        since=since,
-        until=until,
-        dry_run=dry_run,
-        incident_ref=incident_ref,
-        actor=actor_of(obj, actor_override),
-        role=role,
-        read_stdin=_stdin,
-    )
-    _show(document, json_output)
+    with ProgressBar("reading exports", enabled=not json_output) as bar:
+        document = evaluate_exports(
+            obj,
+            key,
+            files,
+            policy_path=policy_path,
+            since=since,
+            until=until,
+            dry_run=dry_run,
+            allow_unmatched=allow_unmatched,
+            incident_ref=incident_ref,
+            actor=actor_of(obj, actor_override),
+            role=role,
+            read_stdin=_stdin,
+            progress=bar.update,
+        )
+    _show(document, json_output, what="series", allow_unmatched=allow_unmatched)
 
 
 @sla_group.command("alerts")
@@ -140,6 +185,7 @@ def evaluate_cmd(
 @click.argument("file")
 @policy_option
 @click.option("--dry-run", is_flag=True, help="Show what would be recorded; record nothing.")
+@allow_unmatched_option
 @click.option("--incident", "incident_ref", default="", help="Incident ticket to cross-link.")
 @actor_option
 @redact_option
@@ -152,30 +198,32 @@ def alerts_cmd(
     file: str,
     policy_path: Path | None,
     dry_run: bool,
+    allow_unmatched: bool,
     incident_ref: str,
     actor_override: str | None,
     role: Role | None,
     json_output: bool,
 ) -> None:
-    """Record firing Alertmanager alerts (webhook v4 JSON, or JSON lines; '-'
-    reads stdin) as SLA breaches on ticket KEY."""
+    """Record Alertmanager alerts (webhook v4 JSON, or JSON lines; '-' reads
+    stdin) as SLA breaches on ticket KEY: firing opens one, resolved ends it."""
     document = record_alerts(
         obj,
         key,
         file,
         policy_path=policy_path,
         dry_run=dry_run,
+        allow_unmatched=allow_unmatched,
         incident_ref=incident_ref,
         actor=actor_of(obj, actor_override),
         role=role,
         read_stdin=_stdin,
     )
-    _show(document, json_output)
+    _show(document, json_output, what="alert", allow_unmatched=allow_unmatched)
 
 
 @sla_group.group("policy")
 def policy_group() -> None:
-    """Show or check the desk's SLA policy."""
+    """Show, start or check the desk's SLA policy."""
 
 
 @policy_group.command("show")
@@ -186,7 +234,7 @@ def policy_show(obj, policy_path: Path | None, json_output: bool) -> None:
     """Print the policy in force (the runbook's packet unless the desk has its own)."""
     found = desk_policy(obj, policy_path)
     policy, origin = found.policy, found.source
-    document = {"source": origin, **policy.model_dump(mode="json")}
+    document = policy_document(found)
     emit(
         document,
         json_output=json_output,
@@ -203,6 +251,13 @@ def policy_show(obj, policy_path: Path | None, json_output: bool) -> None:
             ]
         ),
     )
+
+
+@policy_group.command("init")
+def policy_init() -> None:
+    """Print the runbook's policy as a starter file, every key commented:
+    opsledger sla policy init > "$OPSLEDGER_HOME/sla-policy.toml"."""
+    click.echo(starter_policy(), nl=False)
 
 
 @policy_group.command("check")

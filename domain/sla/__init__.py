@@ -21,6 +21,7 @@ from opsledger.domain.sla.policy import (
     runbook_rules,
 )
 from opsledger.domain.sla.policy_loader import load_policy
+from opsledger.domain.sla.policy_template import policy_template
 from opsledger.domain.sla.prometheus import iter_prometheus, read_prometheus
 from opsledger.domain.sla.series import MergedSeries, Series, merge_series
 
@@ -45,6 +46,7 @@ __all__ = [
     "iter_prometheus",
     "load_policy",
     "merge_series",
+    "policy_template",
     "read_alertmanager",
     "read_prometheus",
     "runbook_rules",

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from opsledger.domain.sla.chunks import Payload
 from opsledger.domain.sla.errors import ExportError
-from opsledger.domain.sla.payload import Payload, iter_json
+from opsledger.domain.sla.payload import iter_json
 from opsledger.domain.sla.series import Labels
 
 _ZERO_TIME = "0001-01-01T00:00:00Z"

@@ -20,7 +20,8 @@ class Breach(BaseModel):
 
     ``observed`` is the worst value in ``unit``: the longest gap in seconds for heartbeat
     rules, the highest (scaled, absolute where the rule says so) sample for threshold rules,
-    the alert's ``value`` annotation (NaN when absent) for Alertmanager alerts. ``samples``
+    the alert's ``value`` annotation scaled as the rule's samples are (NaN when absent) for
+    Alertmanager alerts. ``samples``
     counts the breaching samples of a threshold window, every sample from the last beat to
     the next (both included) for a heartbeat gap, and the notifications merged for an alert.
     """
@@ -37,7 +38,7 @@ class Breach(BaseModel):
     comparison: str
     observed: float
     window_start: AwareDatetime
-    window_end: AwareDatetime
+    window_end: AwareDatetime | None  # None: still going on (an alert not yet resolved)
     samples: Annotated[int, Field(ge=0)]
     severity: Severity
     escalation: str
@@ -82,7 +83,7 @@ def build_breach(
     source: BreachSource,
     labels: dict[str, str],
     start: datetime,
-    end: datetime,
+    end: datetime | None,
     observed: float,
     samples: int,
     severity: Severity,

@@ -10,9 +10,15 @@ Rules of evaluation, beyond those stated in ``policy``:
   range start to the first beat and from the last beat to the range end, so a component
   that falls silent while other series carry on is caught. Pass both when exports of
   different metrics cover different spans, or a short export raises edge breaches.
-* A heartbeat rule that matches no series at all breaches for the whole range when both
-  ``since`` and ``until`` are given; otherwise it is listed in ``rules_without_data``.
-* Alerts map to a rule by an ``sla_rule`` label equal to the rule id, else by alertname.
+* A rule that matches no series at all is listed in ``rules_without_data`` and records
+  nothing: a series missing from the exports is a gap in what was exported, not proof
+  that the component was down. Silence is a breach only when the series is exported
+  and stops, or when a heartbeat rule says ``absent_is_down``: then the whole range
+  (``since``/``until``, else the exports' span) is one gap.
+* Series that match no enabled rule are dropped as they are read (only their names are
+  kept, in ``unmatched_series``), so they cost no memory.
+* Alerts map to a rule by an ``sla_rule`` or ``guardrail`` label equal to the rule id,
+  else by alertname (``alert_breaches``).
 """
 
 from __future__ import annotations
@@ -58,6 +64,7 @@ class Evaluation(BaseModel):
     rules_without_data: tuple[str, ...]
     unmatched_series: tuple[str, ...]
     unmatched_alerts: tuple[str, ...]
+    matched_alerts: int = 0
 
 
 def evaluate(
@@ -79,14 +86,19 @@ def evaluate(
     rules = [rule for rule in policy.rules if rule.enabled]
 
     matched: dict[str, list[MergedSeries]] = {rule.id: [] for rule in rules}
-    unmatched: list[str] = []
-    for merged in merge_series(series):
+    unmatched: dict[str, None] = {}
+
+    def selected(one: Series) -> bool:
+        if any(rule.selects(one.metric, dict(one.labels)) for rule in rules):
+            return True
+        unmatched[describe(one.metric, one.labels)] = None
+        return False
+
+    for merged in merge_series(one for one in series if selected(one)):
         labels = dict(merged.labels)
-        hits = [rule for rule in rules if rule.selects(merged.metric, labels)]
-        for rule in hits:
-            matched[rule.id].append(merged)
-        if not hits:
-            unmatched.append(describe(merged.metric, merged.labels))
+        for rule in rules:
+            if rule.selects(merged.metric, labels):
+                matched[rule.id].append(merged)
 
     windows = {id(m): _window(m, since_ts, until_ts) for ms in matched.values() for m in ms}
     # Without an explicit range, the exports' own span is the range, so that a heartbeat
@@ -105,8 +117,9 @@ def evaluate(
         found = matched[rule.id]
         if not found:
             without_data.append(rule.id)
-            if isinstance(rule, HeartbeatRule) and since_ts is not None and until_ts is not None:
-                breaches.extend(silent_rule_breaches(rule, since_ts, until_ts))
+            down = isinstance(rule, HeartbeatRule) and rule.absent_is_down
+            if down and range_start is not None and range_end is not None:
+                breaches.extend(silent_rule_breaches(rule, range_start, range_end))
             continue
         for merged in found:
             ts, vs = windows[id(merged)]
@@ -134,15 +147,16 @@ def evaluate(
                 )
             )
 
-    from_alerts, unmatched_alerts = alert_breaches(rules, alerts, since, until)
+    from_alerts, unmatched_alerts, matched_alerts = alert_breaches(rules, alerts, since, until)
     breaches.extend(from_alerts)
     breaches.sort(key=lambda b: (b.window_start, b.rule, b.breach_id))
     return Evaluation(
         breaches=tuple(breaches),
         series=tuple(reports),
         rules_without_data=tuple(without_data),
-        unmatched_series=tuple(unmatched),
+        unmatched_series=tuple(sorted(unmatched)),
         unmatched_alerts=unmatched_alerts,
+        matched_alerts=matched_alerts,
     )
 
 

@@ -1,32 +1,24 @@
-"""Turning export bytes into JSON values: gzip detection, UTF-8, and positioned errors.
+"""Turning Alertmanager webhook logs into JSON values, with positioned errors.
 
-Positions are byte offsets; inside a gzip file they count decompressed bytes and say so.
+A webhook log is read whole (payloads are small), through ``chunks`` so that gzip and
+UTF-8 are handled, and refused past ``MAX_PAYLOAD`` bytes of text: a gzip bomb ends in
+one line, not in an exhausted machine. Prometheus exports are walked as a stream instead
+(``prometheus``). Positions are byte offsets; inside a gzip file they count decompressed
+bytes and say so.
 """
 
 from __future__ import annotations
 
 import json
-import zlib
 from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import Any
 
+from opsledger.domain.sla.chunks import Payload, TextChunks
 from opsledger.domain.sla.errors import ExportError
 
-Payload = bytes | bytearray | memoryview | BinaryIO
+MAX_PAYLOAD = 256 << 20
 
-_GZIP_MAGIC = b"\x1f\x8b"
-
-
-def load_json(data: Payload, source: str) -> Any:
-    """Exactly one JSON document, plain or gzip-compressed."""
-    text, where = _text(data, source)
-    try:
-        return json.loads(text, parse_constant=BareConstant)
-    except json.JSONDecodeError as exc:
-        raise ExportError(source, _at(where, text, exc.pos), f"JSON syntax: {exc.msg}") from None
-    except (ValueError, RecursionError) as exc:
-        # Over-long integers and pathological nesting surface as these.
-        raise ExportError(source, f"{where}document", f"JSON: {exc}") from None
+__all__ = ["MAX_PAYLOAD", "BareConstant", "Payload", "iter_json"]
 
 
 def iter_json(data: Payload, source: str) -> Iterator[Any]:
@@ -48,52 +40,19 @@ def iter_json(data: Payload, source: str) -> Iterator[Any]:
 
 
 def _text(data: Payload, source: str) -> tuple[str, str]:
-    raw = _read(data, source)
-    where = ""
-    if raw[:2] == _GZIP_MAGIC:
-        raw = _gunzip(raw, source)
-        where = "decompressed "
-    try:
-        return raw.decode("utf-8"), where
-    except UnicodeDecodeError as exc:
-        raise ExportError(source, f"{where}byte {exc.start}", "not valid UTF-8") from None
-
-
-def _read(data: Payload, source: str) -> bytes:
-    if isinstance(data, bytes | bytearray | memoryview):
-        return bytes(data)
-    try:
-        raw = data.read()
-    except OSError as exc:
-        raise ExportError(source, "byte 0", f"cannot read: {exc}") from None
-    if not isinstance(raw, bytes):
-        raise ExportError(source, "byte 0", "the stream must be opened in binary mode")
-    return raw
-
-
-def _gunzip(raw: bytes, source: str) -> bytes:
-    # zlib rather than gzip.decompress so that a corrupt or truncated member is reported
-    # at the compressed offset where it starts.
-    out: list[bytes] = []
-    view = memoryview(raw)
-    offset = 0
-    while offset < len(raw):
-        if raw[offset : offset + 2] != _GZIP_MAGIC:
-            if not any(view[offset:]):
-                break  # zero padding after the last member, as gzip(1) tolerates
-            raise ExportError(source, f"byte {offset}", "trailing data after the gzip stream")
-        inflater = zlib.decompressobj(wbits=31)
-        try:
-            out.append(inflater.decompress(view[offset:]))
-            out.append(inflater.flush())
-        except zlib.error as exc:
+    chunks = TextChunks(data, source)
+    parts: list[str] = []
+    size = 0
+    for part in chunks:
+        size += len(part)
+        if size > MAX_PAYLOAD:
             raise ExportError(
-                source, f"gzip member at byte {offset}", f"corrupt gzip data: {exc}"
-            ) from None
-        if not inflater.eof:
-            raise ExportError(source, f"byte {len(raw)}", "gzip stream is truncated")
-        offset = len(raw) - len(inflater.unused_data)
-    return b"".join(out)
+                source,
+                f"{chunks.where}byte {MAX_PAYLOAD}",
+                f"a webhook log over {MAX_PAYLOAD >> 20} MiB: refused (split it)",
+            )
+        parts.append(part)
+    return "".join(parts), chunks.where
 
 
 class BareConstant:

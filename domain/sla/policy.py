@@ -135,6 +135,9 @@ class HeartbeatRule(_Rule):
     # "sample": any non-NaN sample is a beat. "increase": the value must move (a stuck
     # counter is not alive); a decrease is a counter reset and still counts as a beat.
     beat: Literal["sample", "increase"] = "sample"
+    # A series absent from every given export is "no data", not silence, unless the desk
+    # says otherwise: then the whole evaluated range is one gap.
+    absent_is_down: bool = False
 
     @property
     def max_gap_seconds(self) -> float:

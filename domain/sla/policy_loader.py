@@ -28,7 +28,8 @@ def load_policy(
     """Validate a desk policy document (TOML or JSON) layered over the runbook defaults.
 
     Document keys: ``desk``; ``defaults`` ("runbook", the default, or "none" to start
-    empty); ``rules``, a table keyed by rule id (or a list of rules with ``id``). A table
+    empty); ``rules``, a table keyed by rule id (or a list of rules with ``id``);
+    ``source``, ignored (``sla policy show --json`` writes it). A table
     for an existing id overrides only the fields it names; a new id needs ``kind``.
     ``fmt`` defaults to the source's suffix, then to sniffing the first character.
     Raises ``PolicyError`` with a one-line message.
@@ -81,7 +82,9 @@ def _parse_document(text: str, source: str, fmt: str) -> Any:
 def _policy_from_document(doc: Any, source: str) -> Policy:
     if not isinstance(doc, dict):
         raise PolicyError(source, "the document must be a table/object")
-    unknown = sorted(set(doc) - {"desk", "defaults", "rules"})
+    # `source` is what `sla policy show --json` adds (where it read the policy): it is
+    # accepted and ignored, so that output can be checked and used as a policy file.
+    unknown = sorted(set(doc) - {"desk", "defaults", "rules", "source"})
     if unknown:
         raise PolicyError(
             source, f"unknown key(s) {', '.join(unknown)}; expected desk, defaults, rules"

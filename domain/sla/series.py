@@ -1,13 +1,15 @@
 """Time series as read from exports, and their merge across overlapping exports.
 
 Timestamps are Unix seconds (floats, as Prometheus sends them); values are floats that may
-be NaN or ±Inf.
+be NaN or ±Inf. Exports are read into ``array("d")`` (16 bytes a sample); any sequence of
+floats will do.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from array import array
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from operator import lt
 
@@ -21,8 +23,8 @@ class Series:
     source: str
     metric: str | None  # the ``__name__`` label, or the caller's hint for unnamed results
     labels: Labels  # sorted, without ``__name__``
-    timestamps: list[float]
-    values: list[float]
+    timestamps: Sequence[float]
+    values: Sequence[float]
     out_of_order: int = 0  # samples earlier than their predecessor within this export
 
 
@@ -32,8 +34,8 @@ class MergedSeries:
 
     metric: str | None
     labels: Labels
-    timestamps: list[float]
-    values: list[float]
+    timestamps: Sequence[float]
+    values: Sequence[float]
     sources: tuple[str, ...]
     duplicates: int  # samples dropped because their timestamp was already present
     conflicts: int  # timestamps whose duplicates disagreed on the value
@@ -59,7 +61,7 @@ def merge_series(series: Iterable[Series]) -> list[MergedSeries]:
     return merged
 
 
-def _strictly_increasing(timestamps: list[float]) -> bool:
+def _strictly_increasing(timestamps: Sequence[float]) -> bool:
     return all(map(lt, timestamps, timestamps[1:]))
 
 
@@ -72,8 +74,13 @@ def _merge_group(metric: str | None, labels: Labels, parts: list[Series]) -> Mer
         a.timestamps[-1] < b.timestamps[0] for a, b in zip(parts, parts[1:], strict=False)
     )
     if disjoint:
-        timestamps = [t for p in parts for t in p.timestamps]
-        values = [v for p in parts for v in p.values]
+        if len(parts) == 1:
+            timestamps, values = parts[0].timestamps, parts[0].values
+        else:
+            timestamps, values = array("d"), array("d")
+            for p in parts:
+                timestamps.extend(p.timestamps)
+                values.extend(p.values)
         return MergedSeries(metric, labels, timestamps, values, sources, 0, 0, out_of_order)
 
     by_time: dict[float, float] = {}
@@ -91,8 +98,8 @@ def _merge_group(metric: str | None, labels: Labels, parts: list[Series]) -> Mer
             conflicting.add(t)
             if math.isnan(old) or (not math.isnan(v) and v > old):
                 by_time[t] = v
-    timestamps = sorted(by_time)
-    values = [by_time[t] for t in timestamps]
+    timestamps = array("d", sorted(by_time))
+    values = array("d", [by_time[t] for t in timestamps])
     return MergedSeries(
         metric,
         labels,

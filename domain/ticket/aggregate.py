@@ -15,7 +15,7 @@ from uuid import UUID
 from opsledger.domain.errors import TicketClosedError
 from opsledger.domain.model import Aggregate, applies
 from opsledger.domain.runbook import Approval, Command, Env, Role, Severity
-from opsledger.domain.ticket import archives, events, evidence, inputs, runs
+from opsledger.domain.ticket import archives, breaches, events, evidence, inputs, runs
 from opsledger.domain.ticket.events import AuthorisedEvent, Outcome
 
 
@@ -37,6 +37,7 @@ class Ticket(Aggregate):
     FlagObserved = events.FlagObserved
     FlagMismatchDetected = events.FlagMismatchDetected
     SlaBreachRecorded = events.SlaBreachRecorded
+    SlaBreachResolved = events.SlaBreachResolved
     ArchiveSealed = events.ArchiveSealed
     ArchiveVerified = events.ArchiveVerified
     PayloadRedacted = events.PayloadRedacted
@@ -288,17 +289,27 @@ class Ticket(Aggregate):
         self.flag_mismatches.append({k: e[k] for k in ("run_id", "flag", "expected", "observed")})
 
     # --- SLA (runbook section 3) ------------------------------------------------
-    def record_breach(self, *, breach: dict[str, Any], actor: str, role: Role | None) -> bool:
-        """Records a breach once; the same breach id again is not a new breach."""
-        if breach["breach_id"] in self.breaches:
-            return False
+    def record_breach(
+        self, *, breach: dict[str, Any], actor: str, role: Role | None
+    ) -> breaches.Recording | None:
+        """Records a breach once, and its end once more if it was recorded still going
+        on; None when the record already says all this breach tells (`breaches`)."""
+        found = breaches.recording(self.breaches, breach)
+        if found is None:
+            return None
         self._refuse_if_closed()
-        self._record_breach(**breach, actor=actor, role=role)
-        return True
+        what, fields = found
+        record = self._record_breach if what == "recorded" else self._resolve_breach
+        record(**fields, actor=actor, role=role)
+        return what
 
     @applies(SlaBreachRecorded)
-    def _record_breach(self, *, breach_id: str, metric: str, severity: Severity, **_: Any) -> None:
-        self.breaches[breach_id] = {"metric": metric, "severity": Severity(severity)}
+    def _record_breach(self, *, breach_id: str, severity: Severity, **e: Any) -> None:
+        self.breaches[breach_id] = breaches.state(e) | {"severity": Severity(severity)}
+
+    @applies(SlaBreachResolved)
+    def _resolve_breach(self, *, breach_id: str, window_end: datetime, **_: Any) -> None:
+        self.breaches[breach_id]["window_end"] = window_end
 
     # --- archive and close (runbook section 6) ------------------------------------
     def record_seal(

@@ -164,6 +164,16 @@ class SlaBreachRecorded(TicketEvent):
     incident_ref: str
 
 
+class SlaBreachResolved(TicketEvent):
+    """The end of a breach recorded while it was still going on (an alert's resolved
+    notification after its firing one): a new fact, never an edit of the first."""
+
+    TOPIC: ClassVar[str] = "opsledger.ticket.SlaBreachResolved"
+    breach_id: str
+    window_end: AwareDatetime
+    detail: str
+
+
 class ArchiveSealed(TicketEvent):
     TOPIC: ClassVar[str] = "opsledger.ticket.ArchiveSealed"
     location: str

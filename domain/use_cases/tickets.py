@@ -246,23 +246,25 @@ class TicketUseCases(UseCases):
     def record_breach(
         self, key: str, *, breach: dict[str, Any], actor: str, role: Role | None
     ) -> bool:
+        """True when the breach, or its end, is new to the record."""
         role = self._may("record_breach", actor, role, "recording an SLA breach")
         return self._update_ticket(
-            key, lambda t: t.record_breach(breach=breach, actor=actor, role=role)
+            key, lambda t: t.record_breach(breach=breach, actor=actor, role=role) is not None
         )
 
     def record_breaches(
         self, key: str, *, breaches: list[dict[str, Any]], actor: str, role: Role | None
     ) -> list[str]:
         """Records many breaches in one transaction: all or none. Returns the
-        ids that were new (a breach seen before is not recorded twice)."""
+        ids that were new, or whose end was (a breach seen before is not recorded
+        twice; only the end of one recorded still going on is)."""
         role = self._may("record_breach", actor, role, "recording SLA breaches")
 
         def change(ticket: Ticket) -> list[str]:
             return [
                 b["breach_id"]
                 for b in breaches
-                if ticket.record_breach(breach=b, actor=actor, role=role)
+                if ticket.record_breach(breach=b, actor=actor, role=role) is not None
             ]
 
         return self._update_ticket(key, change)

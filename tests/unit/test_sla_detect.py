@@ -218,14 +218,23 @@ def test_a_component_falling_silent_is_caught_against_the_rest_of_the_export() -
 def test_the_session_range_exposes_late_starts_and_components_never_seen() -> None:
     points = beats(*range(90, 301, 30))
     result = evaluate(Policy(), export(INGESTION, points), since=at(0), until=at(300))
-    late = only([b for b in result.breaches if b.rule == "heartbeat_ingestion"])
+    late = only(result.breaches)
+    assert late.rule == "heartbeat_ingestion"
     assert (late.window_start, late.window_end, late.observed) == (at(0), at(90), 90)
     assert "silent from the start of the evaluated range" in late.detail
-    silent = {b.rule: b for b in result.breaches if b.rule != "heartbeat_ingestion"}
-    assert sorted(silent) == ["heartbeat_execution", "heartbeat_feature_store", "risk_heartbeat"]
-    assert silent["heartbeat_execution"].samples == 0
-    assert silent["heartbeat_execution"].severity == "page"
-    assert set(result.rules_without_data) == {*silent, "order_latency", "position_drift"}
+    # Components never exported are "no data", not silence: nothing is recorded for them.
+    never = {"heartbeat_execution", "heartbeat_feature_store", "risk_heartbeat"}
+    assert set(result.rules_without_data) == {*never, "order_latency", "position_drift"}
+
+
+def test_a_desk_may_say_that_an_absent_heartbeat_means_down() -> None:
+    policy = load_policy(b"[rules.heartbeat_execution]\nabsent_is_down = true\n", "p.toml")
+    points = beats(*range(90, 301, 30))
+    result = evaluate(policy, export(INGESTION, points), since=at(0), until=at(300))
+    silent = only([b for b in result.breaches if b.rule == "heartbeat_execution"])
+    assert (silent.window_start, silent.window_end, silent.samples) == (at(0), at(300), 0)
+    assert silent.severity == "page" and "no matching series in any export" in silent.detail
+    assert {b.rule for b in result.breaches} == {"heartbeat_ingestion", "heartbeat_execution"}
 
 
 def test_samples_outside_the_range_are_not_evaluated() -> None:
@@ -398,7 +407,7 @@ def test_firing_then_resolved_alerts_become_one_breach() -> None:
     # The firing notification alone already carries the same identity.
     firing_only = evaluate(Policy(), alerts=alerts[:1])
     assert only(firing_only.breaches).breach_id == breach.breach_id
-    assert only(firing_only.breaches).window_end == breach.window_start
+    assert only(firing_only.breaches).window_end is None  # still going on: no end known
 
 
 def test_alerts_map_by_alertname_and_may_raise_severity() -> None:
