@@ -7,7 +7,7 @@ runbook's rules by section (`evidence`, `runs`, `archives`) and `aggregate`,
 which records events once those rules allow it.
 """
 
-from opsledger.domain.ticket.aggregate import AUTHORISED_EVENTS, Ticket
+from opsledger.domain.ticket.aggregate import Ticket
 from opsledger.domain.ticket.events import AuthorisedEvent, Outcome, TicketEvent
 from opsledger.domain.ticket.evidence import check_spec
 from opsledger.domain.ticket.inputs import (
@@ -18,6 +18,12 @@ from opsledger.domain.ticket.inputs import (
     ticket_id,
     validate_key,
     validate_text,
+)
+
+# The events the roster must allow (see domain.roster); an audit replays each.
+# They are those events.py declares as AuthorisedEvent, in Ticket's class body's order.
+AUTHORISED_EVENTS: tuple[type[AuthorisedEvent], ...] = tuple(
+    e for e in vars(Ticket).values() if isinstance(e, type) and issubclass(e, AuthorisedEvent)
 )
 
 __all__ = [

@@ -16,7 +16,7 @@ from opsledger.domain.errors import TicketClosedError
 from opsledger.domain.model import Aggregate, applies
 from opsledger.domain.runbook import Approval, Command, Env, Role, Severity
 from opsledger.domain.ticket import archives, breaches, events, evidence, inputs, runs
-from opsledger.domain.ticket.events import AuthorisedEvent, Outcome
+from opsledger.domain.ticket.events import Outcome
 
 
 class Ticket(Aggregate):
@@ -62,9 +62,7 @@ class Ticket(Aggregate):
         title: str = "",
         session_date: date,
     ) -> Ticket:
-        opening = inputs.opening(
-            key, strategy=strategy, artifact_digest=artifact_digest, title=title
-        )
+        opening = inputs.opening(key, strategy=strategy, artifact_digest=artifact_digest, title=title)
         return cls(**opening, env=env, session_date=session_date, actor=actor, role=role)
 
     @applies(Opened)
@@ -84,10 +82,9 @@ class Ticket(Aggregate):
         self.gate: dict[str, Any] | None = None
         self.downgrades: list[dict[str, Any]] = []
         self.kill_reasons: list[str] = []
-        self.settled = False
         self.archives: list[dict[str, Any]] = []
         self.redactions: list[dict[str, Any]] = []  # payload files archived redacted
-        self.closed = False
+        self.settled = self.closed = False
         self.live_enabled: bool | None = None
 
     # --- evidence and approvals (runbook section 1) ----------------------
@@ -418,10 +415,3 @@ class Ticket(Aggregate):
     def _refuse_if_closed(self) -> None:
         if self.closed:
             raise TicketClosedError(self.key, "the ticket is closed; nothing more can be recorded")
-
-
-# The events the roster must allow (see domain.roster); an audit replays each.
-# They are those events.py declares as AuthorisedEvent, in the class body's order.
-AUTHORISED_EVENTS: tuple[type[AuthorisedEvent], ...] = tuple(
-    e for e in vars(Ticket).values() if isinstance(e, type) and issubclass(e, AuthorisedEvent)
-)
