@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> None:
 # --- command registration: one line per command module --------------------------
 from opsledger.cli.commands import (  # noqa: E402
     archive,
+    archive_check,
     db,
     demo,
     evidence,
@@ -117,6 +118,6 @@ from opsledger.cli.commands import (  # noqa: E402
 for module in (ticket, evidence, gate, flag, shift, sla, run, archive, demo, keys, db, ledger,
                roster, witness):
     module.register(cli)
-# Read side; ticket_read and flag_history extend the ticket and flag groups above.
-for module in (projections, ticket_read, timeline, incidents, flag_history):
+# Read side; ticket_read, archive_check and flag_history extend the groups above.
+for module in (projections, ticket_read, archive_check, timeline, incidents, flag_history):
     module.register(cli)
