@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +20,7 @@ from opsledger.domain.runbook import Role, Severity
 from opsledger.domain.sla import (
     Breach,
     Evaluation,
+    ExportError,
     Policy,
     evaluate,
     load_policy,
@@ -163,13 +165,48 @@ def record_manual_breach(
     return ManualBreach(key, breach_id, recorded)
 
 
+# An export is parsed in memory (domain.sla.payload), so what it may expand to is
+# capped where it is opened: a gzip bomb is refused after counting MAX_EXPORT_BYTES of
+# its output in 1 MiB steps, none of it kept. (A streaming reader would lift this.)
+MAX_EXPORT_BYTES = 32 << 20
+
+
 def _read(path: str, read_stdin: ReadStdin | None) -> tuple[bytes, str]:
     if path == "-":
-        return (read_stdin() if read_stdin is not None else b""), "<stdin>"
-    try:
-        return Path(path).read_bytes(), path
-    except OSError as e:
-        raise InvalidRequest(f"{path}: {e.strerror or e}") from None
+        data, source = (read_stdin() if read_stdin is not None else b""), "<stdin>"
+    else:
+        try:
+            with open(path, "rb") as f:
+                data, source = f.read(MAX_EXPORT_BYTES + 1), path
+        except OSError as e:
+            raise InvalidRequest(f"{path}: {e.strerror or e}") from None
+    _check_export_size(data, source)
+    return data, source
+
+
+def _check_export_size(data: bytes, source: str) -> None:
+    if len(data) > MAX_EXPORT_BYTES:
+        raise ExportError(source, f"byte {MAX_EXPORT_BYTES}",
+                          f"the export is larger than {MAX_EXPORT_BYTES} bytes")
+    total, offset, view = 0, 0, memoryview(data)
+    while data[offset : offset + 2] == b"\x1f\x8b":  # each gzip member, as the parser reads them
+        inflater = zlib.decompressobj(wbits=31)
+        at = offset
+        try:
+            while at < len(data) and not inflater.eof:
+                pending = view[at : at + (64 << 10)]
+                at += len(pending)
+                while pending and not inflater.eof:
+                    total += len(inflater.decompress(pending, 1 << 20))
+                    pending = inflater.unconsumed_tail
+                    if total > MAX_EXPORT_BYTES:
+                        raise ExportError(source, f"gzip member at byte {offset}",
+                                          f"decompresses to more than {MAX_EXPORT_BYTES} bytes")
+        except zlib.error:
+            return  # corrupt: the parser says where
+        if not inflater.eof:
+            return
+        offset = at - len(inflater.unused_data)
 
 
 def _record(
