@@ -20,6 +20,7 @@ frames and anything after the frame are findings.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol
@@ -57,6 +58,8 @@ DEFAULT_MAX_TAG_FILE = DEFAULT_LIMITS.max_tag_file  # tag files kept in memory
 MAX_META = 64 << 10  # one pax header or GNU long name
 
 VerifyProgress = Callable[[int, int | None], object]
+_EMPTY_SHA256 = hashlib.sha256().hexdigest()
+_EMPTY_SHA512 = hashlib.sha512().hexdigest()
 
 
 @dataclass
@@ -293,18 +296,19 @@ class ArchiveVerifier:
             return
         self._current = rel
         index = len(self._pending)
-        for worker in workers:
+        hashed = [] if member.size == 0 else workers  # empty: known digests, no thread hop
+        for worker in hashed:
             worker.begin(index)
         capture = None if is_payload(rel) else self._capture(rel, member.size)
         handle = self._sink.open_file(parts, member) if self._sink is not None else None
         for view in scanner.data():
-            for worker in workers:
+            for worker in hashed:
                 worker.feed(view)
             if capture is not None:
                 capture += view
             if handle is not None:
                 self._sink.write(handle, view)  # type: ignore[union-attr]
-        for worker in workers:
+        for worker in hashed:
             worker.end()
         if handle is not None:
             self._sink.close_file(handle, member)  # type: ignore[union-attr]
@@ -317,7 +321,13 @@ class ArchiveVerifier:
     def _collect(self, workers: list[DigestWorker]) -> None:
         sha256, sha512 = workers[0].digests, workers[1].digests
         for index, rel, size in self._pending:
-            self._inventory.files[rel] = VerifiedFile(rel, size, sha256[index], sha512[index])
+            if size == 0:
+                self._inventory.files[rel] = VerifiedFile(rel, 0, _EMPTY_SHA256, _EMPTY_SHA512)
+            else:
+                self._inventory.files[rel] = VerifiedFile(rel, size, sha256[index], sha512[index])
+        self._pending.clear()
+        sha256.clear()
+        sha512.clear()
         self.report.files = dict(self._inventory.files)
         self.report.tag_files = dict(self._inventory.tag_contents)
 
