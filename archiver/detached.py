@@ -28,7 +28,7 @@ def canonical_json(value: Any) -> bytes:
     ).encode("utf-8")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DetachedFile:
     path: str  # relative to the bag's top-level directory
     size: int

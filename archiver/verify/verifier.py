@@ -141,7 +141,7 @@ class ArchiveVerifier:
         try:
             if len(data) > self.caps.max_detached_manifest:
                 raise LimitExceeded("the detached manifest's size", self.caps.max_detached_manifest,
-                                    f"at least {len(data)} bytes")
+                                    f"at least {len(data)} bytes", then="not read")
             check_json(data, None, self.caps)
             return DetachedManifest.from_bytes(data)
         except LimitExceeded as exc:
