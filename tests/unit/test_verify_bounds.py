@@ -207,3 +207,52 @@ def test_gzip_bomb_given_to_sla_evaluate(tmp_path):
     assert code == 2, err  # an export that cannot be read is an invalid input
     assert "decompresses to more than" in err and len(err.strip().splitlines()) == 1, err
     assert peak < PEAK_LIMIT_KIB and seconds < TIME_LIMIT
+
+
+# -- the caps' mechanics, in process ----------------------------------------------
+
+
+def test_findings_of_one_kind_are_capped_then_counted(small_bag):
+    from opsledger.archiver.verify.verifier import verify_archive
+
+    raw = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(small_bag)).read()
+    members = []
+    with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
+        for info in tar.getmembers():
+            data = tar.extractfile(info).read() if info.isreg() else None
+            if info.name.endswith("/manifest-sha256.txt"):
+                data += b"not a manifest line\n" * 1000
+                info.size = len(data)
+            members.append((info, data))
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for info, data in members:
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    report = verify_archive(io.BytesIO(zstandard.ZstdCompressor().compress(out.getvalue())))
+    malformed = [f for f in report.findings if f.kind == "manifest-malformed"]
+    assert len(malformed) == 101 and malformed[-1].message.startswith("900 more")
+
+
+@pytest.mark.parametrize(("text", "deep"), [
+    (b"[" * 64 + b"]" * 64, False),
+    (b"[" * 65 + b"]" * 65, True),
+    (b'{"a":"[[[[[[[[' + b"[" * 100 + b'"}', False),  # brackets inside a string
+    (b"[" * 100 + b'"' + b"]" * 100 + b'"', True),  # a quote hiding the closers
+    (b'{"a":[1,{"b":[2]}]}\n' * 1000, False),  # JSON lines, each shallow
+])
+def test_json_depth_is_judged_without_parsing(text, deep):
+    from opsledger.archiver.verify.limits import json_depth_exceeds
+
+    assert json_depth_exceeds(text, 64) is deep
+
+
+def test_a_replayed_tag_file_too_large_to_keep_is_one_finding():
+    from types import SimpleNamespace
+
+    from opsledger.services.archive_check import provenance_findings
+
+    report = SimpleNamespace(limited=False, unkept_tags={"opsledger/events.jsonl"},
+                             tag_files={}, files={})
+    found = provenance_findings(report)
+    assert len(found) == 1 and found[0].startswith("limit-exceeded 'opsledger/events.jsonl'")
+    assert provenance_findings(SimpleNamespace(limited=True)) == []
