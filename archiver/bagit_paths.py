@@ -9,7 +9,7 @@ so reading accepts every spelling a real bag may use; see ``path_candidates``.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from opsledger.archiver.errors import BagInputError
 
@@ -83,7 +83,29 @@ def parse_manifest(text: str) -> tuple[list[ManifestLine], list[str]]:
     """Split a manifest into entries and a list of problems (bad lines)."""
     entries: list[ManifestLine] = []
     problems: list[str] = []
-    for line_no, line in enumerate(_LINE_BREAK.split(text), start=1):
+    for entry, problem in iter_manifest(text):
+        if entry is not None:
+            entries.append(entry)
+        else:
+            problems.append(problem)
+    return entries, problems
+
+
+def iter_lines(text: str) -> Iterator[str]:
+    """The lines of ``text`` (CRLF, CR or LF), one at a time: no list of them all."""
+    pos = 0
+    while pos <= len(text):
+        match = _LINE_BREAK.search(text, pos)
+        end = match.start() if match else len(text)
+        yield text[pos:end]
+        if match is None:
+            return
+        pos = match.end()
+
+
+def iter_manifest(text: str) -> Iterator[tuple[ManifestLine | None, str]]:
+    """Each non-empty manifest line as (entry, "") or (None, problem), lazily."""
+    for line_no, line in enumerate(iter_lines(text), start=1):
         if not line:
             continue
         digest, sep, rest = line.partition(" ")
@@ -94,10 +116,9 @@ def parse_manifest(text: str) -> tuple[list[ManifestLine], list[str]]:
         if raw_path.startswith("*"):
             raw_path = raw_path[1:]
         if not sep or not raw_path or not _HEX_DIGEST.fullmatch(digest):
-            problems.append(f"line {line_no}: not '<checksum> <path>': {line[:120]!r}")
+            yield None, f"line {line_no}: not '<checksum> <path>': {line[:120]!r}"
             continue
-        entries.append(ManifestLine(digest.lower(), raw_path, line_no))
-    return entries, problems
+        yield ManifestLine(digest.lower(), raw_path, line_no), ""
 
 
 def bag_info_text(fields: Iterable[tuple[str, str]]) -> bytes:

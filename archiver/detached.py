@@ -28,7 +28,7 @@ def canonical_json(value: Any) -> bytes:
     ).encode("utf-8")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DetachedFile:
     path: str  # relative to the bag's top-level directory
     size: int
@@ -78,6 +78,8 @@ class DetachedManifest:
             doc = json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise DetachedManifestError(f"detached manifest is not UTF-8 JSON: {exc}") from None
+        except (ValueError, RecursionError) as exc:  # the verifier caps depth before this
+            raise DetachedManifestError(f"detached manifest is not readable JSON: {exc}") from None
         try:
             if doc.get("format") != FORMAT:
                 raise DetachedManifestError(f"detached manifest format is not {FORMAT!r}")

@@ -19,7 +19,7 @@ from opsledger.archiver.errors import TarFormatError, TarTruncatedError
 
 BLOCK = tarfile.BLOCKSIZE
 _USTAR_MAGIC = (b"ustar\x0000", b"ustar  \x00")  # POSIX, and GNU tar's
-MAX_META_BYTES = 1 << 20  # a pax header or GNU long name larger than this is hostile
+MAX_META_BYTES = 64 << 10  # a pax header or GNU long name larger than this is hostile
 
 
 class MemberKind(StrEnum):

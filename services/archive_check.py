@@ -14,6 +14,8 @@ from opsledger.archiver.builder.seal import verify_stored
 from opsledger.archiver.verify.authority import authority_findings
 from opsledger.archiver.verify.binding import binding_findings
 from opsledger.archiver.verify.identity import identity_findings
+from opsledger.archiver.verify.limits import DEFAULT_LIMITS
+from opsledger.archiver.verify.proof_format import CHECKPOINT, EVENTS, PROOFS, ROSTER
 from opsledger.archiver.verify.verifier import verify_archive
 from opsledger.domain.ticket import TICKET_KEY
 from opsledger.services.checkpoints import PUBLISHED
@@ -67,10 +69,22 @@ def retention_findings(info: Any) -> list[str]:
     return found
 
 
+REPLAYED = (EVENTS, ROSTER, PROOFS, CHECKPOINT)  # the tag files provenance reads
+
+
 def provenance_findings(report: Any) -> list[str]:
     """What the archive proves of who recorded what, replayed from the archive
     alone: the roster's authority for each event, each event's signature, and
-    each payload file against the signed events that recorded its digest."""
+    each payload file against the signed events that recorded its digest.
+
+    Nothing is replayed from an archive whose verification stopped at a cap;
+    a tag file it replays that was too large to keep is one finding."""
+    if report.limited:
+        return []
+    unkept = [name for name in REPLAYED if name in report.unkept_tags]
+    if unkept:
+        return [f"limit-exceeded {unkept[0]!r}: larger than the verifier keeps to replay "
+                f"(expected <= {DEFAULT_LIMITS.max_tag_file} bytes)"]
     return (authority_findings(report.tag_files)
             + identity_findings(report.tag_files, CryptographyVerifier())
             + binding_findings(report.tag_files, report.files))
@@ -82,14 +96,18 @@ def _open_target(
     """(stream, detached manifest bytes, label) for a file path or s3:// URI."""
     if target.startswith("s3://"):
         store, name = services.store_and_name(target)
-        return store.open_archive(name), store.get_manifest(name), target
+        detached = store.get_manifest(name, max_bytes=DEFAULT_LIMITS.max_detached_manifest + 1)
+        return store.open_archive(name), detached, target
     path = Path(target)
     if not path.is_file():
         raise InvalidRequest(f"{target}: no such archive file (or ticket key)")
     if manifest is not None and not manifest.is_file():
         raise InvalidRequest(f"{manifest}: no such manifest file")
     sidecar = manifest or path.with_name(path.name + ".manifest")
-    data = sidecar.read_bytes() if sidecar.is_file() else None
+    data = None
+    if sidecar.is_file():  # read no further than the verifier's cap, and one byte
+        with sidecar.open("rb") as f:
+            data = f.read(DEFAULT_LIMITS.max_detached_manifest + 1)
     return path.open("rb"), data, str(path)
 
 
@@ -151,10 +169,11 @@ def verify_target(
     if not anchors and TICKET_KEY.match(target):
         anchors = own_verifiers(services, None, None)
     integrity = list(findings)
-    if anchors:
+    if anchors and not report.limited:
         findings += archive_proof_findings(report.tag_files, anchors)
-    findings += quorum_findings(report.tag_files, trusted)  # witnesses, from the trust file
-    provenance = ("not-checked" if not anchors
+    if not report.limited:
+        findings += quorum_findings(report.tag_files, trusted)  # witnesses, from the trust file
+    provenance = ("not-checked" if not anchors or report.limited
                   else "verified" if findings == integrity and not _provenance_problems(findings)
                   else "failed")
     return {

@@ -46,7 +46,7 @@ from opsledger.archiver.secrets.scanner import (
 )
 from opsledger.archiver.stores.port import ArchiveStore
 from opsledger.archiver.stores.records import MANIFEST_SUFFIX, ArchiveInfo, PutResult
-from opsledger.archiver.verify.verifier import VerifyReport, verify_archive
+from opsledger.archiver.verify.verifier import DEFAULT_LIMITS, VerifyReport, verify_archive
 
 ProgressCallback = Callable[[int, int], object]
 
@@ -205,7 +205,7 @@ def verify_stored(store: ArchiveStore, name: str, *,
     if not info.archive_present:
         findings.append(f"{name}: archive object is missing from {info.location}")
         return StoredVerification(name, info, VerifyReport(), tuple(findings))
-    manifest = store.get_manifest(name)
+    manifest = store.get_manifest(name, max_bytes=DEFAULT_LIMITS.max_detached_manifest + 1)
     if manifest is None:
         findings.append(f"{name}{MANIFEST_SUFFIX}: missing; the archive is incomplete, "
                         "never sealed")

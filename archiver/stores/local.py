@@ -236,12 +236,13 @@ class LocalFolderStore(ArchiveStore):
         except OSError as exc:
             raise StoreUnavailable(f"cannot read {path}: {_reason(exc)}") from None
 
-    def get_manifest(self, name: str) -> bytes | None:
+    def get_manifest(self, name: str, *, max_bytes: int | None = None) -> bytes | None:
         path = self._manifest_path(name)
         if not self._check_root():
             return None
         try:
-            return path.read_bytes()
+            with open(path, "rb") as f:
+                return f.read(-1 if max_bytes is None else max_bytes)
         except FileNotFoundError:
             return None
         except OSError as exc:

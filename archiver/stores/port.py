@@ -64,8 +64,9 @@ class ArchiveStore(ABC):
         """Streaming read of the archive object (also when its manifest is missing)."""
 
     @abstractmethod
-    def get_manifest(self, name: str) -> bytes | None:
-        """The manifest bytes, or None when the archive is not sealed."""
+    def get_manifest(self, name: str, *, max_bytes: int | None = None) -> bytes | None:
+        """The manifest bytes (at most ``max_bytes`` of them), or None when the
+        archive is not sealed."""
 
     @abstractmethod
     def stat(self, name: str) -> ArchiveInfo:

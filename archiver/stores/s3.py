@@ -323,7 +323,7 @@ class S3ArchiveStore(ObjectLockPolicy, ArchiveStore):
         self._ensure_bucket()
         return self._open_key(key, name)
 
-    def get_manifest(self, name: str) -> bytes | None:
+    def get_manifest(self, name: str, *, max_bytes: int | None = None) -> bytes | None:
         key = self._manifest_key(name)
         self._ensure_bucket()
         try:
@@ -331,7 +331,7 @@ class S3ArchiveStore(ObjectLockPolicy, ArchiveStore):
         except KeyMissing:
             return None
         with io.BufferedReader(BodyReader(body, self._uri(key)), READ_CHUNK) as stream:
-            return stream.read()
+            return stream.read(-1 if max_bytes is None else max_bytes)
 
     def _info(self, name: str) -> ArchiveInfo | None:
         key = self._key(name)

@@ -22,6 +22,7 @@ from opsledger.domain.ticket import AUTHORISED_EVENTS
 EVENTS = "opsledger/events.jsonl"
 ROSTER = "opsledger/roster.jsonl"
 _CHECKED = {cls.TOPIC for cls in AUTHORISED_EVENTS}
+MAX_FINDINGS = 100  # then a count
 
 
 def authority_findings(tag_files: Mapping[str, bytes]) -> list[str]:
@@ -42,7 +43,7 @@ def authority_findings(tag_files: Mapping[str, bytes]) -> list[str]:
                 return [f"{ROSTER} is missing: the events' roster checks cannot be replayed"]
             return []
         roster_events = [e for e in _decode(mapper, roster_file) if isinstance(e, Roster.Event)]
-    except (ValueError, KeyError, TypeError, AttributeError, TopicError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, TopicError, RecursionError) as exc:
         return [f"authority: the archived events cannot be read: {exc}"]
     history = RosterHistory(roster_events)
     findings = []
@@ -53,6 +54,8 @@ def authority_findings(tag_files: Mapping[str, bytes]) -> list[str]:
                 f"authority: {type(event).__name__} v{event.originator_version} by "
                 f"{event.actor}: {problem}"
             )
+    if len(findings) > MAX_FINDINGS:
+        findings = findings[:MAX_FINDINGS] + [f"authority: {len(findings) - MAX_FINDINGS} more"]
     return findings
 
 

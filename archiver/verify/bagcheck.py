@@ -4,6 +4,11 @@ The stream pass records every member's size and digests; this module then
 checks bagit.txt, the payload and tag manifests and Payload-Oxum against
 that record, so the order of members in the tar does not matter (bags
 tarred by other tools put manifests first).
+
+Tag files it parses arrive capped in size (``limits.max_tag_file``); a
+manifest with more lines than ``limits.max_manifest_lines`` stops the check
+with one ``limit-exceeded`` finding, and its lines are read one at a time,
+so a manifest costs its own bytes plus one entry per listed file.
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ import re
 from dataclasses import dataclass, field
 
 from opsledger.archiver import bagit_paths
-from opsledger.archiver.verify.findings import Finding, FindingKind, finding
+from opsledger.archiver.verify.findings import FindingKind, FindingLog, finding
+from opsledger.archiver.verify.limits import DEFAULT_LIMITS, LimitExceeded, Limits
 
 REQUIRED_MANIFESTS = ("sha256", "sha512")
 REQUIRED_TAG_MANIFESTS = ("sha256",)
@@ -25,7 +31,7 @@ _MANIFEST_NAME = re.compile(r"(tag)?manifest-([A-Za-z0-9]+)\.txt")
 _OXUM = re.compile(r"([0-9]+)\.([0-9]+)")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class VerifiedFile:
     path: str  # relative to the bag's top-level directory
     size: int
@@ -45,16 +51,25 @@ def is_payload(path: str) -> bool:
     return path.startswith("data/")
 
 
+def is_parsed_tag(path: str) -> bool:
+    """Tag files the bag checks must read: the verifier cannot skip them."""
+    return path in ("bagit.txt", "bag-info.txt") or _MANIFEST_NAME.fullmatch(path) is not None
+
+
 class BagChecker:
-    def __init__(self, inventory: BagInventory) -> None:
+    """Findings go to ``log``; ``run`` raises ``LimitExceeded`` past a cap."""
+
+    def __init__(self, inventory: BagInventory, log: FindingLog,
+                 limits: Limits = DEFAULT_LIMITS) -> None:
         self.inv = inventory
-        self.findings: list[Finding] = []
+        self.log = log
+        self.limits = limits
         self.bag_info: list[tuple[str, str]] = []
 
     def add(self, kind: FindingKind, path: str | None, message: str, **values: object) -> None:
-        self.findings.append(finding(kind, path, message, **values))
+        self.log.add(finding(kind, path, message, **values))
 
-    def run(self) -> list[Finding]:
+    def run(self) -> None:
         if "data" not in self.inv.directories and not any(map(is_payload, self.inv.files)):
             self.add(FindingKind.BAG_STRUCTURE, "data", "the payload directory data/ is missing")
         self._check_bagit_txt()
@@ -82,7 +97,6 @@ class BagChecker:
             # A tag manifest may list another tag manifest, never itself, and
             # need not: bagit-python leaves them all out.
             self._check_manifest(path, alg, tags - {path}, listable_tags, payload_manifest=False)
-        return self.findings
 
     def _text(self, path: str, kind: FindingKind) -> str | None:
         if path in self.inv.oversized_tags:
@@ -164,11 +178,15 @@ class BagChecker:
         text = self._text(manifest, FindingKind.MANIFEST_MALFORMED)
         if text is None:
             return
-        entries, problems = bagit_paths.parse_manifest(text)
-        for problem in problems:
-            self.add(FindingKind.MANIFEST_MALFORMED, manifest, problem)
+        breaks = max(text.count("\n"), text.count("\r"))  # lines <= 2x this
+        if breaks > self.limits.max_manifest_lines:
+            raise LimitExceeded("its number of lines", self.limits.max_manifest_lines,
+                                f"at least {breaks}", manifest)
         listed: set[str] = set()
-        for entry in entries:
+        for entry, problem in bagit_paths.iter_manifest(text):
+            if entry is None:
+                self.add(FindingKind.MANIFEST_MALFORMED, manifest, problem)
+                continue
             candidates = bagit_paths.path_candidates(entry.raw_path)
             path = next((c for c in candidates if c in universe), None)
             shown = path or candidates[0]

@@ -33,7 +33,7 @@ def binding_findings(tag_files: Mapping[str, bytes], files: Mapping[str, Verifie
     mapper = PydanticMapper(transcoder=CanonicalJSONTranscoder())
     try:
         rows = list(decode_rows(mapper, events_file))
-    except (ValueError, KeyError, TypeError, AttributeError, TopicError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, TopicError, RecursionError) as exc:
         return [f"binding: the archived events cannot be read: {exc}"]
     prefix = "data/"  # the verifier's paths are relative to the bag's top directory
     archived = {path.removeprefix(prefix): f.sha256 for path, f in files.items()

@@ -1,11 +1,13 @@
 """Bounded decompression stage of the verifier, in its own thread.
 
-The caller's stream is hashed, counted and frame-tracked as zstd reads it
-(``InputTap``); decompressed chunks come out of a small queue, so memory is
-bounded, and decompression stops with a finding once the output passes an
-absolute size or a ratio to the input: a zstd bomb costs a bounded amount
-of work. Whatever stops the stream early still leaves the whole input read
-and hashed, for the detached manifest's archive checks.
+The caller's stream is hashed, counted and frame-tracked as it is read
+(``InputTap``), and decoded in pieces that each decode to at most 1 MiB;
+decompressed chunks come out of a small queue, so memory is bounded, and
+decompression stops with a finding once the output passes an absolute size
+or a ratio to the input: a zstd bomb costs a bounded amount of work. The
+decoder's window is capped at ``MAX_WINDOW``. Whatever stops the stream
+early still leaves the whole input read and hashed, for the detached
+manifest's archive checks.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import BinaryIO
 
 import zstandard
 from opsledger.archiver.verify.findings import Finding, FindingKind, finding
-from opsledger.archiver.verify.zstdframes import ZstdFrameTracker
+from opsledger.archiver.verify.zstdframes import Piece, ZstdFrameTracker
 
 RATIO_FLOOR = 64 << 20  # tiny archives of zeros legitimately exceed any ratio
 MAX_WINDOW = 1 << 27  # zstd's own default limit, made explicit: bounds decoder memory
@@ -34,25 +36,25 @@ class StreamStopped(Exception):
 
 
 class InputTap:
-    """The caller's stream as read by zstd: hashed, counted, frame-tracked."""
+    """The caller's stream as read for zstd: hashed, counted, frame-tracked,
+    cut into tagged pieces (see ``zstdframes``)."""
 
     def __init__(self, stream: BinaryIO) -> None:
         self._stream = stream
         self.sha256 = hashlib.sha256()
         self.size = 0
-        self.frames = ZstdFrameTracker(strip_checksums=True)
+        self.frames = ZstdFrameTracker()
+        self.pieces = self._pieces()
 
-    def read(self, n: int = -1) -> bytes:
-        while data := self._stream.read(n if n and n > 0 else READ_SIZE):
+    def _pieces(self) -> Iterator[Piece]:
+        while data := self._stream.read(READ_SIZE):
             self.sha256.update(data)
             self.size += len(data)
-            passed = self.frames.feed(data)
-            if passed:  # a read holding only a checksum must not look like EOF
-                return passed
-        return b""
+            yield from self.frames.feed(data)
+        yield from self.frames.finish()
 
     def drain(self) -> None:
-        while self.read(READ_SIZE):
+        for _ in self.pieces:
             pass
 
 
@@ -60,7 +62,13 @@ _END = object()
 
 
 class Decompressor:
-    """Thread turning the tapped input into bounded decompressed chunks."""
+    """Thread turning the tapped input into bounded decompressed chunks.
+
+    The first zstd frame is decoded piece by piece (each piece decodes to at
+    most 1 MiB), its content checksum verified by zstd itself once all its
+    content has been handed out; skippable frames are never decoded, and
+    what follows the first frame is only read and hashed.
+    """
 
     def __init__(self, tap: InputTap, max_decompressed: int, max_ratio: float) -> None:
         self.tap = tap
@@ -70,6 +78,7 @@ class Decompressor:
         self._ratio = max_ratio
         self._queue: queue.Queue[object] = queue.Queue(4)
         self._cancel = threading.Event()
+        self._skip = threading.Event()
         self._ended = False
         self._thread = threading.Thread(target=self._run, name="zstd-decompress", daemon=True)
         self._thread.start()
@@ -83,41 +92,57 @@ class Decompressor:
                 continue
         return False
 
-    def _run(self) -> None:
+    def _over_limit(self) -> bool:
+        return self.total > self._limit or (
+            self.total > RATIO_FLOOR and self.total > self._ratio * self.tap.size)
+
+    def _decode(self) -> Finding | None:
+        dctx = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW)
+        dobj = dctx.decompressobj(read_across_frames=False)
+        role = ""
         try:
-            try:
-                dctx = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW)
-                reader = dctx.stream_reader(self.tap, read_size=READ_SIZE, read_across_frames=False)
-                while data := reader.read(READ_SIZE):
+            for role, piece in self.tap.pieces:
+                if role == "skippable" or (role == "junk" and self.tap.frames.frames):
+                    continue
+                data = dobj.decompress(piece)
+                if data:
                     self.total += len(data)
-                    if self.total > self._limit or (
-                        self.total > RATIO_FLOOR and self.total > self._ratio * self.tap.size
-                    ):
-                        self._put(finding(
+                    if self._over_limit():
+                        return finding(
                             FindingKind.DECOMPRESSION_LIMIT, None,
                             "decompression stopped: output exceeds the configured bound",
                             expected=f"<= {self._limit} bytes and <= {self._ratio}x the input",
                             actual=f"{self.total} bytes from {self.tap.size} compressed",
-                        ))
-                        self.tap.drain()
-                        return
+                        )
                     if not self._put(data):
-                        return
-                self.completed = True
-                self.tap.drain()
-            except zstandard.ZstdError as exc:
-                stop = finding(
-                    FindingKind.ARCHIVE_CORRUPT, None,
-                    f"zstd: {exc} (in the up to {READ_SIZE} tar bytes after offset {self.total})",
-                )
-                self.tap.drain()
-                self._put(stop)
-                return
-            self._put(_END)
+                        return None
+                if dobj.eof:
+                    self.completed = True
+                    return None
+                if self._skip.is_set():
+                    return None
+        except zstandard.ZstdError as exc:
+            if role == "checksum":
+                return finding(FindingKind.ARCHIVE_CORRUPT, None,
+                               "the zstd frame's content checksum does not match its content "
+                               f"({exc})")
+            return finding(FindingKind.ARCHIVE_CORRUPT, None,
+                           f"zstd: {exc} (in the tar bytes after offset {self.total})")
+        return None
+
+    def _run(self) -> None:
+        try:
+            stop = self._decode()
+            self.tap.drain()
+            self._put(stop if stop is not None else _END)
         except OSError as exc:
             self._put(finding(FindingKind.ARCHIVE_UNREADABLE, None, f"reading the archive: {exc}"))
         except BaseException as exc:  # the caller's stream failed its own way: re-raised
             self._put(exc)
+
+    def skip_rest(self) -> None:
+        """Stop decoding (a cap was passed); the input is still read and hashed."""
+        self._skip.set()
 
     def chunks(self) -> Iterator[bytes]:
         while not self._ended:

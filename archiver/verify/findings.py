@@ -1,4 +1,9 @@
-"""Typed verification findings: every failure the verifier saw, not the first."""
+"""Typed verification findings: every failure the verifier saw, not the first.
+
+Every one is kept up to a cap per kind (``FindingLog``); past it, one more
+finding of that kind counts the rest, so a hostile archive with a million bad
+manifest lines prints a hundred of them and a count, not a million.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,9 @@ class FindingKind(StrEnum):
     ARCHIVE_CORRUPT = "archive-corrupt"
     ARCHIVE_TRUNCATED = "archive-truncated"
     TRAILING_DATA = "trailing-data"
+    SKIPPABLE_FRAME = "zstd-skippable-frame"
     DECOMPRESSION_LIMIT = "decompression-limit"
+    LIMIT_EXCEEDED = "limit-exceeded"  # an input past one of the verifier's caps (limits.py)
     # Hostile or unsupported tar members (never hashed, never extracted)
     UNSAFE_PATH = "unsafe-path"
     OUTSIDE_TOP_DIR = "outside-top-dir"
@@ -69,3 +76,30 @@ def finding(
         None if actual is None else str(actual),
         message,
     )
+
+
+class FindingLog:
+    """Findings in the order seen, at most ``per_kind`` of each kind kept."""
+
+    def __init__(self, per_kind: int) -> None:
+        self.per_kind = per_kind
+        self.kept: list[Finding] = []
+        self.counts: dict[FindingKind, int] = {}
+
+    def add(self, item: Finding) -> None:
+        n = self.counts.get(item.kind, 0) + 1
+        self.counts[item.kind] = n
+        if n <= self.per_kind:
+            self.kept.append(item)
+
+    def extend(self, items: list[Finding]) -> None:
+        for item in items:
+            self.add(item)
+
+    def findings(self) -> list[Finding]:
+        """What was kept, then one line per kind counting what was not."""
+        more = [
+            Finding(kind, None, None, None, f"{n - self.per_kind} more {kind} finding(s) not listed")
+            for kind, n in self.counts.items() if n > self.per_kind
+        ]
+        return self.kept + more

@@ -41,7 +41,7 @@ def identity_findings(tag_files: Mapping[str, bytes], verifier: SshSignatureVeri
     try:
         events = list(decode_rows(mapper, events_file))
         roster_rows = list(decode_rows(mapper, tag_files.get(ROSTER, b"")))
-    except (ValueError, KeyError, TypeError, AttributeError, TopicError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, TopicError, RecursionError) as exc:
         return [f"identity: the archived events cannot be read: {exc}"]
     return replay_identity(roster_rows + events, verifier)
 

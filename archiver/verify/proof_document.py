@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from opsledger.archiver.verify.limits import DEFAULT_LIMITS, LimitExceeded, check_json
 from opsledger.archiver.verify.proof_format import (
     CONSISTENCY_FORMAT,
     INCLUSION_FORMAT,
@@ -37,7 +38,12 @@ def check_proof_document(data: bytes, verifiers: Sequence[SignatureVerifier]) ->
     """Checks an inclusion or consistency proof document; raises ProofDocumentError
     when the bytes are not one at all."""
     try:
+        if len(data) > DEFAULT_LIMITS.max_tag_file:
+            raise LimitExceeded("its size", DEFAULT_LIMITS.max_tag_file, len(data))
+        check_json(data, None)
         document = json_object(data)
+    except LimitExceeded as e:
+        raise ProofDocumentError(f"not a proof document this verifier reads: {e.finding}") from None
     except Malformed as e:
         raise ProofDocumentError(f"not a proof document: {e}") from None
     kind = document.get("format")

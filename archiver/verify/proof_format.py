@@ -32,6 +32,7 @@ VERIFIER_KEY = "opsledger/verifier-key.txt"
 ARCHIVE_FORMAT = "opsledger-proofs/1"
 INCLUSION_FORMAT = "opsledger-inclusion-proof/1"
 CONSISTENCY_FORMAT = "opsledger-consistency-proof/1"
+MAX_FINDINGS_OF_A_KIND = 100
 
 
 class ProofDocumentError(BagInputError):
@@ -59,13 +60,25 @@ class ProofReport:
     consistency: str | None = None  # "a -> b", or None when there is none
     signed: bool = False  # a checkpoint vouches for the root (checked when verifiers were given)
     checkpoints: int = 0  # signed notes the document carries
+    counts: dict[str, int] = field(default_factory=dict)  # findings per kind, listed or not
+    _more: dict[str, int] = field(default_factory=dict, repr=False)  # where each count line is
 
     @property
     def ok(self) -> bool:
         return not self.findings
 
     def add(self, kind: str, path: str | None, message: str) -> None:
-        self.findings.append(ProofFinding(kind, path, message))
+        """Lists MAX_FINDINGS_OF_A_KIND of each kind, then one line counting the rest."""
+        n = self.counts[kind] = self.counts.get(kind, 0) + 1
+        if n <= MAX_FINDINGS_OF_A_KIND:
+            self.findings.append(ProofFinding(kind, path, message))
+            return
+        more = ProofFinding(kind, None, f"{n - MAX_FINDINGS_OF_A_KIND} more not listed")
+        if n == MAX_FINDINGS_OF_A_KIND + 1:
+            self._more[kind] = len(self.findings)
+            self.findings.append(more)
+        else:
+            self.findings[self._more[kind]] = more
 
 
 class Malformed(Exception):
@@ -118,7 +131,7 @@ def read_checkpoint(
 def json_object(data: bytes) -> dict[str, Any]:
     try:
         value = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
         raise Malformed(f"not JSON: {reason(e)}") from None
     if not isinstance(value, dict):
         raise Malformed("not a JSON object")

@@ -143,7 +143,7 @@ def _check_events(
             event = json.loads(line)
             leaf = event_leaf_hash(event)
             position = int_of(event, "position")
-        except (ValueError, Malformed) as e:
+        except (ValueError, Malformed, RecursionError) as e:
             report.add("leaf", where, f"unreadable event: {reason(e)}")
             continue
         entry = by_position.pop(position, None)

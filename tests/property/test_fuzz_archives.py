@@ -11,6 +11,7 @@ archive is made of.
 from __future__ import annotations
 
 import io
+import os
 import tarfile
 import threading
 import tracemalloc
@@ -21,7 +22,7 @@ from pathlib import Path
 import pytest
 import zstandard
 from clirunner import invoke
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from opsledger.archiver.builder.bag import build_bag
 from opsledger.archiver.verify.findings import FindingKind
@@ -273,3 +274,104 @@ def test_cli_verify_refuses_mutated_archive(tmp_path, name, with_manifest):
     assert "Traceback" not in result.out + result.err
     assert result.code == 1, (result.code, result.out, result.err)
     assert result.out.strip() or result.err.strip(), "a refused archive must say why"
+
+
+# Bounded memory: hostile archives of up to 10 MB, verified in a child process whose
+# own peak RSS (VmHWM) must stay under 256 MB. Each input is built from repeated
+# units, so a few megabytes of zstd unfold into hundreds of megabytes of tar,
+# members by the hundred thousand, manifests and JSON tag files past every cap.
+
+BOUNDED = settings(
+    max_examples=int(os.environ.get("FUZZ_BOUNDED_EXAMPLES", "12")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+INPUT_LIMIT = 10 << 20
+PEAK_LIMIT_KIB = 256 * 1024
+TAG_NAMES = ["data/f.bin", "bagit.txt", "bag-info.txt", "manifest-sha256.txt",
+             "manifest-sha512.txt", "tagmanifest-sha256.txt", "opsledger/events.jsonl",
+             "opsledger/proofs.json", "opsledger/roster.jsonl"]
+UNITS = [b"0" * 64 + b"  data/x\n", b"[", b'{"a":[', b"\n", b"\x00", b"x",
+         b'{"position":1,"state":"{}"}\n', b"Label: value\n"]
+
+CHILD = """
+import io, os, sys
+from opsledger.archiver.verify.verifier import verify_archive
+from opsledger.services.archive_check import provenance_findings
+archive = open(sys.argv[1], "rb")
+sidecar = open(sys.argv[2], "rb").read() if len(sys.argv) > 2 else None
+report = verify_archive(archive, detached_manifest=sidecar)
+extra = provenance_findings(report)
+peak = next(l.split()[1] for l in open("/proc/self/status") if l.startswith("VmHWM"))
+print(peak, len(report.findings) + len(extra), report.ok and not extra)
+"""
+
+
+@st.composite
+def hostile_inputs(draw: st.DrawFn) -> tuple[list[tuple[str, int, bytes]], int, bytes | None, int | None]:
+    members = draw(st.lists(st.tuples(st.sampled_from(TAG_NAMES), st.integers(0, 96 << 20),
+                                      st.sampled_from(UNITS)), max_size=5))
+    tiny = draw(st.sampled_from([0, 0, 2_000, 110_000]))
+    sidecar = draw(st.one_of(
+        st.none(), st.just(MANIFEST), st.binary(max_size=512),
+        st.integers(1, 4_000_000).map(lambda n: b"[" * n + b"]" * n),
+        st.integers(1, INPUT_LIMIT).map(bytes),
+    ))
+    flip = draw(st.one_of(st.none(), st.integers(0, 1 << 30)))
+    return members, tiny, sidecar, flip
+
+
+def _write_hostile(path: Path, members: list[tuple[str, int, bytes]], tiny: int) -> None:
+    cctx = zstandard.ZstdCompressor(level=1, write_checksum=True)
+    with open(path, "wb") as raw, cctx.stream_writer(raw) as out, \
+            tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        for name, size, unit in members:
+            info = tarfile.TarInfo(f"{TOP}/{name}")
+            info.size = size
+            reps = unit * (-(-min(size, 1 << 20) // len(unit)))
+            tar.addfile(info, io.BufferedReader(_Repeat(reps, size)) if size else None)
+        for i in range(tiny):
+            tar.addfile(tarfile.TarInfo(f"{TOP}/data/t{i}"))
+
+
+class _Repeat(io.RawIOBase):
+    def __init__(self, block: bytes, size: int) -> None:
+        self.block, self.left = block, size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = min(len(buffer), self.left, len(self.block))
+        buffer[:n] = self.block[:n]
+        self.left -= n
+        return n
+
+
+@pytest.mark.slow
+@BOUNDED
+@given(hostile_inputs())
+def test_hostile_archives_verify_in_bounded_memory(tmp_path_factory, recipe):
+    import subprocess
+    import sys
+
+    members, tiny, sidecar, flip = recipe
+    tmp = tmp_path_factory.mktemp("hostile")
+    archive = tmp / f"{TOP}.tar.zst"
+    _write_hostile(archive, members, tiny)
+    if flip is not None:
+        data = bytearray(archive.read_bytes())
+        data[flip % len(data)] ^= 0x20
+        archive.write_bytes(bytes(data))
+    assume(archive.stat().st_size <= INPUT_LIMIT)
+    argv = [sys.executable, "-c", CHILD, str(archive)]
+    if sidecar is not None:
+        (tmp / "sidecar").write_bytes(sidecar)
+        argv.append(str(tmp / "sidecar"))
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr[-3000:]
+    peak_kib, count, ok = out.stdout.split()
+    print(f"hostile input {archive.stat().st_size} B: peak {int(peak_kib) // 1024} MiB, {count} findings")
+    assert int(peak_kib) < PEAK_LIMIT_KIB, f"peak RSS {peak_kib} KiB"
+    assert int(count) <= 2_000, "findings must be capped"
+    assert ok == "False"  # none of these is a sound bag
