@@ -9,24 +9,6 @@ from __future__ import annotations
 import errno
 
 import click
-from eventsourcing.persistence import OperationalError, PersistenceError
-from opsledger.adapters.postgres_hardening import HardeningError, InvalidRole
-from opsledger.adapters.signing_keys import SigningKeyError
-from opsledger.archiver.errors import ArchiverError, BagInputError, ExtractError
-from opsledger.archiver.stores.errors import InvalidInput as StoreInvalidInput
-from opsledger.archiver.stores.errors import StoreUnavailable
-from opsledger.domain.errors import (
-    AlreadyExists,
-    ConcurrencyError,
-    DomainError,
-    InvalidInput,
-    NotFound,
-)
-from opsledger.domain.sla import SlaError
-from opsledger.projections.errors import InvalidQuery, NotInView, ProjectionError, UnknownView
-from opsledger.services.errors import Incomplete, InvalidRequest, Refused, ServiceError
-from opsledger.services.settings import SettingsError
-from pydantic import ValidationError
 
 OK, REFUSED, INVALID, INCOMPLETE, INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -45,6 +27,27 @@ EXTRA: dict[type[BaseException], int] = {}
 
 
 def exit_code_for(error: BaseException) -> int:
+    # Each layer's errors are imported when an error is mapped, never at start:
+    # `opsledger --help` must not pay for the archiver, the views or the drivers.
+    from eventsourcing.persistence import OperationalError, PersistenceError
+    from opsledger.adapters.postgres_hardening import HardeningError, InvalidRole
+    from opsledger.adapters.signing_keys import SigningKeyError
+    from opsledger.archiver.errors import ArchiverError, BagInputError, ExtractError
+    from opsledger.archiver.stores.errors import InvalidInput as StoreInvalidInput
+    from opsledger.archiver.stores.errors import StoreUnavailable
+    from opsledger.domain.errors import (
+        AlreadyExists,
+        ConcurrencyError,
+        DomainError,
+        InvalidInput,
+        NotFound,
+    )
+    from opsledger.domain.sla.errors import SlaError
+    from opsledger.projections.errors import InvalidQuery, NotInView, ProjectionError, UnknownView
+    from opsledger.services.errors import Incomplete, InvalidRequest, Refused
+    from opsledger.services.settings import SettingsError
+    from pydantic import ValidationError
+
     if isinstance(error, CliError):
         return error.exit_code
     if isinstance(error, Refused):
@@ -86,6 +89,10 @@ def exit_code_for(error: BaseException) -> int:
 
 
 def message_for(error: BaseException) -> str:
+    from eventsourcing.persistence import OperationalError, PersistenceError
+    from opsledger.services.errors import ServiceError
+    from pydantic import ValidationError
+
     if isinstance(error, click.ClickException):
         return error.format_message()
     if isinstance(error, ServiceError):  # put into words by the use case, like CliError
