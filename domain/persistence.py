@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent, Transcoder
 from eventsourcing.utils import get_topic, resolve_topic
-from pydantic import BaseModel, ValidationError
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 _IDENTITY = {"originator_id", "originator_version"}
 
@@ -67,22 +69,26 @@ class PydanticMapper(Mapper):
             state=state,
         )
 
-    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+    def stored_state(self, stored_event: StoredEvent) -> dict[str, Any]:
+        """The event's fields as stored (JSON types), without building its class."""
         state = stored_event.state
+        if self.cipher:
+            state = self.cipher.decrypt(state)
+        if self.compressor:
+            state = self.compressor.decompress(state)
+        return self.transcoder.decode(state)
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
         try:
-            if self.cipher:
-                state = self.cipher.decrypt(state)
-            if self.compressor:
-                state = self.compressor.decompress(state)
             cls = resolve_topic(stored_event.topic)
             return cls.model_validate(
                 {
-                    **self.transcoder.decode(state),
+                    **self.stored_state(stored_event),
                     "originator_id": stored_event.originator_id,
                     "originator_version": stored_event.originator_version,
                 }
             )
-        except (ValueError, ValidationError) as e:
+        except ValueError as e:  # pydantic's ValidationError is a ValueError
             msg = (
                 f"cannot decode stored event {stored_event.originator_id}"
                 f"@{stored_event.originator_version} ({stored_event.topic}): {e}"

@@ -30,4 +30,4 @@ def set_flag(
 
 def flag_value(services: Services, name: str) -> dict[str, Any]:
     """The recorded value of flag `name` (None if it was never set)."""
-    return {"flag": name, "value": services.app.flag_value(name)}
+    return {"flag": name, "value": services.log.flag_value(name)}  # read as stored, unsigned

@@ -202,11 +202,11 @@ def verify_ledger(
 ) -> dict[str, Any]:
     """Recomputes the tree from the log and checks it against the stored leaves
     and every stored and published checkpoint; `ok` is false on any finding."""
+    verifiers = own_verifiers(services, public_key, key_file)  # a bad key: said before the store
     try:
         caught_up(services, progress)
     except ProjectionError as e:
         notify(f"opsledger: warning: the ledger could not catch up ({e}); checking what it holds")
-    verifiers = own_verifiers(services, public_key, key_file)
     if not verifiers:
         notify("opsledger: warning: no public key; checkpoint signatures are not checked")
     published = []

@@ -10,13 +10,13 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from opsledger.archiver.detached import DetachedManifest
 from opsledger.domain.runbook import Env, Role
 from opsledger.services.errors import InvalidRequest, Refused
 from opsledger.services.files import file_digest
 from opsledger.services.sessions import default_session_dir
 
 if TYPE_CHECKING:
+    from opsledger.archiver.detached import DetachedManifest
     from opsledger.services.bootstrap import Services
 
 Notify = Callable[[str], None]
@@ -93,6 +93,8 @@ def close_ticket(
         manifest = store.get_manifest(name)
         if manifest is None:
             raise Refused(f"{key}: the archive's manifest is missing; not pruning")
+        from opsledger.archiver.detached import DetachedManifest  # closing only: not at start
+
         unsafe = unarchived_files(folder, DetachedManifest.from_bytes(manifest))
         if unsafe:
             raise Refused(

@@ -10,7 +10,7 @@ import re
 from uuid import UUID
 
 from opsledger.domain.errors import InvalidInput
-from opsledger.domain.model import derive_id
+from opsledger.domain.ids import derive_id
 
 TICKET_KEY = re.compile(r"^[A-Z][A-Z0-9]{1,15}-[0-9]{1,10}$")
 STRATEGY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
