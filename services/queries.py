@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from opsledger.domain.runbook import LIVE_FLAG
 from opsledger.services.views import ProgressCallback, fresh_reader
 
 if TYPE_CHECKING:
@@ -23,7 +24,11 @@ def ticket_document(
     """Ticket `key` as it stands; or, given `as_of`/`at_position`, as it stood
     then (its own events replayed up to that moment, from the timeline view)."""
     if as_of is None and at_position is None:
-        return fresh_reader(services, ["tickets"], progress=progress).ticket(key)
+        document = fresh_reader(services, ["tickets"], progress=progress).ticket(key)
+        # What `flag get live.enabled` says now, beside what a run of this ticket observed.
+        recorded = services.log.flag_value(LIVE_FLAG)
+        document["live_enabled_recorded"] = None if recorded is None else recorded == "true"
+        return document
     reader = fresh_reader(services, ["timeline"], progress=progress)
     return reader.ticket_as_of(key, position=at_position, at=as_of)
 
