@@ -112,9 +112,34 @@ class OpsLedgerCLI(LazyGroup):
         sys.exit(code if isinstance(code, int) else 0)
 
 
+ENVIRONMENT = """\b
+Settings (each global option above also has its variable):
+  OPSLEDGER_HOME            --home: the embedded stores' folder [./.opsledger]
+  OPSLEDGER_DATABASE_URL    --database-url: PostgreSQL instead of SQLite
+  OPSLEDGER_ACTOR           --actor: who you say acts (a check only)
+  OPSLEDGER_IDENTITY        --identity: your SSH private key; else SSH_AUTH_SOCK's agent
+  OPSLEDGER_SIGNING_KEY     the ledger's Ed25519 checkpoint key [$OPSLEDGER_HOME/keys/ledger.key]
+  OPSLEDGER_ARCHIVE_STORE   where archives go, a folder or s3://bucket/prefix
+                            [$OPSLEDGER_HOME/archives]
+  OPSLEDGER_S3_ENDPOINT     a custom S3 endpoint (credentials: the usual AWS variables)
+  OPSLEDGER_RETENTION_DAYS  Object Lock retention of archives [2192, six years]
+  OPSLEDGER_CREATE_TABLE    n: never create the store's tables (a hardened
+                            PostgreSQL's application role; see 'db harden --help')
+
+\b
+What a script run by 'opsledger run' receives (see 'run --help'):
+  OPSLEDGER_TICKET, OPSLEDGER_RUN_ID, OPSLEDGER_SESSION_DIR, OPSLEDGER_EFFECTIVE_ENV
+
+\b
+Exit codes: 0 ok, 1 refused by a rule or a failed check, 2 usage or invalid
+input, 3 incomplete (a store unreachable or not there), 130 interrupted.
+"""
+
+
 @click.group(
     cls=OpsLedgerCLI,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog=ENVIRONMENT,
 )
 @click.option(
     "--home",
