@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import errno
+import re
 
 import click
 
@@ -102,10 +103,26 @@ def message_for(error: BaseException) -> str:
         where = ".".join(str(p) for p in first["loc"]) or "input"
         return f"{where}: {first['msg']}"
     if isinstance(error, OperationalError | PersistenceError):
-        return f"event store unavailable: {_one_line(error)}"
+        return _with_hint(f"event store unavailable: {_one_line(error)}")
     if isinstance(error, OSError) and error.filename:
         return f"{error.filename}: {error.strerror or error}"
-    return _one_line(error) or type(error).__name__
+    return _with_hint(_one_line(error) or type(error).__name__)
+
+
+_NO_SCHEMA = re.compile(r'schema "([^"]+)" does not exist')
+
+
+def _with_hint(message: str) -> str:
+    """What to do about a server's answer the user can fix themselves."""
+    missing = _NO_SCHEMA.search(message)
+    if missing:
+        schema = missing[1]
+        message += (
+            f"; the URL's ?schema={schema} names a schema the database lacks: create it "
+            f"once (psql ... -c 'CREATE SCHEMA {schema}', as the database's owner) or "
+            "leave ?schema= out to use public"
+        )
+    return message
 
 
 def _one_line(error: BaseException) -> str:

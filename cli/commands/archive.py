@@ -19,8 +19,7 @@ from opsledger.cli.options import (
 from opsledger.cli.output import emit, note, table
 from opsledger.cli.progress import PhasedProgress
 from opsledger.domain.runbook import Role
-from opsledger.domain.ticket import TICKET_KEY
-from opsledger.services.archive_check import list_archives, verify_target
+from opsledger.services.archive_check import is_ticket_key, list_archives, verify_target
 from opsledger.services.archive_seal import seal_session
 
 
@@ -94,7 +93,7 @@ def build(
             [
                 f"{key}: sealed {document['location']}",
                 f"  sha256 {document['archive_sha256']}  ({document['archive_bytes']:,} bytes, "
-                f"{document['files']} files)",
+                f"{document['payload_files']} payload files)",
                 f"  manifest sha256 {document['manifest_sha256']}",
                 f"  location hash {document['location_hash']}",
                 *(
@@ -136,6 +135,8 @@ def verify(
     """Verify an archive: a ticket KEY (its latest sealed archive, recorded),
     a downloaded .tar.zst FILE (offline, no database needed), or s3://...
 
+    A TARGET that exists as a file is the file, even when named like a key.
+
     Every hash is recomputed and every failure listed. Exits 0 when all hold.
     """
     with PhasedProgress(enabled=not json_output) as progress:
@@ -145,7 +146,7 @@ def verify(
             manifest=manifest,
             store_uri=store_uri,
             public_key=public_key,
-            actor=actor_of(obj, actor_override) if TICKET_KEY.match(target) else None,
+            actor=actor_of(obj, actor_override) if is_ticket_key(target) else None,
             progress=progress,
             notify=note,
         )
@@ -155,7 +156,8 @@ def verify(
         json_output=json_output,
         human=lambda: "\n".join(
             [
-                f"{label}: {'OK' if not findings else 'FAILED'} ({document['files']} files, "
+                f"{label}: {'OK' if not findings else 'FAILED'} ({document['payload_files']} "
+                f"payload files; {document['files']} in the bag with its tag files; "
                 f"sha256 {document['archive_sha256']})"
             ]
             + [f"  - {f}" for f in findings]

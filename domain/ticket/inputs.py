@@ -30,10 +30,33 @@ def validate_key(key: str) -> str:
     return key
 
 
+# What a one-line field refuses besides tab-less C0 controls: DEL and the C1
+# controls (U+0085 is a line break to str.splitlines), the line and paragraph
+# separators, and the bidi controls that make text read other than it is stored
+# (a reversed reason on a terminal, "Trojan Source").
+_NOT_ONE_LINE = re.compile(
+    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+
+
 def validate_text(subject: str, what: str, value: str, *, limit: int = 2000) -> str:
-    if any(ord(c) < 32 and c not in "\t" for c in value) or len(value) > limit:
+    """One line of plain text: no line breaks, control or bidi characters."""
+    bad = _NOT_ONE_LINE.search(value)
+    if bad:
+        raise InvalidInput(
+            subject, f"{what} must be one line of plain text: U+{ord(bad[0]):04X} "
+            f"({_char_name(bad[0])}) is not accepted"
+        )
+    if len(value) > limit:
         raise InvalidInput(subject, f"{what} must be one line of at most {limit} characters")
     return value
+
+
+def _char_name(char: str) -> str:
+    import unicodedata
+
+    names = {"\x7f": "DELETE", "\x85": "NEXT LINE", "\n": "LINE FEED", "\r": "CARRIAGE RETURN"}
+    return names.get(char) or unicodedata.name(char, "a control character")
 
 
 def opening(key: str, *, strategy: str, artifact_digest: str, title: str) -> dict[str, str]:
