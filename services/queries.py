@@ -20,14 +20,18 @@ def ticket_document(
     as_of: datetime | None = None,
     at_position: int | None = None,
     progress: ProgressCallback | None = None,
+    with_flag: bool = False,
 ) -> dict[str, Any]:
     """Ticket `key` as it stands; or, given `as_of`/`at_position`, as it stood
-    then (its own events replayed up to that moment, from the timeline view)."""
+    then (its own events replayed up to that moment, from the timeline view).
+
+    `with_flag` adds `live_enabled_recorded`, the flag as `flag get` reads it
+    now (the human view shows it; the --json document stays as it was)."""
     if as_of is None and at_position is None:
         document = fresh_reader(services, ["tickets"], progress=progress).ticket(key)
-        # What `flag get live.enabled` says now, beside what a run of this ticket observed.
-        recorded = services.log.flag_value(LIVE_FLAG)
-        document["live_enabled_recorded"] = None if recorded is None else recorded == "true"
+        if with_flag:  # what `flag get live.enabled` says now, beside what a run observed
+            recorded = services.log.flag_value(LIVE_FLAG)
+            document["live_enabled_recorded"] = None if recorded is None else recorded == "true"
         return document
     reader = fresh_reader(services, ["timeline"], progress=progress)
     return reader.ticket_as_of(key, position=at_position, at=as_of)

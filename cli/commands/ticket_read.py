@@ -33,7 +33,8 @@ def show(obj, key: str, as_of: datetime | None, at_position: int | None, json_ou
     if as_of is not None and at_position is not None:
         raise click.UsageError("give --as-of or --at-position, not both")
     with ViewProgress(enabled=not json_output) as progress:
-        doc = ticket_document(obj, key, as_of=as_of, at_position=at_position, progress=progress)
+        doc = ticket_document(obj, key, as_of=as_of, at_position=at_position, progress=progress,
+                              with_flag=not json_output)
     emit(doc, json_output=json_output, human=lambda: render(doc))
 
 
