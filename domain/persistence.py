@@ -6,12 +6,13 @@ event always has the same bytes: archives and the Merkle log hash them.
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 from typing import TYPE_CHECKING, Any
 
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent, Transcoder
-from eventsourcing.utils import get_topic, resolve_topic
+from eventsourcing.utils import TopicError, get_topic, resolve_topic
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -80,7 +81,7 @@ class PydanticMapper(Mapper):
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         try:
-            cls = resolve_topic(stored_event.topic)
+            cls = _event_class(stored_event.topic)
             return cls.model_validate(
                 {
                     **self.stored_state(stored_event),
@@ -94,6 +95,27 @@ class PydanticMapper(Mapper):
                 f"@{stored_event.originator_version} ({stored_event.topic}): {e}"
             )
             raise MapperDeserialisationError(msg) from e
+
+
+# Where the stored topics' classes are defined. A command may start without
+# them (reading as stored needs none); a decode that finds its topic not yet
+# registered imports them first, since eventsourcing resolves an explicit
+# TOPIC only once its class exists.
+EVENT_MODULES = (
+    "opsledger.domain.flag",
+    "opsledger.domain.roster",
+    "opsledger.domain.shift",
+    "opsledger.domain.ticket.aggregate",
+)
+
+
+def _event_class(topic: str) -> Any:
+    try:
+        return resolve_topic(topic)
+    except TopicError:
+        for module in EVENT_MODULES:
+            importlib.import_module(module)
+        return resolve_topic(topic)
 
 
 MAPPER_ENV = {
