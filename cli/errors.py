@@ -7,34 +7,9 @@
 from __future__ import annotations
 
 import errno
+import re
 
 import click
-from eventsourcing.persistence import OperationalError, PersistenceError
-from opsledger.adapters.postgres_hardening import HardeningError, InvalidRole
-from opsledger.adapters.redaction_key import RedactionKeyError
-from opsledger.adapters.signing_keys import SigningKeyError
-from opsledger.archiver.errors import ArchiverError, BagInputError, ExtractError
-from opsledger.archiver.stores.errors import InvalidInput as StoreInvalidInput
-from opsledger.archiver.stores.errors import StoreUnavailable
-from opsledger.domain.errors import (
-    AlreadyExists,
-    ConcurrencyError,
-    DomainError,
-    InvalidInput,
-    NotFound,
-)
-from opsledger.domain.sla import SlaError
-from opsledger.projections.errors import (
-    InvalidQuery,
-    LogBehindViews,
-    NotInView,
-    ProjectionError,
-    UnknownView,
-    ViewStoreError,
-)
-from opsledger.services.errors import Incomplete, InvalidRequest, Refused, ServiceError
-from opsledger.services.settings import SettingsError
-from pydantic import ValidationError
 
 OK, REFUSED, INVALID, INCOMPLETE, INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -53,6 +28,34 @@ EXTRA: dict[type[BaseException], int] = {}
 
 
 def exit_code_for(error: BaseException) -> int:
+    # Each layer's errors are imported when an error is mapped, never at start:
+    # `opsledger --help` must not pay for the archiver, the views or the drivers.
+    from eventsourcing.persistence import OperationalError, PersistenceError
+    from opsledger.adapters.postgres_hardening import HardeningError, InvalidRole
+    from opsledger.adapters.redaction_key import RedactionKeyError
+    from opsledger.adapters.signing_keys import SigningKeyError
+    from opsledger.archiver.errors import ArchiverError, BagInputError, ExtractError
+    from opsledger.archiver.stores.errors import InvalidInput as StoreInvalidInput
+    from opsledger.archiver.stores.errors import StoreUnavailable
+    from opsledger.domain.errors import (
+        AlreadyExists,
+        ConcurrencyError,
+        DomainError,
+        InvalidInput,
+        NotFound,
+    )
+    from opsledger.domain.sla.errors import SlaError
+    from opsledger.projections.errors import (
+        InvalidQuery,
+        LogBehindViews,
+        NotInView,
+        ProjectionError,
+        UnknownView,
+    )
+    from opsledger.services.errors import Incomplete, InvalidRequest, Refused
+    from opsledger.services.settings import SettingsError
+    from pydantic import ValidationError
+
     if isinstance(error, CliError):
         return error.exit_code
     if isinstance(error, Refused):
@@ -96,6 +99,11 @@ def exit_code_for(error: BaseException) -> int:
 
 
 def message_for(error: BaseException) -> str:
+    from eventsourcing.persistence import OperationalError, PersistenceError
+    from opsledger.projections.errors import ViewStoreError
+    from opsledger.services.errors import ServiceError
+    from pydantic import ValidationError
+
     if isinstance(error, click.ClickException):
         return error.format_message()
     if isinstance(error, ServiceError):  # put into words by the use case, like CliError
@@ -105,13 +113,29 @@ def message_for(error: BaseException) -> str:
         where = ".".join(str(p) for p in first["loc"]) or "input"
         return f"{where}: {first['msg']}"
     if isinstance(error, OperationalError | PersistenceError):
-        return f"event store unavailable: {_one_line(error)}"
+        return _with_hint(f"event store unavailable: {_one_line(error)}")
     if isinstance(error, ViewStoreError) and "permission denied" in str(error):
         return (f"{_one_line(error)} (a hardened database: an administrator's 'opsledger db check "
                 "--app-role ROLE' says what the role lacks, 'opsledger db harden' grants it)")
     if isinstance(error, OSError) and error.filename:
         return f"{error.filename}: {error.strerror or error}"
-    return _one_line(error) or type(error).__name__
+    return _with_hint(_one_line(error) or type(error).__name__)
+
+
+_NO_SCHEMA = re.compile(r'schema "([^"]+)" does not exist')
+
+
+def _with_hint(message: str) -> str:
+    """What to do about a server's answer the user can fix themselves."""
+    missing = _NO_SCHEMA.search(message)
+    if missing:
+        schema = missing[1]
+        message += (
+            f"; the URL's ?schema={schema} names a schema the database lacks: create it "
+            f"once (psql ... -c 'CREATE SCHEMA {schema}', as the database's owner) or "
+            "leave ?schema= out to use public"
+        )
+    return message
 
 
 def _one_line(error: BaseException) -> str:

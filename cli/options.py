@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -64,20 +65,31 @@ def actor_of(obj: Any, override: str | None) -> str | None:
     return actor
 
 
+# A date with a zone (2026-12-01Z, 2026-12-01+02:00): that day's midnight there.
+_ZONED_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})(Z|[+-]\d{2}:\d{2})$")
+
+
 class UtcDateTime(click.ParamType):
-    """An ISO 8601 time; a naive time is refused rather than guessed."""
+    """An ISO 8601 time, or a date with a zone (midnight); a naive time is
+    refused rather than guessed."""
 
     name = "TIME"
 
     def convert(self, value: Any, param: Any, ctx: Any) -> datetime:
         if isinstance(value, datetime):
             return value
+        text = str(value).strip()
+        zoned_date = _ZONED_DATE.match(text)
+        if zoned_date:  # fromisoformat drops a bare date's offset
+            text = f"{zoned_date[1]}T00:00:00{zoned_date[2]}"
         try:
-            parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
-            self.fail(f"{value!r} is not an ISO 8601 time such as 2026-11-23T14:05:00Z", param, ctx)
+            self.fail(f"{value!r} is not an ISO 8601 time such as 2026-11-23T14:05:00Z "
+                      "(or a date such as 2026-11-23Z, midnight UTC)", param, ctx)
         if parsed.tzinfo is None:
-            self.fail(f"{value!r} has no time zone; add Z for UTC", param, ctx)
+            self.fail(f"{value!r} has no time zone: add Z for UTC, as in {text}Z"
+                      f"{' (midnight UTC)' if 'T' not in text else ''}", param, ctx)
         return parsed.astimezone(UTC)
 
 
@@ -113,5 +125,15 @@ store_option = click.option(
     help="Where archives go: a folder or s3://bucket/prefix [env OPSLEDGER_ARCHIVE_STORE; "
     "default $OPSLEDGER_HOME/archives].",
 )
+
+# Log positions, versions, sizes and limits are 64-bit in both stores (SQLite
+# INTEGER, PostgreSQL bigint): a larger number is a usage error, not a store failure.
+MAX_INT64 = 2**63 - 1
+
+
+def count(minimum: int = 1) -> click.IntRange:
+    """A whole number from `minimum` up to what the stores hold (2**63 - 1)."""
+    return click.IntRange(min=minimum, max=MAX_INT64)
+
 
 existing_file = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)

@@ -13,9 +13,12 @@ import inspect
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, ClassVar
-from uuid import UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import BaseAggregate, CanInitAggregate, CanMutateAggregate, event
+from opsledger.domain.ids import NAMESPACE as NAMESPACE  # re-exported: ids live in domain.ids
+from opsledger.domain.ids import derive_id as derive_id
+from opsledger.domain.ids import utcnow
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -26,21 +29,11 @@ from pydantic import (
     model_serializer,
 )
 
-# Fixed namespace: ids derived from keys must never change between releases.
-NAMESPACE = UUID("6f0c2b1e-8d47-5a53-9a51-0b5d1f3e7c21")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def derive_id(kind: str, key: str) -> UUID:
-    """Deterministic aggregate id, so a key finds its record without an index."""
-    return uuid5(NAMESPACE, f"{kind}:{key}")
-
 
 class Immutable(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Each event class builds its validator when first used, not when defined:
+    # a command that reads one flag does not pay for the other fifty event classes.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Signature(Immutable):
@@ -83,6 +76,18 @@ class DomainEvent(Immutable):
     @classmethod
     def _in_utc(cls, value: datetime) -> datetime:
         return value.astimezone(UTC)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        """eventsourcing passes an event only the arguments its signature names;
+        a deferred build has no signature yet, so it is given its fields' now
+        (the full build replaces it with pydantic's own, naming the same fields)."""
+        super().__pydantic_init_subclass__(**kwargs)
+        if not cls.__pydantic_complete__:
+            cls.__signature__ = inspect.Signature(  # type: ignore[misc]
+                [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY)
+                 for name in cls.model_fields]
+            )
 
 
 class Aggregate(BaseAggregate[UUID]):

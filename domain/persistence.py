@@ -6,13 +6,16 @@ event always has the same bytes: archives and the Merkle log hash them.
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent, Transcoder
-from eventsourcing.utils import get_topic, resolve_topic
-from pydantic import BaseModel, ValidationError
+from eventsourcing.utils import TopicError, get_topic, resolve_topic
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 _IDENTITY = {"originator_id", "originator_version"}
 
@@ -67,27 +70,52 @@ class PydanticMapper(Mapper):
             state=state,
         )
 
-    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+    def stored_state(self, stored_event: StoredEvent) -> dict[str, Any]:
+        """The event's fields as stored (JSON types), without building its class."""
         state = stored_event.state
+        if self.cipher:
+            state = self.cipher.decrypt(state)
+        if self.compressor:
+            state = self.compressor.decompress(state)
+        return self.transcoder.decode(state)
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
         try:
-            if self.cipher:
-                state = self.cipher.decrypt(state)
-            if self.compressor:
-                state = self.compressor.decompress(state)
-            cls = resolve_topic(stored_event.topic)
+            cls = _event_class(stored_event.topic)
             return cls.model_validate(
                 {
-                    **self.transcoder.decode(state),
+                    **self.stored_state(stored_event),
                     "originator_id": stored_event.originator_id,
                     "originator_version": stored_event.originator_version,
                 }
             )
-        except (ValueError, ValidationError) as e:
+        except ValueError as e:  # pydantic's ValidationError is a ValueError
             msg = (
                 f"cannot decode stored event {stored_event.originator_id}"
                 f"@{stored_event.originator_version} ({stored_event.topic}): {e}"
             )
             raise MapperDeserialisationError(msg) from e
+
+
+# Where the stored topics' classes are defined. A command may start without
+# them (reading as stored needs none); a decode that finds its topic not yet
+# registered imports them first, since eventsourcing resolves an explicit
+# TOPIC only once its class exists.
+EVENT_MODULES = (
+    "opsledger.domain.flag",
+    "opsledger.domain.roster",
+    "opsledger.domain.shift",
+    "opsledger.domain.ticket.aggregate",
+)
+
+
+def _event_class(topic: str) -> Any:
+    try:
+        return resolve_topic(topic)
+    except TopicError:
+        for module in EVENT_MODULES:
+            importlib.import_module(module)
+        return resolve_topic(topic)
 
 
 MAPPER_ENV = {

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from opsledger.domain.flag import FLAG_NAME
+from opsledger.domain.flag_rules import FLAG_NAME
 from opsledger.domain.runbook import Severity
 from opsledger.domain.ticket import TICKET_KEY, ticket_id
 from opsledger.projections import encoding, flags, incidents, tickets, timeline

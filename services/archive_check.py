@@ -111,6 +111,12 @@ def _open_target(
     return path.open("rb"), data, str(path)
 
 
+def is_ticket_key(target: str) -> bool:
+    """TARGET names a ticket when it is written as a key and no file of that
+    name is here: an existing path is always the file (./CHG-1 too)."""
+    return bool(TICKET_KEY.match(target)) and not Path(target).exists()
+
+
 def verify_target(
     services: Services,
     target: str,
@@ -127,7 +133,7 @@ def verify_target(
     as `actor`), or a .tar.zst FILE / s3:// URI offline. Every hash is
     recomputed and every failure listed; `ok` is True when all hold."""
     findings: list[str]
-    if TICKET_KEY.match(target):
+    if is_ticket_key(target):
         app = services.app
         ticket = app.get_ticket(target)
         if not ticket.archives:
@@ -181,7 +187,8 @@ def verify_target(
         "ok": not findings,
         "provenance": provenance,
         "archive_sha256": report.archive_sha256,
-        "files": len(report.files),
+        "files": len(report.files),  # every file of the bag: payload and tag files
+        "payload_files": sum(1 for path in report.files if path.startswith("data/")),
         "findings": findings,
         "bag_info": [list(p) for p in report.bag_info],
     }

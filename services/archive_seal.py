@@ -278,7 +278,8 @@ def _record_and_verify(
         "archive_bytes": sealed.archive_size,
         "manifest_sha256": sealed.manifest_sha256,
         "location_hash": sealed.location_hash,
-        "files": sealed.file_count,
+        "files": sealed.file_count,  # payload files: the session's, under data/
+        "payload_files": sealed.file_count,
         "reused": sealed.reused,
         "incomplete": [g.line() for g in gaps],
         "redacted": [
@@ -341,7 +342,8 @@ def _resume(
         "archive_bytes": sealed.archive_bytes,
         "manifest_sha256": sealed.manifest_sha256,
         "location_hash": sealed.location_hash,
-        "files": sealed.file_count,
+        "files": sealed.file_count,  # payload files: the session's, under data/
+        "payload_files": sealed.file_count,
         "reused": True,
         "incomplete": list(sealed.missing),
         "redacted": [

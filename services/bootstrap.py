@@ -20,7 +20,8 @@ from opsledger.services.settings import Settings, SettingsError
 if TYPE_CHECKING:
     from opsledger.archiver.stores.port import ArchiveStore
     from opsledger.domain.application import OpsLedger
-    from opsledger.domain.sshsig import SshSigner
+    from opsledger.domain.log_reader import LogReader
+    from opsledger.domain.sshsig import SshSigner, VerifiedSignature
     from opsledger.projections import Projector
     from opsledger.projections.ledger_log import Ledger
     from opsledger.services.signing import SigningApplication
@@ -37,6 +38,7 @@ class Services:
         # --redact: a secret in what a command records is recorded redacted
         # (with a keyed commitment to the original) instead of refusing it.
         self.redact_records = False
+        self._may_create = False
 
     @property
     def actor(self) -> str:
@@ -44,23 +46,56 @@ class Services:
         roster gives the signing key to."""
         return self.settings.actor or self.app.person()
 
+    def require_store(self) -> None:
+        """Reading never creates a store: an embedded one that is not there is
+        NoStore (a PostgreSQL server is asked, and says for itself)."""
+        from opsledger.services.errors import NoStore
+
+        if self.settings.database_url or self._may_create:
+            return
+        events = self.settings.home / "events.sqlite"
+        if not events.is_file():
+            raise NoStore(
+                f"no event store at {self.settings.home.resolve()}: nothing has been recorded "
+                "there (name an existing one with --home DIR or OPSLEDGER_HOME, or "
+                "--database-url; the first recorded command creates it)"
+            )
+
+    def recording(self) -> None:
+        """A command is about to record: it may create the embedded store."""
+        self._may_create = True
+
     @cached_property
     def ledger_app(self) -> OpsLedger:
-        """The domain application; recording through it directly is unsigned."""
-        from opsledger.adapters.ssh_signing import CryptographyVerifier
+        """The domain application; recording through it directly is unsigned.
+        It creates the embedded store only once `recording()` said so."""
         from opsledger.domain.application import OpsLedger
 
+        self.require_store()
         if not self.settings.database_url:
             self.settings.home.mkdir(parents=True, exist_ok=True)
-        return OpsLedger(env=self.settings.event_store_env(), verifier=CryptographyVerifier())
+        return OpsLedger(env=self.settings.event_store_env(), verifier=_Verifier())
+
+    @cached_property
+    def log(self) -> LogReader | OpsLedger:
+        """The store read as stored (topics and JSON, no domain classes): what
+        the views and `flag get` read. The application itself when it is built."""
+        if "ledger_app" in self.__dict__:
+            return self.ledger_app
+        from opsledger.domain.log_reader import LogReader
+
+        self.require_store()
+        return LogReader(env=self.settings.event_store_env())
 
     @cached_property
     def app(self) -> SigningApplication:
         """The application as the acting person uses it: every record is signed."""
         from opsledger.services.signing import SigningApplication
 
-        return SigningApplication(self.ledger_app, lambda: self.identity,
-                                  redact=lambda: self.redact_records, commit=self.commit)
+        return SigningApplication(
+            lambda: self.ledger_app, lambda: self.identity, recording=self.recording,
+            redact=lambda: self.redact_records, commit=self.commit,
+        )
 
     @property
     def redaction_key_path(self) -> Path:
@@ -109,7 +144,7 @@ class Services:
         """The read models: `views.sqlite` beside the events, or the events' PostgreSQL schema."""
         from opsledger.projections import EventLog, Projector
 
-        log = EventLog(self.ledger_app.recorder, self.ledger_app.mapper)
+        log = EventLog(self.log.recorder, self.log.mapper)
         if self.settings.database_url:
             from opsledger.projections.postgres import PostgresViewStore
             from opsledger.services.settings import postgres_env
@@ -123,7 +158,7 @@ class Services:
                 password=env["POSTGRES_PASSWORD"],
                 schema=env.get("POSTGRES_SCHEMA", "public"),
                 connect_timeout=int(env["POSTGRES_CONNECT_TIMEOUT"]),
-                listen_channel=getattr(self.ledger_app.recorder, "channel_name", None),
+                listen_channel=getattr(self.log.recorder, "channel_name", None),
             )
         else:
             from opsledger.projections.sqlite import SQLiteViewStore
@@ -173,9 +208,19 @@ class Services:
         projector = self.__dict__.get("projector")
         if projector is not None:
             projector.store.close()
-        app = self.__dict__.get("ledger_app")
-        if app is not None:
+        apps = {id(a): a for a in (self.__dict__.get("log"), self.__dict__.get("ledger_app")) if a}
+        for app in apps.values():
             app.close()
+
+
+class _Verifier:
+    """The SSHSIG verifier, built (and `cryptography` imported) at the first
+    signature checked: a command that only reads never pays for it."""
+
+    def verify(self, armored: str | bytes, message: bytes, namespace: str) -> VerifiedSignature:
+        from opsledger.adapters.ssh_signing import CryptographyVerifier
+
+        return CryptographyVerifier().verify(armored, message, namespace)
 
 
 def bootstrap(settings: Settings | None = None) -> Services:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import stat
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -143,13 +144,14 @@ def run_demo(
     settings name a home or a database."""
     directory = directory.resolve()
     directory.mkdir(parents=True, exist_ok=True)
-    if "home" not in services.settings.model_fields_set and not services.settings.database_url:
-        services.settings = services.settings.model_copy(update={"home": directory / ".opsledger"})
+    if not services.settings.home_given and not services.settings.database_url:
+        services.settings = replace(services.settings, home=directory / ".opsledger")
     # The stand-in's control-plane calls run as the operator, against these stores.
     services.environ["OPSLEDGER_HOME"] = str(services.settings.home.resolve())
     services.environ["OPSLEDGER_ACTOR"] = PEOPLE[Role.OPERATOR]
     if services.settings.database_url:
         services.environ["OPSLEDGER_DATABASE_URL"] = services.settings.database_url
+    services.recording()  # the demo records from its first step: it may create the store
     keys = _desk_keys(directory / "keys")
     services.environ["OPSLEDGER_IDENTITY"] = str(directory / "keys" / PEOPLE[Role.OPERATOR])
     app = _Desk(services, keys)

@@ -23,3 +23,7 @@ class InvalidRequest(ServiceError):
 class Incomplete(ServiceError):
     """Work was left unfinished: a store lagging or unreachable, a record that
     could not be written after the action it records had happened."""
+
+
+class NoStore(Incomplete):
+    """A reading command found no store where it was pointed: none is created."""

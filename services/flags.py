@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from opsledger.domain.flag_rules import as_bool
 from opsledger.domain.runbook import Role
 
 if TYPE_CHECKING:
@@ -29,5 +30,9 @@ def set_flag(
 
 
 def flag_value(services: Services, name: str) -> dict[str, Any]:
-    """The recorded value of flag `name` (None if it was never set)."""
-    return {"flag": name, "value": services.app.flag_value(name)}
+    """The recorded value of flag `name`: a bool for a boolean flag (stored as
+    true/false), else its text; None if it was never set."""
+    value = services.log.flag_value(name)  # read as stored, unsigned
+    if value in ("true", "false"):
+        return {"flag": name, "value": as_bool(value)}
+    return {"flag": name, "value": value}

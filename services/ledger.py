@@ -247,6 +247,7 @@ def verify_ledger(
     and checks it against the stored leaves and every stored and published
     checkpoint (by default those every seal publishes beside its archive);
     `ok` is false on any finding."""
+    verifiers = own_verifiers(services, public_key, key_file)  # a bad key: said before the store
     damaged = store_integrity(services)
     if damaged:
         return _damaged(damaged)
@@ -254,7 +255,6 @@ def verify_ledger(
         caught_up(services, progress)
     except ProjectionError as e:
         notify(f"opsledger: warning: the ledger could not catch up ({e}); checking what it holds")
-    verifiers = own_verifiers(services, public_key, key_file)
     if not verifiers:
         notify("opsledger: warning: no public key; checkpoint signatures are not checked")
     published = []

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from opsledger.services.scripts import recorder_states
+from opsledger.domain.runbook import LIVE_FLAG
 from opsledger.services.views import ProgressCallback, fresh_reader
 
 if TYPE_CHECKING:
@@ -20,16 +20,25 @@ def ticket_document(
     as_of: datetime | None = None,
     at_position: int | None = None,
     progress: ProgressCallback | None = None,
+    with_flag: bool = False,
 ) -> dict[str, Any]:
     """Ticket `key` as it stands; or, given `as_of`/`at_position`, as it stood
-    then (its own events replayed up to that moment, from the timeline view)."""
+    then (its own events replayed up to that moment, from the timeline view).
+
+    `with_flag` adds `live_enabled_recorded`, the flag as `flag get` reads it
+    now (the human view shows it; the --json document stays as it was)."""
     if as_of is None and at_position is None:
         document = fresh_reader(services, ["tickets"], progress=progress).ticket(key)
         unfinished = [c for c in document["commands"] if c["outcome"] is None]
         if unfinished:  # is each one's recorder still there? ("gone": abandoned)
+            from opsledger.services.scripts import recorder_states  # the runner: only then
+
             states = recorder_states(services, key)
             for command in unfinished:
                 command["recorder"] = states.get(command["run_id"], "unknown")
+        if with_flag:  # what `flag get live.enabled` says now, beside what a run observed
+            recorded = services.log.flag_value(LIVE_FLAG)
+            document["live_enabled_recorded"] = None if recorded is None else recorded == "true"
         return document
     reader = fresh_reader(services, ["timeline"], progress=progress)
     return reader.ticket_as_of(key, position=at_position, at=as_of)

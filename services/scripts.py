@@ -100,7 +100,10 @@ def record_run(
             f"opsledger: GO/NO-GO: {key} lacks {len(missing)} pre-launch artefact(s); "
             f"deploy DOWNGRADED to staging: {'; '.join(missing)}"
         )
-    effective = effective_argv(args, env) if cmd is Command.DEPLOY else args
+    # A downgraded session stays downgraded: validate, settle and kill are told
+    # the env the record says (staging), as the deploy was.
+    downgraded = env is not ticket.requested_env
+    effective = effective_argv(args, env) if cmd is Command.DEPLOY or downgraded else args
     child_env = {
         **services.environ,
         "OPSLEDGER_TICKET": key,
@@ -131,6 +134,8 @@ def record_run(
             f"{result.log_sha256}) but recording it failed: {e}"
         ) from e
     status = f"exit {result.exit_code}" if result.outcome == "exited" else result.outcome
+    if result.outcome == "failed-to-start" and result.detail:
+        status += f" ({result.detail.removeprefix('opsledger: ')})"  # why, not only in the log
     notify(
         f"opsledger: {key} {cmd.value} {status}; log {result.log_bytes} bytes, "
         f"sha256 {result.log_sha256[:16]}…"
@@ -138,7 +143,10 @@ def record_run(
     if not mirrors:
         notify(
             f"opsledger: FLAG MISMATCH: {LIVE_FLAG} is {_word(observed)} after {cmd.value}, "
-            f"intended {_word(expected)}; recorded on {key}"
+            f"intended {_word(expected)}; recorded on {key}. opsledger only compares: the "
+            f"script itself sets the flag, with 'opsledger flag set {LIVE_FLAG} "
+            f"{_word(expected) if expected is not None else 'true|false'} --reason ... "
+            f"--ticket {key}' (see 'opsledger run --help')"
         )
     elif expected is not None:
         notify(f"opsledger: {LIVE_FLAG} = {_word(observed)}, as intended")

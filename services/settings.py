@@ -9,10 +9,9 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
-
-from pydantic import BaseModel, ConfigDict, field_validator
 
 ENV_VARS = {
     "home": "OPSLEDGER_HOME",
@@ -29,16 +28,69 @@ ENV_VARS = {
     "ssh_auth_sock": "SSH_AUTH_SOCK",
     "witnesses": "OPSLEDGER_WITNESSES",
 }
+# The global options that override a variable: an error names what the user gave.
+OPTIONS = {"home": "--home", "database_url": "--database-url", "actor": "--actor",
+           "identity": "--identity"}
+DEFAULT_HOME = Path(".opsledger")
 
 
 class SettingsError(ValueError):
     pass
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(frozen=True)
+def _database_url(value: str | None) -> str | None:
+    if value and not re.match(r"^postgres(ql)?://", value):
+        raise ValueError("must be a postgresql://user@host:port/db URL")
+    if value:
+        try:
+            postgres_env(value)  # its host, port and schema, checked now
+        except SettingsError as e:
+            raise ValueError(str(e).removeprefix(f"{ENV_VARS['database_url']}: ")) from None
+    return value or None
 
-    home: Path = Path(".opsledger")
+
+def _actor(value: str) -> str:
+    value = value.strip()
+    if len(value) > 128 or any(ord(c) < 32 for c in value):
+        raise ValueError("must be one short line")
+    return value
+
+
+def _days(value: int | str) -> int:
+    try:
+        days = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"must be a whole number of days, not {value!r}") from None
+    if days < 0:
+        raise ValueError("must not be negative")
+    return days
+
+
+def _path(value: Path | str | None) -> Path | None:
+    return None if value is None or value == "" else Path(value)
+
+
+def _witnesses(value: object) -> tuple[str, ...]:
+    """`URL=VERIFIERKEY` items, separated by spaces, commas or newlines."""
+    items = tuple(w for w in re.split(r"[\s,]+", value) if w) if isinstance(value, str) \
+        else tuple(str(w) for w in value or ())  # type: ignore[union-attr]
+    for item in items:
+        if not re.match(r"^https?://[^=\s]+=\S+\+[0-9a-f]{8}\+\S+$", item):
+            raise ValueError(f"{item[:60]!r}: expected http(s)://HOST[:PORT][/PREFIX]=VERIFIERKEY")
+    return items
+
+
+_CHECKS = {"database_url": _database_url, "actor": _actor, "retention_days": _days,
+           "home": _path, "signing_key": _path, "identity": _path, "redaction_key": _path,
+           "witnesses": _witnesses}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the composition root needs; a plain dataclass (pydantic would cost
+    every command its first model build, `--help` included)."""
+
+    home: Path = DEFAULT_HOME
     database_url: str | None = None
     actor: str = ""
     archive_store: str | None = None
@@ -58,46 +110,46 @@ class Settings(BaseModel):
     # separated by spaces, commas or newlines (C2SP tlog-witness, type 0x04 keys).
     witnesses: tuple[str, ...] = ()
 
-    @field_validator("witnesses", mode="before")
-    @classmethod
-    def _witnesses(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = tuple(w for w in re.split(r"[\s,]+", value) if w)
-        for item in value if isinstance(value, (list, tuple)) else ():
-            if not re.match(r"^https?://[^=\s]+=\S+\+[0-9a-f]{8}\+\S+$", str(item)):
-                raise ValueError(f"{str(item)[:60]!r}: expected http(s)://HOST[:PORT][/PREFIX]=VERIFIERKEY")
-        return value
+    def __post_init__(self) -> None:
+        for name, check in _CHECKS.items():
+            try:
+                object.__setattr__(self, name, check(getattr(self, name)))
+            except ValueError as e:
+                raise SettingsError(f"{name}: {e}") from None
+        if self.home is None:
+            object.__setattr__(self, "home", DEFAULT_HOME)
 
-    @field_validator("database_url")
-    @classmethod
-    def _postgres_only(cls, value: str | None) -> str | None:
-        if value and not re.match(r"^postgres(ql)?://", value):
-            raise ValueError("must be a postgresql://user@host:port/db URL")
-        return value or None
-
-    @field_validator("actor")
-    @classmethod
-    def _actor(cls, value: str) -> str:
-        value = value.strip()
-        if len(value) > 128 or any(ord(c) < 32 for c in value):
-            raise ValueError("must be one short line")
-        return value
+    @property
+    def home_given(self) -> bool:
+        """Whether a home was named (--home, OPSLEDGER_HOME), not the default."""
+        return self.home != DEFAULT_HOME
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """The environment's settings, each overridden by its option when given;
+        a bad value is reported under the name the user gave it by (option or
+        variable)."""
         environ = os.environ if environ is None else environ
-        values: dict[str, object] = {
-            field: environ[var] for field, var in ENV_VARS.items() if environ.get(var)
-        }
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        try:
-            return cls.model_validate(values)
-        except ValueError as e:
-            first = e.errors()[0] if hasattr(e, "errors") else {"loc": ("?",), "msg": str(e)}
-            field = str(first["loc"][0]) if first["loc"] else "?"
-            var = ENV_VARS.get(field, field)
-            msg = str(first["msg"]).removeprefix("Value error, ")
-            raise SettingsError(f"{var}: {msg}") from None
+        values: dict[str, object] = {}
+        source: dict[str, str] = {}
+        for field, var in ENV_VARS.items():
+            if environ.get(var):
+                values[field], source[field] = environ[var], var
+        for field, value in overrides.items():
+            if value is not None:
+                values[field], source[field] = value, OPTIONS.get(field, field)
+        known = {f.name for f in fields(cls)}
+        for field, value in values.items():
+            if field not in known:
+                raise SettingsError(f"{field}: not a setting")
+            check = _CHECKS.get(field)
+            if check is None:
+                continue
+            try:
+                check(value)  # type: ignore[operator]
+            except ValueError as e:
+                raise SettingsError(f"{source[field]}: {e}") from None
+        return cls(**values)  # type: ignore[arg-type]
 
     def event_store_env(self) -> dict[str, str]:
         """The eventsourcing library's configuration for the event store."""

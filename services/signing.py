@@ -39,15 +39,28 @@ KEY_LINES = ("public_key", "second_public_key")
 
 
 class SigningApplication:
-    def __init__(self, app: OpsLedger, identity: Callable[[], SshSigner], *,
-                 redact: Callable[[], bool] = lambda: False,
-                 commit: Commit | None = None) -> None:
-        self._app = app
+    def __init__(
+        self,
+        app: OpsLedger | Callable[[], OpsLedger],
+        identity: Callable[[], SshSigner],
+        *,
+        recording: Callable[[], None] | None = None,
+        redact: Callable[[], bool] = lambda: False,
+        commit: Commit | None = None,
+    ) -> None:
+        # The application, or what builds it when first needed; `recording` is
+        # told before a recording method is first reached (it may create the store).
+        self._provide = app if callable(app) else (lambda: app)
         self._identity = identity
+        self._recording = recording or (lambda: None)
         # Every string the call would record is scanned first (services.recorded):
         # refused, or with --redact recorded redacted with a keyed commitment.
         self._redact = redact
         self._commit = commit
+
+    @property
+    def _app(self) -> OpsLedger:
+        return self._provide()
 
     @property
     def unsigned(self) -> OpsLedger:
@@ -55,6 +68,8 @@ class SigningApplication:
         return self._app
 
     def __getattr__(self, name: str) -> Any:
+        if name in ACTIONS:
+            self._recording()
         attribute = getattr(self._app, name)
         if name not in ACTIONS:
             return attribute

@@ -10,14 +10,13 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from opsledger.archiver.detached import DetachedManifest
 from opsledger.domain.runbook import Env, Role
 from opsledger.services.errors import InvalidRequest, Refused
 from opsledger.services.files import file_digest
-from opsledger.services.scripts import reap_abandoned
 from opsledger.services.sessions import default_session_dir
 
 if TYPE_CHECKING:
+    from opsledger.archiver.detached import DetachedManifest
     from opsledger.services.bootstrap import Services
 
 Notify = Callable[[str], None]
@@ -83,6 +82,8 @@ def close_ticket(
     With `prune` the session folder is removed first, but only after checking
     that every file in it is in the verified archive with the same SHA-256.
     """
+    from opsledger.services.scripts import reap_abandoned  # the runner: only to record
+
     app = services.app
     if reap_abandoned(services, key, actor=actor, role=role, session_dir=session_dir,
                       notify=notify):
@@ -97,6 +98,8 @@ def close_ticket(
         manifest = store.get_manifest(name)
         if manifest is None:
             raise Refused(f"{key}: the archive's manifest is missing; not pruning")
+        from opsledger.archiver.detached import DetachedManifest  # closing only: not at start
+
         unsafe = unarchived_files(folder, DetachedManifest.from_bytes(manifest))
         if unsafe:
             raise Refused(

@@ -93,7 +93,7 @@ def build(
             [
                 f"{key}: sealed {document['location']}",
                 f"  sha256 {document['archive_sha256']}  ({document['archive_bytes']:,} bytes, "
-                f"{document['files']} files)",
+                f"{document['payload_files']} payload files)",
                 f"  manifest sha256 {document['manifest_sha256']}",
                 f"  location hash {document['location_hash']}",
                 *(

@@ -18,8 +18,7 @@ from opsledger.cli.options import (
 )
 from opsledger.cli.output import emit, note, table
 from opsledger.cli.progress import PhasedProgress
-from opsledger.domain.ticket import TICKET_KEY
-from opsledger.services.archive_check import list_archives, verify_target
+from opsledger.services.archive_check import is_ticket_key, list_archives, verify_target
 from opsledger.services.archive_proof import export_tlog_proof
 
 
@@ -59,6 +58,7 @@ def verify(
 ) -> None:
     """Verify an archive: a ticket KEY (its latest sealed archive, recorded),
     a downloaded .tar.zst FILE (offline, no database needed), or s3://...
+    A TARGET that exists as a file is the file, even when named like a key.
 
     Every hash is recomputed and every failure listed. Provenance (the log's
     signed checkpoint and proofs, every event's SSH signature against the
@@ -75,7 +75,7 @@ def verify(
             store_uri=store_uri,
             public_key=public_key,
             trust=trust,
-            actor=actor_of(obj, actor_override) if TICKET_KEY.match(target) else None,
+            actor=actor_of(obj, actor_override) if is_ticket_key(target) else None,
             progress=progress,
             notify=note,
         )
@@ -85,7 +85,8 @@ def verify(
         json_output=json_output,
         human=lambda: "\n".join(
             [
-                f"{label}: {_verdict(document)} ({document['files']} files, "
+                f"{label}: {_verdict(document)} ({document['payload_files']} payload files; "
+                f"{document['files']} in the bag with its tag files; "
                 f"sha256 {document['archive_sha256']})"
             ]
             + [f"  - {f}" for f in findings]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import click
+from opsledger.cli.errors import REFUSED
 from opsledger.cli.options import actor_of, actor_option, json_option, redact_option, role_option
-from opsledger.cli.output import emit
+from opsledger.cli.output import emit, emit_json, note
 from opsledger.domain.runbook import Role
 from opsledger.services.flags import flag_value, set_flag
 
@@ -49,7 +50,7 @@ def set_cmd(
         document,
         json_output=json_output,
         human=lambda: (
-            f"{name}: {old} -> {new}"
+            f"{name}: {'unset' if old is None else old} -> {new}"  # as `flag history` says it
             if document["changed"]
             else f"{name}: already {new}, nothing recorded"
         ),
@@ -61,14 +62,25 @@ def set_cmd(
 @json_option
 @click.pass_obj
 def get_cmd(obj, name: str, json_output: bool) -> None:
-    """Print the recorded value of flag NAME ('unset' if it was never set)."""
+    """Print the recorded value of flag NAME.
+
+    A boolean flag (live.enabled; any flag set to true/false, on/off, yes/no)
+    prints true or false; with --json its "value" is a JSON boolean, another
+    flag's value a string.
+
+    A flag never set prints nothing on stdout, says so on stderr and exits 1
+    ("value": null with --json), so that `opsledger flag get NAME` in a script
+    fails rather than reading "unset" as a value.
+    """
     document = flag_value(obj, name)
     value = document["value"]
-    emit(
-        document,
-        json_output=json_output,
-        human=lambda: value if value is not None else "unset",
-    )
+    if value is None:
+        if json_output:
+            emit_json(document)
+        note(f"{name}: never set (no change of it is recorded)")
+        raise click.exceptions.Exit(REFUSED)
+    emit(document, json_output=json_output,
+         human=lambda: str(value).lower() if isinstance(value, bool) else value)
 
 
 def register(cli: click.Group) -> None:

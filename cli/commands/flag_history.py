@@ -6,7 +6,6 @@ import click
 from opsledger.cli.options import json_option
 from opsledger.cli.output import emit, table
 from opsledger.cli.progress import ViewProgress
-from opsledger.services.queries import flag_history
 
 
 @click.command("history")
@@ -15,6 +14,9 @@ from opsledger.services.queries import flag_history
 @click.pass_obj
 def history(obj, name: str, json_output: bool) -> None:
     """Every recorded change of flag NAME (e.g. live.enabled), oldest first."""
+    # Imported here: loading the `flag` group for `flag get` must not load the views.
+    from opsledger.services.queries import flag_history
+
     with ViewProgress(enabled=not json_output) as progress:
         document = flag_history(obj, name, progress=progress)
     changes = document["changes"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import click
-from opsledger.cli.options import UtcDateTime, json_option
+from opsledger.cli.options import UtcDateTime, count, json_option
 from opsledger.cli.output import emit, note, table
 from opsledger.cli.progress import ViewProgress
 from opsledger.domain.runbook import Severity
@@ -27,7 +27,7 @@ def _number(value: float | None, unit: str | None) -> str | None:
 @click.option("--since", type=UtcDateTime(), help="Breaches that started at or after this UTC time.")
 @click.option("--until", type=UtcDateTime(), help="Breaches that started before this UTC time.")
 @click.option("--ticket", metavar="KEY", help="Only breaches recorded on this ticket.")
-@click.option("--limit", type=click.IntRange(min=1), help="At most this many breaches.")
+@click.option("--limit", type=count(), help="At most this many breaches.")
 @json_option
 @click.pass_context
 def incidents_group(

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 from opsledger.cli.errors import INCOMPLETE, REFUSED
-from opsledger.cli.options import json_option, key_file_option, public_key_option
+from opsledger.cli.options import count, json_option, key_file_option, public_key_option
 from opsledger.cli.output import emit, is_interactive, note
 from opsledger.services.ledger import (
     check_proof,
@@ -184,10 +184,10 @@ def _finding_line(finding: dict[str, Any]) -> str:
 
 
 @ledger_group.command("proof")
-@click.option("--position", type=click.IntRange(min=1), required=True, help="The event's log position.")
+@click.option("--position", type=count(), required=True, help="The event's log position.")
 @click.option(
     "--size",
-    type=click.IntRange(min=1),
+    type=count(),
     help="Tree size to prove it in [default: the latest checkpoint covering it, else a new one].",
 )
 @key_file_option
@@ -218,8 +218,8 @@ def proof(obj, position: int, size: int | None, key_file: Path | None, json_outp
 
 
 @ledger_group.command("consistency")
-@click.option("--from", "first", type=click.IntRange(min=0), required=True, help="The older tree size.")
-@click.option("--to", "second", type=click.IntRange(min=0), help="The newer tree size [default: the whole tree].")
+@click.option("--from", "first", type=count(0), required=True, help="The older tree size.")
+@click.option("--to", "second", type=count(0), help="The newer tree size [default: the whole tree].")
 @json_option
 @click.pass_obj
 def consistency(obj, first: int, second: int | None, json_output: bool) -> None:

@@ -10,7 +10,14 @@ every grant, revocation, key and confirmation is audited.
 from __future__ import annotations
 
 import click
-from opsledger.cli.options import actor_of, actor_option, existing_file, json_option, redact_option
+from opsledger.cli.options import (
+    actor_of,
+    actor_option,
+    count,
+    existing_file,
+    json_option,
+    redact_option,
+)
 from opsledger.cli.output import emit, emit_json, table
 from opsledger.domain.runbook import Role
 from opsledger.services.roster import (
@@ -128,7 +135,7 @@ def revoke(
 @roster_group.command("show")
 @click.option(
     "--at-version",
-    type=click.IntRange(min=1),
+    type=count(),
     help="The roster as it stood at this version (an event's roster_version).",
 )
 @json_option
@@ -209,7 +216,7 @@ def _check_version(found: int, at_version: int | None) -> None:
 
 
 at_version_option = click.option(
-    "--at-version", type=click.IntRange(min=1),
+    "--at-version", type=count(),
     help="The roster as it stood at this version (an event's roster_version).",
 )
 

@@ -50,6 +50,21 @@ def run(
     then the observed live.enabled is checked against the intended state.
     Exits with the script's own exit code (127 if it cannot start, 130 if
     interrupted).
+
+    \b
+    The script runs with opsledger's environment plus:
+      OPSLEDGER_TICKET         the ticket KEY
+      OPSLEDGER_RUN_ID         this run's id, as recorded
+      OPSLEDGER_SESSION_DIR    the session folder its log is in
+      OPSLEDGER_EFFECTIVE_ENV  prod or staging: the env the record says
+                               (after a downgraded deploy, staging, and every
+                               '--env prod' of the script is rewritten too)
+
+    The flag check: opsledger never changes live.enabled itself. The script
+    (or whoever runs it) records the change, e.g. a deploy that goes live runs
+    'opsledger flag set live.enabled true --reason "..." --ticket
+    $OPSLEDGER_TICKET', a kill sets it false. If it does not, the check after
+    the run finds the flag other than intended and records a FLAG MISMATCH.
     """
     cmd = Command(command)
     args = list(argv)

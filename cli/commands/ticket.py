@@ -58,7 +58,7 @@ def open_cmd(
     role: Role | None,
     json_output: bool,
 ) -> None:
-    """Open change ticket KEY (e.g. CHG-2041) for a live session."""
+    """Open change ticket KEY, such as CHG-2041, for a live session."""
     opened = open_ticket(
         obj,
         key,

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 import click
-from opsledger.cli.options import UtcDateTime, json_option
+from opsledger.cli.options import UtcDateTime, count, json_option
 from opsledger.cli.output import emit, table
 from opsledger.cli.progress import ViewProgress
 from opsledger.services.queries import ticket_document, ticket_rows
@@ -23,7 +23,7 @@ STATUSES = ("open", "no-go", "go", "deployed", "settled", "halted", "archived", 
 @click.option("--as-of", "as_of", type=UtcDateTime(), help="Show it as it stood at this UTC time.")
 @click.option(
     "--at-position",
-    type=click.IntRange(min=1),
+    type=count(),
     help="Show it as it stood once the log reached this position.",
 )
 @json_option
@@ -33,7 +33,8 @@ def show(obj, key: str, as_of: datetime | None, at_position: int | None, json_ou
     if as_of is not None and at_position is not None:
         raise click.UsageError("give --as-of or --at-position, not both")
     with ViewProgress(enabled=not json_output) as progress:
-        doc = ticket_document(obj, key, as_of=as_of, at_position=at_position, progress=progress)
+        doc = ticket_document(obj, key, as_of=as_of, at_position=at_position, progress=progress,
+                              with_flag=not json_output)
     emit(doc, json_output=json_output, human=lambda: render(doc))
 
 
@@ -49,6 +50,22 @@ def _outcome(command: dict[str, Any]) -> str:
     if command["outcome"]:
         return command["outcome"]
     return "abandoned (recorder gone)" if command.get("recorder") == "gone" else "running"
+
+
+def _live_enabled(doc: dict[str, Any]) -> str:
+    """The flag as recorded now (what `flag get` says) and as a run of this
+    ticket last observed it; `unknown` only when neither is known."""
+    observation = doc["last_flag_observation"]
+    observed = f"{_flag(doc['live_enabled'])} observed {observation['at']}" if observation else ""
+    if "live_enabled_recorded" not in doc:  # a past state (--as-of): the observation only
+        return observed or "unknown (no run of this ticket observed it)"
+    recorded = doc["live_enabled_recorded"]
+    now = "unset (never set with 'flag set')" if recorded is None else f"{_flag(recorded)} (flag set)"
+    if not observation:
+        return f"{now}; no run of this ticket observed it yet"
+    if recorded == doc["live_enabled"]:
+        return f"{_flag(recorded)} (flag set; {observed.split(' ', 1)[1]} after a run)"
+    return f"{now}; {observed} after a run"
 
 
 def render(doc: dict[str, Any]) -> str:
@@ -74,9 +91,7 @@ def render(doc: dict[str, Any]) -> str:
         lines.append("  gate           not evaluated")
     missing_now = ", ".join(doc["missing_checks"]) or "nothing"
     lines.append(f"  missing now    {missing_now}")
-    observation = doc["last_flag_observation"]
-    seen = f" (observed {observation['at']})" if observation else ""
-    lines.append(f"  live.enabled   {_flag(doc['live_enabled'])}{seen}")
+    lines.append(f"  live.enabled   {_live_enabled(doc)}")
     severities = ", ".join(f"{n} {s}" for s, n in sorted(doc["breaches_by_severity"].items()))
     lines.append(f"  SLA breaches   {doc['breach_count']}{f' ({severities})' if severities else ''}")
     archive = doc["archives"][-1] if doc["archives"] else None
@@ -113,7 +128,7 @@ def render(doc: dict[str, Any]) -> str:
 @click.command("list")
 @click.option("--status", type=click.Choice(STATUSES), help="Only tickets in this status.")
 @click.option("--strategy", help="Only tickets of this strategy.")
-@click.option("--limit", type=click.IntRange(min=1), help="At most this many tickets.")
+@click.option("--limit", type=count(), help="At most this many tickets.")
 @json_option
 @click.pass_obj
 def list_tickets(obj, status: str | None, strategy: str | None, limit: int | None, json_output: bool) -> None:

@@ -10,7 +10,7 @@ import re
 from uuid import UUID
 
 from opsledger.domain.errors import InvalidInput
-from opsledger.domain.model import derive_id
+from opsledger.domain.ids import derive_id
 
 TICKET_KEY = re.compile(r"^[A-Z][A-Z0-9]{1,15}-[0-9]{1,10}$")
 STRATEGY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -31,10 +31,33 @@ def validate_key(key: str) -> str:
     return key
 
 
+# What a one-line field refuses besides tab-less C0 controls: DEL and the C1
+# controls (U+0085 is a line break to str.splitlines), the line and paragraph
+# separators, and the bidi controls that make text read other than it is stored
+# (a reversed reason on a terminal, "Trojan Source").
+_NOT_ONE_LINE = re.compile(
+    "[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+
+
 def validate_text(subject: str, what: str, value: str, *, limit: int = 2000) -> str:
-    if any(ord(c) < 32 and c not in "\t" for c in value) or len(value) > limit:
+    """One line of plain text: no line breaks, control or bidi characters."""
+    bad = _NOT_ONE_LINE.search(value)
+    if bad:
+        raise InvalidInput(
+            subject, f"{what} must be one line of plain text: U+{ord(bad[0]):04X} "
+            f"({_char_name(bad[0])}) is not accepted"
+        )
+    if len(value) > limit:
         raise InvalidInput(subject, f"{what} must be one line of at most {limit} characters")
     return value
+
+
+def _char_name(char: str) -> str:
+    import unicodedata
+
+    names = {"\x7f": "DELETE", "\x85": "NEXT LINE", "\n": "LINE FEED", "\r": "CARRIAGE RETURN"}
+    return names.get(char) or unicodedata.name(char, "a control character")
 
 
 def opening(key: str, *, strategy: str, artifact_digest: str, title: str) -> dict[str, str]:

@@ -29,7 +29,10 @@ def add_keys(cli_env, *people: str) -> None:
 
 def test_an_administrator_founds_the_roster_and_grants_roles(cli_env):
     r = ol(cli_env, "roster", "show")
-    assert r.code == 2 and r.error_lines == ["opsledger: error: roster: no roster has been founded yet"]
+    if "OPSLEDGER_DATABASE_URL" in cli_env:
+        assert r.code == 2 and r.error_lines == ["opsledger: error: roster: no roster has been founded yet"]
+    else:  # issue 15: reading never creates the embedded store; it says there is none
+        assert r.code == 3 and r.error_lines[0].startswith("opsledger: error: no event store at ")
     assert ol(cli_env, "roster", "init").code == 0
     r = ol(cli_env, "roster", "init", actor="mallory")
     assert r.code == 1 and "founded before" in r.err

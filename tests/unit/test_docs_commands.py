@@ -54,6 +54,8 @@ def check(line: str) -> str | None:
             continue
         if token == "--":
             return None  # the script's own words follow
+        if token in ("--help", "-h"):
+            return None  # every command has its help
         if token.startswith("-") and len(token) > 1:
             name = token.split("=", 1)[0]
             takes = _takes_value(command, name)
