@@ -56,11 +56,14 @@ class LogBehindViews(ProjectionError):
     """The views have read further than the event log now reaches: the log was
     truncated, deleted or replaced by an older copy since they were built."""
 
-    def __init__(self, views_position: int, log_head: int) -> None:
+    def __init__(self, views_position: int | None, log_head: int) -> None:
+        where = ("the log is gone while the views built from it remain"
+                 if views_position is None else
+                 f"they were built to position {views_position}, the log ends at {log_head} "
+                 "(truncated, deleted or replaced by an older copy?)")
         super().__init__(
-            f"the event log is behind the views: they were built to position {views_position}, "
-            f"the log ends at {log_head} (truncated, deleted or replaced by an older copy?); "
-            "not answering from them: restore the event log, then 'opsledger ledger verify'"
+            f"the event log is behind the views: {where}; not answering from them: "
+            "restore the event log, then 'opsledger ledger verify'"
         )
         self.views_position = views_position
         self.log_head = log_head

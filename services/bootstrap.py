@@ -55,6 +55,10 @@ class Services:
             return
         events = self.settings.home / "events.sqlite"
         if not events.is_file():
+            if (self.settings.home / "views.sqlite").is_file():
+                from opsledger.projections.errors import LogBehindViews
+
+                raise LogBehindViews(None, 0)
             raise NoStore(
                 f"no event store at {self.settings.home.resolve()}: nothing has been recorded "
                 "there (name an existing one with --home DIR or OPSLEDGER_HOME, or "

@@ -25,6 +25,7 @@ from opsledger.archiver.verify.proof_format import (
 )
 from opsledger.archiver.verify.tlog_proof import HEADER as TLOG_PROOF_HEADER
 from opsledger.archiver.verify.tlog_proof import check_tlog_proof
+from opsledger.domain.runbook import ACTION_AUTHORITY
 from opsledger.projections import ProjectionError
 from opsledger.projections.ledger import LedgerBehind, LedgerInputError, LedgerStateError
 from opsledger.projections.ledger_audit import audit
@@ -156,7 +157,15 @@ def sign_checkpoint(
 ) -> dict[str, Any]:
     """Catches the ledger up and signs a checkpoint of the whole tree; with
     `witness`, has the configured witnesses cosign it; with `destination`,
-    also publishes it there (create-only)."""
+    also publishes it there (create-only).
+
+    Signing a checkpoint is a recording command like any other: the acting
+    person (the holder of the signing SSH key) must hold a role the runbook
+    gives it (runbook.ACTION_AUTHORITY["ledger_checkpoint"])."""
+    person = services.app.person()
+    services.ledger_app.get_roster().authorise(
+        person, ACTION_AUTHORITY["ledger_checkpoint"], None, "signing a ledger checkpoint"
+    )
     key = signer(services, key_file)
     if witness and not services.settings.witnesses:
         raise InvalidRequest("--witness: no witness configured (OPSLEDGER_WITNESSES=URL=KEY ...)")

@@ -54,7 +54,7 @@ def test_checkpoints_signed_by_an_agent_held_key_verify_with_its_public_key(agen
 
 def test_the_cli_signs_checkpoints_through_the_agent(agent, tmp_path):
     env = {"OPSLEDGER_HOME": str(tmp_path / "home"), "OPSLEDGER_SIGNING_AGENT": str(agent),
-           "OPSLEDGER_SIGNING_NAME": "desk.example/ledger"}
+           "OPSLEDGER_SIGNING_NAME": "desk.example/ledger", "OPSLEDGER_ACTOR": "alice.rm"}
     from clirunner import staff
 
     staff(env)

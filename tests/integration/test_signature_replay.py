@@ -171,7 +171,8 @@ def test_an_insider_rewrite_is_caught_by_default_once_an_archive_was_sealed(demo
 
     home = tmp_path / "home"
     shutil.copytree(demo / ".opsledger", home)
-    env = {"OPSLEDGER_HOME": str(home)}
+    # the insider works as the desk's release manager, with her own key
+    env = {"OPSLEDGER_HOME": str(home), "OPSLEDGER_IDENTITY": str(demo / "keys" / "alice.rm")}
     assert invoke(["ledger", "verify"], env).code == 0
     db = sqlite3.connect(home / "views.sqlite")
     tables = {r[0] for r in db.execute("select name from sqlite_master where type='table'")}
@@ -226,7 +227,7 @@ def test_a_rotated_key_is_announced_by_the_old_one_and_old_checkpoints_still_ver
 
     home = tmp_path / "home"
     shutil.copytree(demo / ".opsledger", home)
-    env = {"OPSLEDGER_HOME": str(home)}
+    env = {"OPSLEDGER_HOME": str(home), "OPSLEDGER_IDENTITY": str(demo / "keys" / "alice.rm")}
     old_key = (home / "keys" / "ledger.pub").read_text().strip()
     rotated = invoke(["keys", "rotate", "--json"], env)
     assert rotated.code == 0, rotated.err

@@ -16,7 +16,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from clirunner import invoke
+from clirunner import invoke, staff
 from conftest import PG_DSN
 from opsledger.domain.application import OpsLedger
 from opsledger.services.settings import Settings
@@ -28,6 +28,7 @@ PAGE = 4096
 @pytest.fixture
 def store(cli_env: dict, tmp_path: Path) -> dict:
     """Two tickets' events, a published checkpoint, and the views caught up."""
+    staff(cli_env)  # the desk's keys in the roster: signing the checkpoint below needs one
     settings = Settings.from_env(environ=cli_env)
     settings.home.mkdir(parents=True, exist_ok=True)
     app = OpsLedger(env=settings.event_store_env())
