@@ -209,8 +209,15 @@ def assert_usage_error(env, argv):
 
 
 def test_roster_show_without_a_roster(tmp_path):
-    """The fuzzing store is staffed; a store where no roster was founded is this one."""
-    assert_usage_error({"OPSLEDGER_HOME": str(tmp_path / "home"), "OPSLEDGER_ACTOR": "alice.rm"},
+    """The fuzzing store is staffed; a store where no roster was founded is this one
+    (an event store that exists: with none at all, reading says so, exit 3)."""
+    from opsledger.domain.application import OpsLedger
+
+    home = tmp_path / "home"
+    home.mkdir()
+    OpsLedger(env={"PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                   "SQLITE_DBNAME": str(home / "events.sqlite")}).close()
+    assert_usage_error({"OPSLEDGER_HOME": str(home), "OPSLEDGER_ACTOR": "alice.rm"},
                        ["roster", "show"])
 
 
