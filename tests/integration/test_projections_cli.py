@@ -150,14 +150,15 @@ def test_every_latency_breach_of_a_strategy_this_quarter(cli_env, evidence):
     lat = "metrics.execution.latency"
     breach(cli_env, "CHG-2041", lat, "2026-10-02T14:00:00Z", "2026-10-02T14:03:00Z", "critical")
     breach(cli_env, "CHG-2041", "metrics.heartbeat", "2026-10-02T15:00:00Z", None, "page")
-    breach(cli_env, "CHG-2041", lat, "2026-12-30T09:00:00Z", "2026-12-30T09:00:30Z", "warning")
+    # late in the quarter, but not after today: a breach in the future is refused (sla merge)
+    breach(cli_env, "CHG-2041", lat, "2026-12-01T09:00:00Z", "2026-12-01T09:00:30Z", "warning")
     breach(cli_env, "CHG-2042", lat, "2026-11-05T10:00:00Z", "2026-11-05T10:10:00Z", "critical")
     breach(cli_env, "CHG-2041", lat, "2026-09-30T23:59:59Z", "2026-10-01T00:05:00Z", "warning")
 
     quarter = ["--since", "2026-10-01T00:00:00Z", "--until", "2027-01-01T00:00:00Z"]
     rows = js(cli_env, "incidents", "--metric", lat, "--strategy", "momo-1", *quarter)
     assert [(r["ticket"], r["window_start"][:10], r["severity"]) for r in rows] == [
-        ("CHG-2041", "2026-10-02", "critical"), ("CHG-2041", "2026-12-30", "warning")]
+        ("CHG-2041", "2026-10-02", "critical"), ("CHG-2041", "2026-12-01", "warning")]
     assert rows[0]["duration_s"] == 180.0 and rows[0]["incident_ref"] == "INC-7731"
     assert {r["ticket"] for r in js(cli_env, "incidents", "--severity", "critical")} == {"CHG-2041", "CHG-2042"}
     assert len(js(cli_env, "incidents")) == 5
