@@ -262,7 +262,9 @@ def test_build_and_verify_count_the_same_payload_files(tmp_path, opsledger_exe):
     assert done.returncode == 0, done.stderr
     env = {"OPSLEDGER_HOME": str(tmp_path / "d" / ".opsledger"),
            "OPSLEDGER_IDENTITY": str(tmp_path / "d" / "keys" / "alice.rm")}
-    session_dir = next((tmp_path / "d" / "reports" / "live").iterdir())
+    session_dir = next((tmp_path / "d" / "reports" / "live").iterdir()) / "CHG-2041"
+    # the desk's log key: without it verify checks integrity only (exit 3)
+    assert ol(env, "keys", "init").code == 0
     built = ol(env, "archive", "build", "CHG-2041", "--session-dir", str(session_dir))
     assert built.code == 0, built.err
     payload = sorted(p for p in session_dir.rglob("*") if p.is_file())
