@@ -210,7 +210,7 @@ from eventsourcing.persistence import IntegrityError, InterfaceError, Operationa
 from eventsourcing.utils import retry  # noqa: E402
 from opsledger.domain.application import OpsLedger  # noqa: E402
 from opsledger.domain.errors import ConcurrencyError  # noqa: E402
-from opsledger.domain.runbook import CHECKS, Env  # noqa: E402
+from opsledger.domain.runbook import CHECKS, Env, Role  # noqa: E402
 from opsledger.domain.ticket import Ticket  # noqa: E402
 from opsledger.projections import EventLog, Projector, all_views  # noqa: E402
 from opsledger.projections.ledger import LedgerView  # noqa: E402
@@ -269,6 +269,9 @@ def read_log(path: Path) -> list[dict[str, Any]]:
 def test_server_restart_under_load_loses_and_duplicates_nothing(pg_schema, tmp_path):
     control = cluster()
     admin = OpsLedger(env=event_store_env(pg_schema))
+    # opening and recording breaches take a role (issue 12): "load" is the desk's operator
+    admin.found_roster(administrator="root", actor="root", reason="desk set up")
+    admin.grant_role("load", Role.OPERATOR, actor="root", reason="the load's operator")
     for key in TICKETS:
         admin.open_ticket(key=key, strategy="momo-1", env=Env.PROD, artifact_digest="sha256:" + "ab" * 32,
                           actor="load", role=None)
@@ -418,10 +421,11 @@ def lose_the_answer_to_the_next_commit(app: OpsLedger, *, inside_retry: bool) ->
 @pytest.fixture
 def ledger(pg_schema: str):
     app = OpsLedger(env=event_store_env(pg_schema))
-    app.open_ticket(key="CHG-2041", strategy="momo-1", env=Env.PROD,
-                    artifact_digest="sha256:" + "ab" * 32, actor="ann", role=None)
+    # opening a ticket takes a role too (issue 12): the roster first
     app.found_roster(administrator="root", actor="root", reason="desk set up")
     app.grant_role("ann", CHECKS[0].owners[0], actor="root", reason="ann owns the first check")
+    app.open_ticket(key="CHG-2041", strategy="momo-1", env=Env.PROD,
+                    artifact_digest="sha256:" + "ab" * 32, actor="ann", role=None)
     yield app
     app.close()
 
