@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from opsledger.domain.application import OpsLedger
 from opsledger.domain.errors import AlreadyExists
-from opsledger.domain.runbook import Env, Role, Severity
+from opsledger.domain.runbook import ACTION_AUTHORITY, Env, Role, Severity
 from opsledger.domain.ticket import Ticket, ticket_id
 from story import FILE_SHA, PEOPLE, attach_all, open_ticket
 
@@ -72,6 +72,11 @@ def test_a_stale_writer_retries_on_fresh_state_and_loses_nothing(store_env):
     second.close()
 
 
+# Recording a breach takes a role (issue 12): each writer process acts as a staffed
+# person allowed to record one (the roster is founded by open_ticket, before they start).
+BREACH_RECORDERS = [PEOPLE[r] for r in ACTION_AUTHORITY["record_breach"] if r in PEOPLE]
+
+
 def _breach_writer(env: dict[str, str], key: str, worker: int, count: int) -> None:
     app = OpsLedger(env=env)
     for n in range(count):
@@ -81,7 +86,7 @@ def _breach_writer(env: dict[str, str], key: str, worker: int, count: int) -> No
             "window_start": datetime(2026, 11, 23, tzinfo=UTC), "window_end": None,
             "samples": 1, "severity": Severity.WARNING, "escalation": "e", "source": "test",
             "detail": "", "incident_ref": "",
-        }, actor=f"writer{worker}", role=None)
+        }, actor=BREACH_RECORDERS[worker % len(BREACH_RECORDERS)], role=None)
     app.close()
 
 

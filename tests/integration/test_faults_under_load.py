@@ -126,7 +126,7 @@ def writer(config: dict[str, Any]) -> int:
                 else:
                     app.runs = entry["runs"]
                     new = app.record_breaches(key, breaches=[breach(i) for i in ids],
-                                              actor="load", role=None)
+                                              actor=config["actor"], role=None)
                     entry.update(outcome="ok", new=len(new))
                     mine.pop(0)
             except Exception as e:  # noqa: BLE001 - every outcome is logged, then judged
@@ -210,11 +210,15 @@ from eventsourcing.persistence import IntegrityError, InterfaceError, Operationa
 from eventsourcing.utils import retry  # noqa: E402
 from opsledger.domain.application import OpsLedger  # noqa: E402
 from opsledger.domain.errors import ConcurrencyError  # noqa: E402
-from opsledger.domain.runbook import CHECKS, Env, Role  # noqa: E402
+from opsledger.domain.runbook import CHECKS, Role  # noqa: E402
 from opsledger.domain.ticket import Ticket  # noqa: E402
 from opsledger.projections import EventLog, Projector, all_views  # noqa: E402
 from opsledger.projections.ledger import LedgerView  # noqa: E402
 from opsledger.projections.sqlite import SQLiteViewStore  # noqa: E402
+from story import PEOPLE, open_ticket, staff  # noqa: E402
+
+# Recording a breach takes a role (issue 12): the writers act as the desk's operator.
+LOAD_ACTOR = PEOPLE[Role.OPERATOR]
 
 
 def cluster() -> list[str]:
@@ -269,12 +273,11 @@ def read_log(path: Path) -> list[dict[str, Any]]:
 def test_server_restart_under_load_loses_and_duplicates_nothing(pg_schema, tmp_path):
     control = cluster()
     admin = OpsLedger(env=event_store_env(pg_schema))
-    # opening and recording breaches take a role (issue 12): "load" is the desk's operator
-    admin.found_roster(administrator="root", actor="root", reason="desk set up")
-    admin.grant_role("load", Role.OPERATOR, actor="root", reason="the load's operator")
+    # Opening and recording take a role (issue 12): the roster is founded once, before
+    # any writer starts; the dev lead opens the tickets, the writers record as LOAD_ACTOR.
+    staff(admin)
     for key in TICKETS:
-        admin.open_ticket(key=key, strategy="momo-1", env=Env.PROD, artifact_digest="sha256:" + "ab" * 32,
-                          actor="load", role=None)
+        open_ticket(admin, key)
     admin.close()
 
     started = time.time()
@@ -284,7 +287,7 @@ def test_server_restart_under_load_loses_and_duplicates_nothing(pg_schema, tmp_p
     appname = f"ol-fault-{pg_schema}"  # via PGAPPNAME: only their connections are cut
 
     def spawn(program: str, name: str, **config: Any) -> subprocess.Popen[bytes]:
-        config.update(schema=pg_schema, deadline=started + WRITER_DEADLINE)
+        config.update(schema=pg_schema, deadline=started + WRITER_DEADLINE, actor=LOAD_ACTOR)
         # stderr to a file: a pipe left unread fills up with driver warnings and blocks the child.
         with open(tmp_path / f"{name}.stderr", "wb") as stderr:
             return subprocess.Popen([sys.executable, me, program, json.dumps(config)],
@@ -421,11 +424,8 @@ def lose_the_answer_to_the_next_commit(app: OpsLedger, *, inside_retry: bool) ->
 @pytest.fixture
 def ledger(pg_schema: str):
     app = OpsLedger(env=event_store_env(pg_schema))
-    # opening a ticket takes a role too (issue 12): the roster first
-    app.found_roster(administrator="root", actor="root", reason="desk set up")
-    app.grant_role("ann", CHECKS[0].owners[0], actor="root", reason="ann owns the first check")
-    app.open_ticket(key="CHG-2041", strategy="momo-1", env=Env.PROD,
-                    artifact_digest="sha256:" + "ab" * 32, actor="ann", role=None)
+    # Opening and recording take a role (issue 12): the desk is staffed, the dev lead opens.
+    open_ticket(app, "CHG-2041")
     yield app
     app.close()
 
@@ -436,7 +436,7 @@ def test_an_ambiguous_commit_of_breaches_is_recorded_once(ledger, inside_retry):
     lose_the_answer_to_the_next_commit(ledger, inside_retry=inside_retry)
     sent = [breach(i) for i in range(3)]
 
-    new = ledger.record_breaches("CHG-2041", breaches=sent, actor="ann", role=None)
+    new = ledger.record_breaches("CHG-2041", breaches=sent, actor=LOAD_ACTOR, role=None)
 
     stored = [e.breach_id for e in ledger.ticket_events("CHG-2041")
               if isinstance(e, Ticket.SlaBreachRecorded)]
@@ -456,7 +456,7 @@ def test_an_ambiguous_commit_of_evidence_is_recorded_once(ledger):
     check = CHECKS[0]
     lose_the_answer_to_the_next_commit(ledger, inside_retry=False)
     ledger.attach_evidence("CHG-2041", check=check.name, path="e/x.md", sha256="ab" * 32,
-                           size=3, actor="ann", role=check.owners[0])
+                           size=3, actor=PEOPLE[check.owners[0]], role=check.owners[0])
     assert len(ledger.get_ticket("CHG-2041").evidence) == 1
 
 
