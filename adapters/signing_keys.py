@@ -38,13 +38,12 @@ class SigningKeyError(Exception):
     """A key file is missing, unreadable, too open, or not an Ed25519 key."""
 
 
-class Ed25519Signer(Signer):
-    def __init__(self, name: str, private_key: Ed25519PrivateKey) -> None:
-        self._name = name
-        self._key = private_key
-        self._public = private_key.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
+class _NamedEd25519Key(Signer):
+    """A log's Ed25519 key by name: what a checkpoint's signature line and an
+    auditor's verifier key say of it, wherever the private half lives."""
+
+    _name: str
+    _public: bytes
 
     @property
     def name(self) -> str:
@@ -61,6 +60,15 @@ class Ed25519Signer(Signer):
     @property
     def verifier_key(self) -> str:
         return format_ed25519_verifier_key(self._name, self._public)
+
+
+class Ed25519Signer(_NamedEd25519Key):
+    def __init__(self, name: str, private_key: Ed25519PrivateKey) -> None:
+        self._name = name
+        self._key = private_key
+        self._public = private_key.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
 
     def sign(self, message: bytes) -> bytes:
         return self._key.sign(message)
@@ -86,7 +94,7 @@ def load_cosigner(path: Path) -> Ed25519Cosigner:
     return Ed25519Cosigner(loaded.name, loaded._key)
 
 
-class AgentEd25519Signer(Signer):
+class AgentEd25519Signer(_NamedEd25519Key):
     """The log key held by an ssh-agent, which can run under another account
     than the one writing events: that account can ask for checkpoints to be
     signed but cannot take the key away, nor sign anything while the agent is
@@ -106,22 +114,6 @@ class AgentEd25519Signer(Signer):
         self._name = name
         self._public = blob[-32:]
         format_ed25519_verifier_key(name, self._public)  # a bad name is refused here
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    @property
-    def key_hash(self) -> int:
-        return ed25519_key_hash(self._name, self._public)
-
-    @property
-    def public_key(self) -> bytes:
-        return self._public
-
-    @property
-    def verifier_key(self) -> str:
-        return format_ed25519_verifier_key(self._name, self._public)
 
     def sign(self, message: bytes) -> bytes:
         from opsledger.domain.sshsig import SshSigningError
