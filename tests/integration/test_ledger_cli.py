@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from clirunner import invoke
+from clirunner import invoke, staff
 from conftest import PG_DSN
 from opsledger.domain.application import OpsLedger
 from opsledger.services.archive_history import events_jsonl
@@ -43,6 +43,9 @@ def ledger_env(cli_env: dict, tmp_path: Path) -> dict:
     """Three tickets' worth of events, a signing key, a published checkpoint."""
     settings = Settings.from_env(environ=cli_env)
     settings.home.mkdir(parents=True, exist_ok=True)
+    # the desk is staffed through the CLI, keys and all: signing a checkpoint asks the
+    # roster for alice.rm's key and role (cac52ce); the tickets' events are written below
+    staff(cli_env)
     app = OpsLedger(env=settings.event_store_env())
     for key in ("CHG-2041", "CHG-2042", "CHG-2043"):
         open_ticket(app, key)
