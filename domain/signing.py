@@ -143,12 +143,6 @@ def current() -> Acting | None:
     return _acting.get()
 
 
-def current_key() -> str | None:
-    """The key fingerprint of the signed command being recorded, if any."""
-    state = _acting.get()
-    return state.signature.key if state is not None else None
-
-
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__

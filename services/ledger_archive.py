@@ -180,11 +180,6 @@ def read_trust(public_key: str | None, trust: Path | None) -> Trust:
     return Trust(tuple(logs), tuple(witnesses.values()), quorum)
 
 
-def trusted_log_keys(public_key: str | None, trust: Path | None) -> list[Ed25519Verifier]:
-    """The log keys an auditor trusts: --public-key and the trust file's `log KEY` lines."""
-    return list(read_trust(public_key, trust).logs)
-
-
 def quorum_findings(tag_files: dict[str, bytes], trust: Trust) -> list[str]:
     """A missing quorum, as one finding naming how many of which witnesses cosigned."""
     if not trust.quorum:

@@ -123,10 +123,11 @@ class SigningApplication:
         signer = self._identity()
         if action == "found_roster":
             person = arguments["administrator"]
-            given = arguments.get("public_key")
-            if given and _bare(given) != _bare(signer.public_key_line):
+            own = _without_comment(signer.public_key_line)
+            given = arguments.get("public_key")  # already without its comment (KEY_LINES)
+            if given and given != own:
                 raise NotAuthorised(person, "the founder's key must be the key signing this")
-            arguments["public_key"] = _bare(signer.public_key_line)
+            arguments["public_key"] = own
         elif action == "add_key" and self._legacy_roster() and arguments.get("person") == claimed:
             person = claimed  # a roster from before keys: its administrator's own first key
         else:
@@ -167,7 +168,3 @@ def _without_comment(line: str) -> str:
 def _no_key(_: bytes) -> str:
     raise NotAuthorised("redaction", "no redaction key is configured to commit to the original")
 
-
-def _bare(line: str) -> str:
-    """A public key line without its comment (a comment is no part of the key)."""
-    return " ".join(line.split()[:2])
