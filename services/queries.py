@@ -58,7 +58,11 @@ def ticket_rows(
 
 
 def ticket_timeline(
-    services: Services, key: str, *, progress: ProgressCallback | None = None
+    services: Services,
+    key: str,
+    *,
+    signatures: bool = True,
+    progress: ProgressCallback | None = None,
 ) -> dict[str, Any]:
     """Every event of ticket `key` (flag changes and shift steps included), in
     log order; each signed event with its `signer`, `key` (SHA256 fingerprint),
@@ -66,6 +70,8 @@ def ticket_timeline(
     read from the stored events themselves, so that anyone can check it with
     `ssh-keygen -Y verify` against `opsledger roster allowed-signers`."""
     entries = fresh_reader(services, ["timeline"], progress=progress).timeline(key)
+    if not signatures:  # the view alone: the stored events are read only to show them
+        return {"ticket": key, "events": entries}
     app = services.ledger_app
     own = {e.originator_version: e for e in app.ticket_events(key)}
     for entry in entries:

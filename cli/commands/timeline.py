@@ -19,7 +19,7 @@ def timeline(obj, key: str, json_output: bool) -> None:
     Flag changes and shift steps recorded against the ticket are included.
     """
     with ViewProgress(enabled=not json_output) as progress:
-        document = ticket_timeline(obj, key, progress=progress)
+        document = ticket_timeline(obj, key, signatures=json_output, progress=progress)
     entries = document["events"]
     emit(
         document,
