@@ -32,7 +32,9 @@ SCRIPT = (
     "    time.sleep(0.05)\n"
     "for i in range(50):\n"
     "    print('after the recorder', i, flush=True)\n"
-    "print('finished', file=sys.stderr, flush=True)\n"
+    # stdout, as the lines before it: two pipes (stdout, stderr) have no order
+    # between them, so a last line on stderr could reach the log before them
+    "print('finished', flush=True)\n"
 )
 
 
