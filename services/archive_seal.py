@@ -32,6 +32,7 @@ from opsledger.services.incidents import write_report
 from opsledger.services.ledger_archive import ledger_tag_files
 from opsledger.services.redaction import log_digests, record_redactions, redaction_document
 from opsledger.services.scripts import reap_abandoned
+from opsledger.services.session_report import REPORT, report_html
 from opsledger.services.sessions import default_session_dir
 from opsledger.services.views import fresh_reader
 
@@ -182,12 +183,13 @@ def _seal_request(
         roster = roster_jsonl(services)
         proof_files, proof_info = ledger_tag_files(services, key, events + roster, notify=notify,
                                                    publish_in=store)
+        document = fresh_reader(services, ["tickets"]).ticket(key)
         tag_files: dict[str, bytes] = {
             "opsledger/events.jsonl": events,
-            "opsledger/ticket.json": canonical_json(
-                fresh_reader(services, ["tickets"]).ticket(key)
-            )
-            + b"\n",
+            "opsledger/ticket.json": canonical_json(document) + b"\n",
+            # the same record rendered for a person; checked by the tag manifest like the rest
+            REPORT: report_html(services, key, document=document, session_dir=source_dir,
+                                last_position=last_position),
             "opsledger/checklist.json": canonical_json(
                 [
                     {

@@ -10,6 +10,8 @@
   cli/errors.py, which maps every layer's errors to exit codes, imports the
   layers' error types directly; a command module never imports another;
 - one adapter module per package imports a driver; cli and services none;
+- render (HTML for people) is pure: plain values in, HTML out; it imports
+  only the standard library, jinja2 and markupsafe, never another layer;
 - only the composition root (services/settings.py, services/bootstrap.py)
   reads the environment.
 """
@@ -21,7 +23,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-LAYERS = ("domain", "projections", "archiver", "adapters", "services", "cli")
+LAYERS = ("domain", "projections", "archiver", "adapters", "render", "services", "cli")
 DRIVERS = {"psycopg": {"psycopg", "psycopg_pool"}, "boto3": {"boto3", "botocore"}}
 STDLIB = set(sys.stdlib_module_names)
 MAX_LINES = 420  # "no module over ~400 lines": one screenful of scrolling, not a chapter
@@ -73,6 +75,18 @@ def test_domain_imports_only_stdlib_eventsourcing_and_pydantic() -> None:
     for path in modules("domain"):
         extra = layers_of(path) - allowed
         assert not extra, f"{rel(path)} imports {sorted(extra)}"
+
+
+def test_render_imports_only_stdlib_and_jinja2() -> None:
+    """The pages and the archive's report are drawn from plain documents: a
+    template can never reach a store, so what it shows is what a service returned."""
+    allowed = STDLIB | {"jinja2", "markupsafe", "render", "opsledger"}
+    for path in modules("render"):
+        extra = layers_of(path) - allowed
+        assert not extra, f"{rel(path)} imports {sorted(extra)}"
+        other = {n for n in imports_of(path)
+                 if n.startswith("opsledger.") and not n.startswith("opsledger.render")}
+        assert not other, f"{rel(path)} imports {sorted(other)}"
 
 
 def test_inner_layers_never_import_sideways_or_up() -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FOLDERS = ("domain", "projections", "archiver", "services", "adapters", "cli")
+FOLDERS = ("domain", "projections", "archiver", "services", "adapters", "cli", "render")
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +68,13 @@ def test_every_source_module_is_in_the_wheel(wheel: Path) -> None:
     }
     missing = sorted(expected - installed)
     assert not missing, f"not packaged (add the sub-package to pyproject.toml): {missing}"
+
+
+def test_the_pages_templates_and_stylesheet_are_in_the_wheel(wheel: Path) -> None:
+    installed = set(_record(wheel))
+    expected = {f"opsledger/{p.relative_to(ROOT).as_posix()}"
+                for p in (ROOT / "render" / "templates").iterdir() if p.is_file()}
+    assert expected and not expected - installed, sorted(expected - installed)
 
 
 def test_installed_wheel_runs_the_demo_and_exposes_no_generic_names(

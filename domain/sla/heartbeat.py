@@ -119,3 +119,9 @@ def silent_rule_breaches(rule: HeartbeatRule, since_ts: float, until_ts: float) 
             _gap_detail(rule, gap_ms / 1000, misses, edge, 0),
         )
     ]
+
+
+def beat_times(rule: HeartbeatRule, ts: Sequence[float], vs: Sequence[float]) -> list[float]:
+    """The moments this rule counts as beats: a chart of a heartbeat plots the
+    gaps between them against the rule's limit."""
+    return _beats(rule, ts, vs, count_nan(vs))
