@@ -29,8 +29,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from story import PEOPLE, approve_all, attach_all, open_ticket  # noqa: E402
-
 from opsledger import render  # noqa: E402
 from opsledger.domain.application import OpsLedger  # noqa: E402
 from opsledger.domain.runbook import CHECKS, LIVE_FLAG, Role  # noqa: E402
@@ -39,6 +37,7 @@ from opsledger.services.queries import ticket_timeline  # noqa: E402
 from opsledger.services.session_report import report_html  # noqa: E402
 from opsledger.services.session_view import ticket_view  # noqa: E402
 from opsledger.services.settings import Settings  # noqa: E402
+from story import PEOPLE, approve_all, attach_all, open_ticket  # noqa: E402
 
 KEY = "CHG-2041"
 

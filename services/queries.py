@@ -74,8 +74,9 @@ def ticket_timeline(
         return {"ticket": key, "events": entries}
     app = services.ledger_app
     own = {e.originator_version: e for e in app.ticket_events(key)}
+    others = _events_at(app, [e["position"] for e in entries if not e["own"]])
     for entry in entries:
-        event = own.get(entry["version"]) if entry["own"] else _event_at(app, entry["position"])
+        event = own.get(entry["version"]) if entry["own"] else others.get(entry["position"])
         signature = getattr(event, "signature", None)
         if signature is not None:
             entry.update(signer=signature.signer, key=signature.key,
@@ -83,12 +84,28 @@ def ticket_timeline(
     return {"ticket": key, "events": entries}
 
 
-def _event_at(app: Any, position: int) -> Any:
-    """The stored event at a log position (another record's, shown on the ticket)."""
-    found = app.recorder.select_notifications(start=position, limit=1)
-    if not found or found[0].id != position:
-        return None
-    return app.mapper.to_domain_event(found[0])
+SPAN_GAP = 64  # read past at most this many rows of other records rather than query again
+
+
+def _events_at(app: Any, positions: list[int]) -> dict[int, Any]:
+    """The stored events at these log positions (other records', shown on the
+    ticket), read in spans of nearby positions rather than one query each: a
+    ticket's flag changes sit among its own events in the log."""
+    wanted = sorted(set(positions))
+    wanted_set = set(wanted)
+    found: dict[int, Any] = {}
+    i = 0
+    while i < len(wanted):
+        j = i
+        while j + 1 < len(wanted) and wanted[j + 1] - wanted[j] <= SPAN_GAP:
+            j += 1
+        start, stop = wanted[i], wanted[j]
+        for row in app.recorder.select_notifications(start=start, limit=stop - start + 1,
+                                                     stop=stop):
+            if row.id in wanted_set:
+                found[row.id] = app.mapper.to_domain_event(row)
+        i = j + 1
+    return found
 
 
 def flag_history(
