@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FOLDERS = ("domain", "projections", "archiver", "services", "adapters", "cli")
+FOLDERS = ("domain", "projections", "archiver", "services", "adapters", "cli", "web")
 
 
 @pytest.fixture(scope="module")
