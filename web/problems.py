@@ -52,6 +52,7 @@ def status_for(error: BaseException) -> int:
         WrongRole,
     )
     from opsledger.domain.signing import SigningError, StaleIntent
+    from opsledger.domain.sshsig import SshSignatureError
     from opsledger.domain.sla.errors import SlaError
     from opsledger.projections.errors import (
         InvalidQuery,
@@ -79,7 +80,8 @@ def status_for(error: BaseException) -> int:
         return 404
     if isinstance(error, StaleIntent | AlreadyExists):
         return 409
-    if isinstance(error, NotAuthorised | WrongRole | SelfApproval | SameSigner | SigningError):
+    if isinstance(error, NotAuthorised | WrongRole | SelfApproval | SameSigner | SigningError
+                  | SshSignatureError):
         return 403
     if isinstance(error, InvalidInput | InvalidQuery | UnknownView):
         return 422
