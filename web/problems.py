@@ -52,8 +52,8 @@ def status_for(error: BaseException) -> int:
         WrongRole,
     )
     from opsledger.domain.signing import SigningError, StaleIntent
-    from opsledger.domain.sshsig import SshSignatureError
     from opsledger.domain.sla.errors import SlaError
+    from opsledger.domain.sshsig import SshSignatureError
     from opsledger.projections.errors import (
         InvalidQuery,
         LogBehindViews,

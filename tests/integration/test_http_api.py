@@ -53,7 +53,7 @@ def test_each_read_answers_what_the_cli_answers(desk):
             return r.json()
 
         assert get("/api/v1/tickets") == cli_json(desk, "ticket", "list")
-        assert get(f"/api/v1/tickets?status=open&limit=1") == cli_json(
+        assert get("/api/v1/tickets?status=open&limit=1") == cli_json(
             desk, "ticket", "list", "--status", "open", "--limit", "1")
         shown = get(f"/api/v1/tickets/{KEY}")
         cli = cli_json(desk, "ticket", "show", KEY)
