@@ -40,8 +40,10 @@ COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "projections": ("Read models of the log (tickets, timeline, incidents, flags): status, "
                     "catch-up, rebuild, digest.", ("projections",)),
     "roster": ("Who holds which runbook role, granted and revoked by an administrator.",
-               ("roster",)),
+               ("roster", "roster_tokens")),
     "run": ("Run a launch/halt script for ticket KEY and record it.", ("run",)),
+    "serve": ("Serve the record over HTTP: the JSON API, pages and Alertmanager's webhook.",
+              ("serve",)),
     "shift": ("Log the four start-of-shift steps; the shift is accepted after all four.",
               ("shift",)),
     "sla": ("SLA breaches: detect them in metric exports and alerts, or record by hand.",

@@ -42,12 +42,14 @@ from opsledger.domain.use_cases.flags import FlagUseCases
 from opsledger.domain.use_cases.roster import RosterUseCases
 from opsledger.domain.use_cases.shifts import ShiftUseCases
 from opsledger.domain.use_cases.tickets import TicketUseCases
+from opsledger.domain.use_cases.tokens import TokenUseCases
 
 A = TypeVar("A", bound=Aggregate)
 R = TypeVar("R")
 
 
-class OpsLedger(RosterUseCases, TicketUseCases, FlagUseCases, ShiftUseCases, Application):
+class OpsLedger(RosterUseCases, TicketUseCases, FlagUseCases, ShiftUseCases, TokenUseCases,
+                Application):
     name = "OpsLedger"
     env = dict(MAPPER_ENV)  # noqa: RUF012 - eventsourcing reads it as a class attribute
 

@@ -106,6 +106,7 @@ EVENT_MODULES = (
     "opsledger.domain.roster",
     "opsledger.domain.shift",
     "opsledger.domain.ticket.aggregate",
+    "opsledger.domain.tokens",
 )
 
 

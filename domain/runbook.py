@@ -214,6 +214,9 @@ ACTION_AUTHORITY: dict[str, tuple[Role, ...]] = {
     "record_verification": (Role.RELEASE_MANAGER, Role.OPERATOR, Role.AUDITOR),
     "close_ticket": (Role.RELEASE_MANAGER,),
     "ledger_checkpoint": (Role.ADMINISTRATOR, Role.SRE_CAPTAIN, Role.RELEASE_MANAGER),
+    # The HTTP service's bearer tokens (domain.tokens), never to oneself.
+    "issue_token": (Role.ADMINISTRATOR,),
+    "revoke_token": (Role.ADMINISTRATOR,),
 }
 
 LIVE_FLAG = "live.enabled"

@@ -54,7 +54,7 @@ class StaleIntent(SigningError):
 class Intent(Immutable):
     v: Literal[1] = 1
     action: str = Field(pattern=r"^[a-z_]{1,64}$")
-    target: str = Field(pattern=r"^(ticket|flag|shift|roster):[^\s]{1,200}$")
+    target: str = Field(pattern=r"^(ticket|flag|shift|roster|token):[^\s]{1,200}$")
     version: int = Field(ge=0)
     args: dict[str, Any]
     signer: str = Field(min_length=1, max_length=128)
@@ -151,7 +151,7 @@ def _first_line(error: BaseException) -> str:
 def target_id(target: str) -> UUID:
     """The aggregate id a target names (the ids are derived from keys)."""
     kind, _, key = target.partition(":")
-    if kind not in ("ticket", "flag", "roster", "shift") or not key:
+    if kind not in ("ticket", "flag", "roster", "shift", "token") or not key:
         raise SigningError(target, "not a target opsledger records on")
     return derive_id(kind, key)  # a shift's key is "<operator>/<day>", as shift_id derives it
 

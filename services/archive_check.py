@@ -214,3 +214,21 @@ def list_archives(services: Services, store_uri: str | None = None) -> list[dict
         for i in services.archive_store(store_uri).list()
         if not PUBLISHED.fullmatch(i.name)
     ]
+
+
+def verify_listed_archive(services: Services, name: str,
+                          store_uri: str | None = None) -> dict[str, Any]:
+    """Verifies the archive `name` of the store offline (nothing is recorded):
+    only a name the store lists is opened, never a path given from outside."""
+    from urllib.parse import unquote, urlparse
+
+    listed = {a["name"]: a for a in list_archives(services, store_uri)}
+    found = listed.get(name)
+    if found is None:
+        from opsledger.domain.errors import NotFound
+
+        raise NotFound(name, "no such archive in the store")
+    location = found["location"]
+    if location.startswith("file://"):
+        location = unquote(urlparse(location).path)
+    return verify_target(services, location)

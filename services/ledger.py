@@ -393,3 +393,15 @@ def check_proof(
         "origin": report.origin,
         "findings": [str(f) for f in report.findings],
     }
+
+
+def latest_checkpoint(services: Services) -> dict[str, Any]:
+    """The largest signed checkpoint stored (NotFound before the first is signed)."""
+    from opsledger.domain.errors import NotFound
+
+    with ledger_errors():
+        checkpoints = services.ledger.checkpoints()
+    if not checkpoints:
+        raise NotFound("ledger", "no checkpoint has been signed yet (opsledger ledger checkpoint)")
+    latest = max(checkpoints, key=lambda c: c.size)
+    return {"size": latest.size, "note": latest.note}

@@ -1,6 +1,6 @@
 """The dependency rule of the layout, enforced on every module's imports.
 
-    cli (and the HTTP service) -> services -> projections, archiver, adapters -> domain
+    cli, web (the HTTP service) -> services -> projections, archiver, adapters -> domain
 
 - domain imports only the standard library, eventsourcing and pydantic;
 - projections and archiver may import domain, never each other, nor the
@@ -9,6 +9,10 @@
 - cli reaches the rest through services (and domain's value types); only
   cli/errors.py, which maps every layer's errors to exit codes, imports the
   layers' error types directly; a command module never imports another;
+- the HTTP service (web/) is a door like cli: it reaches the rest through
+  services (and domain's value types, never its application or use cases);
+  only web/problems.py maps the layers' errors to HTTP statuses; nothing
+  imports it but cli/commands/serve.py;
 - one adapter module per package imports a driver; cli and services none;
 - render (HTML for people) is pure: plain values in, HTML out; it imports
   only the standard library, jinja2 and markupsafe, never another layer;
@@ -23,7 +27,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-LAYERS = ("domain", "projections", "archiver", "adapters", "render", "services", "cli")
+LAYERS = ("domain", "projections", "archiver", "adapters", "render", "services", "web", "cli")
 DRIVERS = {"psycopg": {"psycopg", "psycopg_pool"}, "boto3": {"boto3", "botocore"}}
 STDLIB = set(sys.stdlib_module_names)
 MAX_LINES = 420  # "no module over ~400 lines": one screenful of scrolling, not a chapter
@@ -91,10 +95,10 @@ def test_render_imports_only_stdlib_and_jinja2() -> None:
 
 def test_inner_layers_never_import_sideways_or_up() -> None:
     forbidden = {
-        "projections": {"archiver", "adapters", "services", "cli"},
-        "archiver": {"projections", "adapters", "services", "cli"},
-        "adapters": {"projections", "archiver", "services", "cli"},
-        "services": {"cli"},
+        "projections": {"archiver", "adapters", "render", "services", "web", "cli"},
+        "archiver": {"projections", "adapters", "render", "services", "web", "cli"},
+        "adapters": {"projections", "archiver", "render", "services", "web", "cli"},
+        "services": {"web", "cli"},
     }
     for layer, bad_layers in forbidden.items():
         for path in modules(layer):
@@ -117,6 +121,28 @@ def test_no_command_module_imports_another() -> None:
             if name.startswith("opsledger.cli.commands.") and name != "opsledger.cli.commands"
         }
         assert not others, f"{rel(path)} imports {sorted(others)}"
+
+
+def test_the_http_service_reaches_the_rest_through_services() -> None:
+    for path in modules("web"):
+        if rel(path) == "web/problems.py":
+            continue  # the one place that maps every layer's errors to HTTP statuses
+        bad = layers_of(path) & {"projections", "archiver", "adapters", "cli"}
+        assert not bad, f"{rel(path)} imports {sorted(bad)}: call a service instead"
+        use_cases = {m for m in imports_of(path)
+                     if m.startswith(("opsledger.domain.application", "opsledger.domain.use_cases"))}
+        assert not use_cases, f"{rel(path)} imports {sorted(use_cases)}: call a service instead"
+        errors = {m for m in imports_of(path) if m.split(".")[-1] == "errors"
+                  or ".errors." in m}
+        assert not errors, f"{rel(path)} imports {sorted(errors)}: map errors in web/problems.py"
+
+
+def test_nothing_imports_the_http_service_but_serve() -> None:
+    for layer in LAYERS:
+        for path in modules(layer):
+            if layer == "web" or rel(path) == "cli/commands/serve.py":
+                continue
+            assert "web" not in layers_of(path), f"{rel(path)} imports the HTTP service"
 
 
 def test_nothing_imports_cli() -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FOLDERS = ("domain", "projections", "archiver", "services", "adapters", "cli", "render")
+FOLDERS = ("domain", "projections", "archiver", "services", "adapters", "cli", "render", "web")
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ from opsledger.domain.flag import validate_flag_name
 from opsledger.domain.roster import validate_person
 from opsledger.domain.signing import target_of
 from opsledger.domain.ticket.inputs import validate_key
+from opsledger.domain.tokens import validate_token_id
 
 TargetOf = Callable[[Mapping[str, Any]], str]
 
@@ -33,6 +34,10 @@ def _roster(_: Mapping[str, Any]) -> str:
 
 def _flag(args: Mapping[str, Any]) -> str:
     return target_of("flag", validate_flag_name(args["name"]))
+
+
+def _token(args: Mapping[str, Any]) -> str:
+    return target_of("token", validate_token_id(args["token_id"]))
 
 
 def _shift(args: Mapping[str, Any]) -> str:
@@ -68,4 +73,7 @@ ACTIONS: dict[str, TargetOf] = {
     # the feature flag and the on-call shift
     "set_flag": _flag,
     "log_shift_step": _shift,
+    # the HTTP service's bearer tokens (domain.tokens)
+    "issue_token": _token,
+    "revoke_token": _token,
 }
