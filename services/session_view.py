@@ -26,8 +26,9 @@ def ticket_view(
     session_dir: Path | None = None,
 ) -> dict[str, Any]:
     """`document` is the ticket as already read (the archive's ticket.json);
-    without it, `ticket_document(services, key)` as the API shows it."""
-    ticket = dict(document) if document is not None else ticket_document(services, key)
+    without it, `ticket_document(services, key, with_flag=True)` as the API shows it."""
+    ticket = (dict(document) if document is not None
+              else ticket_document(services, key, with_flag=True))
     breaches = list_incidents(services, ticket=key)
     changes = [c for c in flag_history(services, LIVE_FLAG)["changes"] if c.get("ticket") == key]
     dirs = {key: session_dir} if session_dir is not None else None
