@@ -114,6 +114,7 @@ login_router = APIRouter(include_in_schema=False)
 _FORM = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>opsledger: log in</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <style>body{{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;
 color:#111;background:#fff}}input{{width:100%;font:inherit;padding:.4rem}}
 button{{font:inherit;padding:.4rem 1rem;margin-top:.75rem}}
