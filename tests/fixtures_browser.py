@@ -1,4 +1,4 @@
-"""One headless Chromium for the whole browser test session."""
+"""One headless Chromium for the whole browser test session (tests/browser/)."""
 
 from __future__ import annotations
 
