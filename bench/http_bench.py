@@ -67,33 +67,31 @@ def cli(env: dict[str, str], identity: Path, *argv: str) -> str:
     return done.stdout.strip()
 
 
+class _Enough(Exception):
+    pass
+
+
 def build(home: Path, events: int, seconds: float) -> int:
+    """One generator run of `events`, cut short (after a whole save) once `seconds` pass."""
     home.mkdir(parents=True, exist_ok=True)
     app = OpsLedger(env=Settings.from_env({}, home=home).event_store_env())
-    began, written = time.monotonic(), 0
-    seed = 7
-    while written < events and time.monotonic() - began < seconds:
-        written = generate(app, min(50_000, events - written), seed=seed) if not written else \
-            _more(app, min(50_000, events - written), seed)
-        seed += 1
+    deadline = time.monotonic() + seconds
+    save = app.save
+
+    def bounded(*aggregates, **kwargs):
+        done = save(*aggregates, **kwargs)
+        if time.monotonic() > deadline:
+            raise _Enough
+        return done
+
+    app.save = bounded
+    try:
+        generate(app, events)
+    except _Enough:
+        pass
+    written = app.head()
     app.close()
     return written
-
-
-def _more(app: OpsLedger, n: int, seed: int) -> int:
-    # Another batch of sessions, with keys that do not collide with the first ones.
-    import projections_bench as pb
-
-    original = pb.session
-
-    def offset(rng, k, flags, _base=seed * 1_000_000):
-        return original(rng, _base + k, flags)
-
-    pb.session = offset
-    try:
-        return generate(app, n, seed=seed)
-    finally:
-        pb.session = original
 
 
 def percentile(values: list[float], q: float) -> float:
