@@ -40,12 +40,14 @@ class FlagUseCases(UseCases):
         return self._command(load, change)
 
     def flag_value(self, name: str) -> str | None:
+        """The `new` of the flag's last change: what replaying it would give, read
+        from its last event alone (a flag flipped every session has a long history)."""
         validate_flag_name(name)
-        try:
-            flag: FeatureFlag = self.repository.get(flag_id(name))
-        except AggregateNotFoundError:
+        last = self.recorder.select_events(flag_id(name), desc=True, limit=1)
+        if not last:
             return None
-        return flag.value
+        event = self.mapper.to_domain_event(last[0])
+        return event.new if isinstance(event, FeatureFlag.Changed) else None
 
     def flag_changes(self, name: str) -> list[FeatureFlag.Changed]:
         validate_flag_name(name)
