@@ -28,7 +28,7 @@ import hashlib
 import json
 import math
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 DEFAULT_STEP = 15.0
 MAX_POINTS = 11_000  # Prometheus refuses a query_range of more points per series
 MAX_ANSWER = 16 << 20  # one query's answer, bytes; it is decoded whole to be joined
+NAME_TRIES = 10
 Progress = Callable[[int, int], None]  # (queries answered, queries)
 
 
@@ -209,16 +210,22 @@ def _write(folder: Path, data: bytes, sha256: str, recorded: dict[str, str],
     if same is not None and (folder / same).is_file():
         if hashlib.sha256((folder / same).read_bytes()).hexdigest() == sha256:
             return folder / same, False
-    path = folder / f"metrics_{taken_at.astimezone(UTC):%Y%m%dT%H%M%SZ}.json.gz"
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with open(path, "xb") as out:
-            out.write(data)
-    except FileExistsError:
-        if path.read_bytes() == data:
-            return path, False
-        raise Refused(f"{path} exists with other contents; take the snapshot again in a "
-                      "second") from None
     except OSError as e:
-        raise InvalidRequest(f"{path}: {e.strerror or e}") from None
+        raise InvalidRequest(f"{folder}: {e.strerror or e}") from None
+    # Two snapshots within a second: the later one is named a second on.
+    for later in range(NAME_TRIES):
+        path = folder / f"metrics_{taken_at.astimezone(UTC) + timedelta(seconds=later):%Y%m%dT%H%M%SZ}.json.gz"
+        try:
+            with open(path, "xb") as out:
+                out.write(data)
+            break
+        except FileExistsError:
+            if path.read_bytes() == data:
+                return path, False
+        except OSError as e:
+            raise InvalidRequest(f"{path}: {e.strerror or e}") from None
+    else:
+        raise Refused(f"{folder}: metrics_ files for the next {NAME_TRIES} seconds exist already")
     return path, True
