@@ -176,3 +176,44 @@ def test_another_snapshot_in_the_same_second_is_a_file_of_its_own(env, services,
     assert len(list(tmp_path.glob("reports/live/*/CHG-5/metrics_*.json.gz"))) == 2
     assert len(snapshots(services, "CHG-5")) == 2
     assert (momo["new"], momo["already_recorded"]) == (0, 1)  # momo-1's breach, seen before
+
+
+def test_the_archive_holds_the_snapshot_to_its_recorded_digest(prometheus, tmp_path,
+                                                               opsledger_exe):
+    """The demo's settled session, a snapshot taken into its folder, then sealed: the
+    archive carries the file, and verify finds it as the signed event recorded it."""
+    import os
+    import subprocess
+
+    server, session = prometheus
+    plain = {k: v for k, v in os.environ.items() if not k.startswith("OPSLEDGER_")}
+    done = subprocess.run([*opsledger_exe, "demo", "--dir", str(tmp_path / "d"), "--no-archive"],
+                          cwd=tmp_path, env=plain, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    home = tmp_path / "d" / ".opsledger"
+    env = {"OPSLEDGER_HOME": str(home), "OPSLEDGER_ACTOR": "alice.rm",
+           "OPSLEDGER_IDENTITY": str(tmp_path / "d" / "keys" / "alice.rm")}
+    folder = next((tmp_path / "d" / "reports" / "live").glob("*/CHG-2041"))
+    doc = snapshot(env, server.url, "--since", iso(session.start), "--until", iso(session.end),
+                   "--match", MOMO, "--session-dir", str(folder), key="CHG-2041")
+    assert doc["new"] == 1 and Path(doc["snapshot"]["path"]).parent == folder
+    assert invoke(["keys", "init"], env).code == 0
+    built = invoke(["archive", "build", "CHG-2041", "--session-dir", str(folder), "--json"], env)
+    assert built.code == 0, built.err
+    sealed = json.loads(built.out)
+    assert sealed["verified"] is True and sealed["findings"] == []
+    archive = sealed["location"].removeprefix("file://")
+    listing = subprocess.run(["tar", "--zstd", "-tf", archive], capture_output=True, text=True,
+                             check=True).stdout
+    assert f"data/{doc['snapshot']['file']}" in listing
+    # the binding stage holds the archived file to the snapshot's signed event: a
+    # forged copy (its manifests regenerated) is named with that event
+    from opsledger.archiver.verify.bagcheck import VerifiedFile
+    from opsledger.archiver.verify.binding import binding_findings
+
+    bag = subprocess.run(["tar", "--zstd", "-xOf", archive, "--wildcards",
+                          "*/opsledger/events.jsonl"], capture_output=True, check=True).stdout
+    name = doc["snapshot"]["file"]
+    forged = {f"data/{name}": VerifiedFile(f"data/{name}", 1, "0" * 64, "0" * 128)}
+    findings = binding_findings({"opsledger/events.jsonl": bag}, forged)
+    assert any(f"data/{name} has sha256 {'0' * 64}, the event at" in f for f in findings), findings
