@@ -253,14 +253,19 @@ class TicketUseCases(UseCases):
         )
 
     def record_breaches(
-        self, key: str, *, breaches: list[dict[str, Any]], actor: str, role: Role | None
+        self, key: str, *, breaches: list[dict[str, Any]], actor: str, role: Role | None,
+        snapshot: dict[str, Any] | None = None,
     ) -> list[str]:
         """Records many breaches in one transaction: all or none. Returns the
         ids that were new, or whose end was (a breach seen before is not recorded
-        twice; only the end of one recorded still going on is)."""
+        twice; only the end of one recorded still going on is). `snapshot`: the
+        metrics snapshot they were found in, its digest recorded in the same
+        transaction (once per file)."""
         role = self._may("record_breach", actor, role, "recording SLA breaches")
 
         def change(ticket: Ticket) -> list[str]:
+            if snapshot is not None:
+                ticket.record_snapshot(snapshot=snapshot, actor=actor, role=role)
             return [
                 b["breach_id"]
                 for b in breaches
