@@ -19,7 +19,7 @@ from opsledger.archiver.verify.proof_format import (
 from opsledger.archiver.verify.proofs import check_archive_proofs
 from opsledger.domain.persistence import canonical_json
 from opsledger.projections.ledger_log import SealProofs
-from opsledger.services.checkpoints import publish_checkpoint
+from opsledger.services.checkpoints import publish_checkpoint, published_note
 from opsledger.services.keys import has_signer, key_path, signer
 from opsledger.services.ledger import caught_up, hexes, ledger_errors
 from opsledger.services.trust import Trust, note_quorum_findings, read_trust
@@ -69,9 +69,11 @@ def ledger_tag_files(
     checkpoint, info = proofs.checkpoint, []
     if services.settings.witnesses:  # C2SP tlog-witness: each asked from the seal before
         previous = proofs.previous.size if proofs.previous is not None else 0
+        # a rerun reuses the cosignatures published with this checkpoint: same bytes again
+        already = published_note(publish_in, checkpoint.size) if publish_in is not None else None
         with ledger_errors():
             cosigning = request_cosignatures(services, ledger, checkpoint.note, hint=previous,
-                                             notify=notify)
+                                             notify=notify, already=already)
         checkpoint = replace(checkpoint, note=cosigning.note)
         info.append(("Opsledger-Witnesses", cosigning.summary))
         notify(f"opsledger: {key}'s checkpoint (tree {checkpoint.size}): witnesses "
