@@ -5,8 +5,7 @@ Part 1, per seal (N tickets each, medians in ms): the ledger's part of a seal
 (`ledger_tag_files`: seal the tree, sign, proofs) alone; with its checkpoint
 published create-only to the local archive store; with that and two real
 witnesses (HTTP on 127.0.0.1, threads in this process) cosigning it. Ratios are
-to the seal without either; a whole `archive build` of the demo's session is
-timed once for scale.
+to the seal without either; part 2 prints a whole `archive build` for scale.
 
 Part 2: the demo's session with a generated payload (`--size-mib`, as
 archive_bench generates it) sealed by `archive build`, then `verify_target`
