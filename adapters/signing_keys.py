@@ -129,6 +129,7 @@ class Ed25519Verifier:
     name: str
     key_hash: int
     public_key: bytes
+    until_tree: int | None = None  # a rotated-out key: the largest tree it may vouch for
 
     @classmethod
     def from_witness_key(cls, vkey: str) -> CosignatureVerifier:

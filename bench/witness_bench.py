@@ -17,6 +17,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -66,7 +67,7 @@ def main() -> None:
             calls.append((time.perf_counter() - start) * 1000)
 
     WitnessClient.add_checkpoint = timed
-    witnessed = Services(settings.model_copy(update={"witnesses": tuple(found)}))
+    witnessed = Services(replace(settings, witnesses=tuple(found)))
     without, with_, cosigning = [], [], []
     notes: list[str] = []
     try:

@@ -60,6 +60,10 @@ class UnverifiedNoteError(CheckpointError):
     """No signature on the note is by a trusted key."""
 
 
+class RetiredKeyError(CheckpointError):
+    """Signed only by keys rotated out before the tree grew to this size."""
+
+
 class UnexpectedOriginError(CheckpointError):
     """The checkpoint is for another log than the one expected."""
 
@@ -89,6 +93,15 @@ class SignatureVerifier(Protocol):
     def key_hash(self) -> int: ...
 
     def verify(self, message: bytes, signature: bytes) -> bool: ...
+
+
+def valid_until_tree(verifier: SignatureVerifier) -> int | None:
+    """The largest tree a key may vouch for: a key rotated out at size N signed
+    no honest checkpoint of a larger tree, so one it signed later is a forgery
+    (its holder may be a former insider). None: no bound. A verifier states it
+    as an ``until_tree`` attribute."""
+    bound = getattr(verifier, "until_tree", None)
+    return bound if isinstance(bound, int) else None
 
 
 @dataclass(frozen=True)
@@ -299,11 +312,27 @@ def open_checkpoint(
     """Verify a signed checkpoint and parse it; ``origin`` pins the log it must be for."""
     note = open_note(message, verifiers)
     checkpoint = Checkpoint.from_text(note.text)
+    _within_validity(checkpoint, note.verified, verifiers)
     if origin is not None and checkpoint.origin != origin:
         raise UnexpectedOriginError(
             "checkpoint", f"is for {checkpoint.origin!r}, expected {origin!r}"
         )
     return SignedCheckpoint(checkpoint, note.verified, note.unverified)
+
+
+def _within_validity(checkpoint: Checkpoint, verified: Sequence[NoteSignature],
+                     verifiers: Sequence[SignatureVerifier]) -> None:
+    """At least one trusted signature must be by a key still valid at the checkpoint's size."""
+    bounds = {(v.name, v.key_hash): valid_until_tree(v) for v in verifiers}
+    retired = []
+    for sig in verified:
+        bound = bounds.get((sig.name, sig.key_hash))
+        if bound is None or checkpoint.size <= bound:
+            return
+        retired.append(f"{sig.name}+{sig.key_hash:08x} (valid up to tree {bound})")
+    raise RetiredKeyError(
+        "checkpoint", f"of tree {checkpoint.size} is signed only by a key rotated out before "
+        f"it: {', '.join(retired)}")
 
 
 def _valid_name(name: object) -> bool:

@@ -133,6 +133,10 @@ _SUMMARIES: dict[str, Callable[[Mapping[str, Any]], str]] = {
            else f"sha256 {_short(d['original_sha256'])}")
         + f", redacted {_short(d['redacted_sha256'])}"
     ),
+    TICKET + "MetricsSnapshotTaken": lambda d: (
+        f"metrics snapshot {d['file']} ({d['size']} B, sha256 {_short(d['sha256'])}) "
+        f"from {d['source']}, {d['since']} .. {d['until']}"
+    ),
     TICKET + "ArchiveSealed": _sealed,
     TICKET + "ArchiveVerified": _verified,
     TICKET + "Closed": lambda d: (

@@ -20,12 +20,9 @@ from opsledger.archiver.verify.verifier import verify_archive
 from opsledger.domain.ticket import TICKET_KEY
 from opsledger.services.checkpoints import PUBLISHED
 from opsledger.services.errors import InvalidRequest, Refused
-from opsledger.services.ledger import own_verifiers
-from opsledger.services.ledger_archive import (
-    archive_proof_findings,
-    quorum_findings,
-    read_trust,
-)
+from opsledger.services.ledger_archive import archive_proof_findings, quorum_findings
+from opsledger.services.log_keys import own_verifiers
+from opsledger.services.trust import read_trust
 
 if TYPE_CHECKING:
     from opsledger.services.bootstrap import Services
@@ -173,7 +170,7 @@ def verify_target(
     trusted = read_trust(public_key, trust)
     anchors = list(trusted.logs)
     if not anchors and TICKET_KEY.match(target):
-        anchors = own_verifiers(services, None, None)
+        anchors = own_verifiers(services, None, None, notify)
     integrity = list(findings)
     if anchors and not report.limited:
         findings += archive_proof_findings(report.tag_files, anchors)

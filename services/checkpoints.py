@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from opsledger.archiver.stores.errors import ArchiveConflict
+from opsledger.archiver.stores.errors import ArchiveConflict, ArchiveNotFound
 from opsledger.projections.ledger_log import StoredCheckpoint
 
 if TYPE_CHECKING:
@@ -50,6 +50,15 @@ def publish_checkpoint(store: ArchiveStore, checkpoint: StoredCheckpoint,
     except ArchiveConflict:
         notify(f"opsledger: warning: checkpoint-{checkpoint.size}.txt is already published with "
                "other signatures; it is kept, and this checkpoint's cosignatures are in the archive")
+        return None
+
+
+def published_note(store: ArchiveStore, size: int) -> bytes | None:
+    """The checkpoint published at `size` in `store`, if any (at most MAX_NOTE bytes read)."""
+    try:
+        with store.open_archive(f"checkpoint-{size}.txt") as stream:
+            return stream.read(MAX_NOTE + 1)
+    except ArchiveNotFound:
         return None
 
 

@@ -11,9 +11,11 @@ signed by the old key *and* the new one:
 It is published create-only beside the archives (`key-rotation-<tree>.txt`),
 so an auditor holding only the old key learns the new one from a statement
 the old key signed. The old key is retired, not deleted: its public half
-stays in the keys folder (`*.retired.pub`), and `ledger verify` accepts
-checkpoints signed by the current key or by a retired one, as a trust file
-may list several `log KEY` lines.
+stays in the keys folder (`*.retired.pub`, with the line `tree <size>`), and
+`ledger verify` accepts checkpoints signed by the current key or by a retired
+one for a tree no larger than the log was at its rotation (services.log_keys),
+as a trust file may list `log KEY until-tree N`: a copy of the old key that
+leaked cannot vouch for any history written after it was retired.
 """
 
 from __future__ import annotations
@@ -29,11 +31,12 @@ from opsledger.domain.checkpoint import sign_note
 from opsledger.services.errors import InvalidRequest
 from opsledger.services.keys import key_path
 from opsledger.services.ledger import caught_up, ledger_errors
+from opsledger.services.log_keys import ROTATION_HEADER as HEADER
+from opsledger.services.log_keys import retired_pub_text
 
 if TYPE_CHECKING:
     from opsledger.services.bootstrap import Services
 
-HEADER = "opsledger.key-rotation/v1"
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,9 @@ def rotate_key(services: Services, key_file: Path | None = None) -> Rotation:
     tag = f"{old.key_hash:08x}"
     retired = path.with_name(f"{path.stem}.{tag}.retired.key")
     path.rename(retired)
-    path.with_suffix(".pub").rename(retired.with_name(f"{path.stem}.{tag}.retired.pub"))
+    retired_pub = retired.with_name(f"{path.stem}.{tag}.retired.pub")
+    retired_pub.write_text(retired_pub_text(old.verifier_key, size))  # its validity's bound
+    path.with_suffix(".pub").unlink(missing_ok=True)
     staged.rename(path)
     staged.with_suffix(".pub").rename(path.with_suffix(".pub"))
     return Rotation(old.verifier_key, new.verifier_key, size, statement, put.location, retired)

@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from opsledger.adapters.signing_keys import Ed25519Verifier, SigningKeyError, load_key
+from opsledger.adapters.signing_keys import Ed25519Verifier, SigningKeyError
 from opsledger.archiver.verify.proof_document import check_proof_document
 from opsledger.archiver.verify.proof_format import (
     CONSISTENCY_FORMAT,
@@ -26,13 +26,11 @@ from opsledger.archiver.verify.proof_format import (
 from opsledger.archiver.verify.tlog_proof import HEADER as TLOG_PROOF_HEADER
 from opsledger.archiver.verify.tlog_proof import check_tlog_proof
 from opsledger.domain.runbook import ACTION_AUTHORITY
-from opsledger.projections import ProjectionError
 from opsledger.projections.ledger import LedgerBehind, LedgerInputError, LedgerStateError
-from opsledger.projections.ledger_audit import audit
 from opsledger.projections.ledger_log import Ledger, StoredCheckpoint, StoredEvent
-from opsledger.services.checkpoints import publish, publish_checkpoint, published_notes
+from opsledger.services.checkpoints import publish, publish_checkpoint
 from opsledger.services.errors import Incomplete, InvalidRequest, Refused
-from opsledger.services.keys import has_signer, key_path, signer
+from opsledger.services.keys import has_signer, signer
 from opsledger.services.witnesses import request_cosignatures
 
 if TYPE_CHECKING:
@@ -84,28 +82,6 @@ def parse_verifier(value: str) -> Ed25519Verifier:
         return Ed25519Verifier.from_verifier_key(text)
     except SigningKeyError as e:
         raise InvalidRequest(f"--public-key: {e}") from None
-
-
-def own_verifiers(services: Services, public_key: str | None, key_file: Path | None) -> list[Ed25519Verifier]:
-    """--public-key, else the public half of the local signing key and of the
-    keys it replaced, else none."""
-    if public_key:
-        return [parse_verifier(public_key)]
-    if key_file is None and services.settings.signing_agent:
-        return [Ed25519Verifier.from_verifier_key(signer(services).verifier_key)]
-    path = key_path(services, key_file)
-    public = path.with_suffix(".pub")
-    current = []
-    if public.is_file():
-        current = [parse_verifier(str(public))]
-    elif path.exists():
-        current = [Ed25519Verifier.from_verifier_key(load_key(path).verifier_key)]
-    # keys rotated out still vouch for the checkpoints they signed (services.key_rotation)
-    retired = [
-        Ed25519Verifier.from_verifier_key(p.read_text().strip())
-        for p in sorted(path.parent.glob("*.retired.pub"))
-    ] if path.parent.is_dir() else []
-    return current + retired
 
 
 def hexes(hashes: Sequence[bytes]) -> list[str]:
@@ -198,102 +174,6 @@ def sign_checkpoint(
                           "detail": o.detail} for o in cosigning.outcomes],
         }
     return document
-
-
-def store_integrity(services: Services) -> list[str]:
-    """The databases' own integrity check, one line per damaged store (none: sound).
-
-    SQLite: `PRAGMA integrity_check` of events.sqlite and views.sqlite, each
-    opened read-only (a page no walk of the log reads, such as an index, is
-    checked too). PostgreSQL: every event row read whole."""
-    if services.settings.database_url:
-        from opsledger.projections.postgres import PostgresViewStore
-
-        store = services.projector.store
-        table = getattr(services.ledger_app.recorder, "events_table_name", None)
-        if not isinstance(store, PostgresViewStore) or table is None:
-            return []
-        return [f"PostgreSQL events: {line}" for line in store.read_every_event(table)]
-    from opsledger.projections.sqlite import integrity_problems
-
-    events = Path(services.settings.event_store_env()["SQLITE_DBNAME"])
-    damaged = []
-    for path in (events, services.settings.home / "views.sqlite"):
-        problems = integrity_problems(path)
-        if problems:
-            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-            damaged.append(f"{path.name} fails SQLite's integrity check: {problems[0]}{more}")
-    return damaged
-
-
-def _damaged(lines: list[str]) -> dict[str, Any]:
-    return {
-        "ok": False,
-        "integrity": lines,
-        "log_events": None,
-        "log_root": None,
-        "tree_size": None,
-        "position": None,
-        "checkpoints_checked": 0,
-        "published_checked": 0,
-        "independent": 0,
-        "signatures_checked": False,
-        "findings": [{"kind": "integrity", "position": None, "detail": d} for d in lines],
-    }
-
-
-def verify_ledger(
-    services: Services,
-    *,
-    destinations: Sequence[str] = (),
-    public_key: str | None = None,
-    key_file: Path | None = None,
-    progress: LedgerProgress | None = None,
-    notify: Notify = _silent,
-) -> dict[str, Any]:
-    """Checks the store's own integrity first (a damaged store is a failure,
-    and nothing read from it is trusted); then recomputes the tree from the log
-    and checks it against the stored leaves and every stored and published
-    checkpoint (by default those every seal publishes beside its archive);
-    `ok` is false on any finding."""
-    verifiers = own_verifiers(services, public_key, key_file)  # a bad key: said before the store
-    damaged = store_integrity(services)
-    if damaged:
-        return _damaged(damaged)
-    try:
-        caught_up(services, progress)
-    except ProjectionError as e:
-        notify(f"opsledger: warning: the ledger could not catch up ({e}); checking what it holds")
-    if not verifiers:
-        notify("opsledger: warning: no public key; checkpoint signatures are not checked")
-    published = []
-    for destination in destinations or [None]:  # by default, where the seals publish
-        found = published_notes(services, destination)
-        if not found and destinations:
-            notify(
-                f"opsledger: warning: no published checkpoint (checkpoint-<size>.txt) at {destination}"
-            )
-        published += found
-    with ledger_errors():
-        report = audit(services.ledger, published, verifiers)
-    head = report.ledger
-    return {
-        "ok": report.ok,
-        "integrity": [],
-        "log_events": report.log_events,
-        "log_root": report.log_root.hex(),
-        "tree_size": head.size if head else None,
-        "position": head.position if head else None,
-        "checkpoints_checked": report.checkpoints,
-        "published_checked": len(published),
-        # Checkpoints kept outside the database: without one, nothing here was
-        # checked against anything an insider with the database could not rewrite.
-        "independent": len(published),
-        "signatures_checked": report.signatures_checked,
-        "findings": [
-            {"kind": f.kind, "position": f.position, "detail": f.detail} for f in report.findings
-        ],
-    }
 
 
 def prove_inclusion(

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from opsledger.adapters.signing_keys import Ed25519Verifier, SigningKeyError
+from opsledger.adapters.signing_keys import Ed25519Verifier
 from opsledger.archiver.verify.proof_format import (
     ARCHIVE_FORMAT,
     CHECKPOINT,
@@ -18,14 +17,12 @@ from opsledger.archiver.verify.proof_format import (
     VERIFIER_KEY,
 )
 from opsledger.archiver.verify.proofs import check_archive_proofs
-from opsledger.domain.checkpoint import CheckpointError, SignatureVerifier
-from opsledger.domain.cosignature import count_cosignatures
 from opsledger.domain.persistence import canonical_json
 from opsledger.projections.ledger_log import SealProofs
-from opsledger.services.checkpoints import publish_checkpoint
-from opsledger.services.errors import InvalidRequest
+from opsledger.services.checkpoints import publish_checkpoint, published_note
 from opsledger.services.keys import has_signer, key_path, signer
-from opsledger.services.ledger import caught_up, hexes, ledger_errors, parse_verifier
+from opsledger.services.ledger import caught_up, hexes, ledger_errors
+from opsledger.services.trust import Trust, note_quorum_findings, read_trust
 from opsledger.services.witnesses import request_cosignatures
 
 if TYPE_CHECKING:
@@ -72,9 +69,11 @@ def ledger_tag_files(
     checkpoint, info = proofs.checkpoint, []
     if services.settings.witnesses:  # C2SP tlog-witness: each asked from the seal before
         previous = proofs.previous.size if proofs.previous is not None else 0
+        # a rerun reuses the cosignatures published with this checkpoint: same bytes again
+        already = published_note(publish_in, checkpoint.size) if publish_in is not None else None
         with ledger_errors():
             cosigning = request_cosignatures(services, ledger, checkpoint.note, hint=previous,
-                                             notify=notify)
+                                             notify=notify, already=already)
         checkpoint = replace(checkpoint, note=cosigning.note)
         info.append(("Opsledger-Witnesses", cosigning.summary))
         notify(f"opsledger: {key}'s checkpoint (tree {checkpoint.size}): witnesses "
@@ -130,76 +129,13 @@ def archive_proof_findings(tag_files: dict[str, bytes],
     return [str(f) for f in report.findings]
 
 
-@dataclass(frozen=True)
-class Trust:
-    """What an auditor trusts, from outside the archive: log keys, witness keys,
-    and how many of those witnesses must have cosigned the archive's checkpoint."""
-
-    logs: tuple[Ed25519Verifier, ...] = ()
-    witnesses: tuple[SignatureVerifier, ...] = ()
-    quorum: int = 0
-
-
-def read_trust(public_key: str | None, trust: Path | None) -> Trust:
-    """--public-key, and a trust file's lines (blank lines and # comments aside):
-    `log KEY` (a log's checkpoint key), `witness KEY` (a witness's type 0x04
-    key), `quorum N` (cosignatures by that many distinct listed witnesses are
-    required; 1 when witnesses are listed and no quorum line is)."""
-    logs = [parse_verifier(public_key)] if public_key else []
-    witnesses: dict[tuple[str, int], SignatureVerifier] = {}
-    quorum = None
-    if trust is not None:
-        try:
-            text = trust.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise InvalidRequest(f"--trust {trust}: {getattr(e, 'strerror', None) or e}") from None
-        for number, line in enumerate(text.splitlines(), 1):
-            words = line.split("#", 1)[0].split()
-            if not words:
-                continue
-            where = f"--trust {trust} line {number}"
-            if len(words) != 2 or words[0] not in ("log", "witness", "quorum"):
-                raise InvalidRequest(f"{where}: expected 'log KEY', 'witness KEY' or 'quorum N'")
-            kind, value = words
-            if kind == "log":
-                logs.append(parse_verifier(value))
-            elif kind == "witness":
-                try:
-                    verifier = Ed25519Verifier.from_witness_key(value)
-                except SigningKeyError as e:
-                    raise InvalidRequest(f"{where}: {e}") from None
-                witnesses[(verifier.name, verifier.key_hash)] = verifier
-            elif quorum is not None or not value.isdigit():
-                raise InvalidRequest(f"{where}: one 'quorum N' line, N a whole number")
-            else:
-                quorum = int(value)
-    if quorum is None:
-        quorum = 1 if witnesses else 0
-    if quorum > len(witnesses):
-        raise InvalidRequest(f"--trust {trust}: quorum {quorum} with {len(witnesses)} witness key(s)")
-    return Trust(tuple(logs), tuple(witnesses.values()), quorum)
-
-
 def quorum_findings(tag_files: dict[str, bytes], trust: Trust) -> list[str]:
-    """A missing quorum, as one finding naming how many of which witnesses cosigned."""
-    if not trust.quorum:
-        return []
+    """A missing quorum on the archive's checkpoint, as one finding."""
     note = tag_files.get(CHECKPOINT)
-    if note is None:
+    if note is None and trust.quorum:
         return [f"witness-quorum: {trust.quorum} cosignature(s) required, the archive "
                 f"carries no {CHECKPOINT}"]
-    try:
-        counted = count_cosignatures(note, trust.witnesses)
-    except CheckpointError as e:
-        return [f"witness-quorum: {CHECKPOINT} is unreadable: {e}"]
-    if len(counted.valid) >= trust.quorum:
-        return []
-    listed = [f"{w.name}+{w.key_hash:08x}" for w in trust.witnesses]
-    missing = [w for w in listed if w not in counted.valid and w not in counted.invalid]
-    parts = [f"valid: {', '.join(counted.valid) or 'none'}"]
-    if counted.invalid:
-        parts.append(f"invalid: {', '.join(counted.invalid)}")
-    if missing:
-        parts.append(f"absent: {', '.join(missing)}")
-    return [f"witness-quorum: {len(counted.valid)} of the {trust.quorum} required cosignatures "
-            f"by trusted witnesses on {CHECKPOINT} ({'; '.join(parts)})"]
+    return note_quorum_findings(CHECKPOINT, note or b"", trust)
+
+
+__all__ = ["Trust", "read_trust", "quorum_findings", "archive_proof_findings", "ledger_tag_files"]

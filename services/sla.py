@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from opsledger.domain.runbook import Role, Severity
 from opsledger.domain.sla import (
+    Alert,
     Breach,
     Evaluation,
     Policy,
@@ -98,6 +99,7 @@ def evaluate_exports(
     role: Role | None = None,
     read_stdin: ReadStdin | None = None,
     progress: Progress | None = None,
+    snapshot: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Detects breaches in Prometheus exports (query/query_range JSON, plain or
     .gz; "-" is `read_stdin`) and records the new ones on ticket `key`.
@@ -105,7 +107,9 @@ def evaluate_exports(
     When no series matches any rule the document says `nothing_matched` and
     nothing is recorded, unless `allow_unmatched`. Files are read as a stream
     (`domain.sla.chunks`): memory holds the samples of matched series, not the
-    documents; `progress(bytes read, total bytes)` follows the reading."""
+    documents; `progress(bytes read, total bytes)` follows the reading.
+    `snapshot`: the one export is a metrics snapshot whose digest is recorded
+    with the breaches, in the same transaction (services.sla_snapshot)."""
     policy = desk_policy(services, policy_path).policy
     rules = [rule for rule in policy.rules if rule.enabled]
 
@@ -117,7 +121,7 @@ def evaluate_exports(
     nothing = not evaluation.series
     document = _record(services, key, evaluation, dry_run=dry_run,
                        hold=nothing and not allow_unmatched, incident_ref=incident_ref,
-                       actor=actor, role=role)
+                       actor=actor, role=role, snapshot=snapshot)
     return document | {"nothing_matched": nothing,
                        "matched_series": len({(r.metric, str(r.labels)) for r in evaluation.series})}
 
@@ -127,22 +131,34 @@ def record_alerts(
     key: str,
     path: str,
     *,
+    read_stdin: ReadStdin | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    """Records Alertmanager alerts (webhook v4 JSON, or JSON lines; "-" is
+    `read_stdin`) as breaches on ticket `key`, as `record_alert_list` does."""
+    data, source = _read(path, read_stdin)
+    return record_alert_list(services, key, read_alertmanager(data, source), **options)
+
+
+def record_alert_list(
+    services: Services,
+    key: str,
+    alerts: Sequence[Alert],
+    *,
     policy_path: Path | None = None,
     dry_run: bool = False,
     allow_unmatched: bool = False,
     incident_ref: str = "",
     actor: str,
     role: Role | None = None,
-    read_stdin: ReadStdin | None = None,
 ) -> dict[str, Any]:
-    """Records Alertmanager alerts (webhook v4 JSON, or JSON lines; "-" is
-    `read_stdin`) as breaches on ticket `key`: a firing alert opens one, its
-    resolved notification records its end. When no alert matches any rule the
-    document says `nothing_matched` and nothing is recorded, unless
-    `allow_unmatched`."""
+    """Records Alertmanager alerts, already read (a file by `record_alerts`, a
+    webhook's body by services.alert_intake), as breaches on ticket `key`: a firing
+    alert opens one, its resolved notification records its end; a resend records
+    nothing new. When no alert matches any rule the document says `nothing_matched`
+    and nothing is recorded, unless `allow_unmatched`."""
     policy = desk_policy(services, policy_path).policy
-    data, source = _read(path, read_stdin)
-    evaluation = evaluate(policy, alerts=read_alertmanager(data, source))
+    evaluation = evaluate(policy, alerts=alerts)
     evaluation = evaluation.model_copy(update={"rules_without_data": ()})  # no series read
     nothing = evaluation.matched_alerts == 0
     document = _record(services, key, evaluation, dry_run=dry_run,
@@ -289,19 +305,23 @@ def _record(
     incident_ref: str,
     actor: str,
     role: Role | None,
+    snapshot: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Records the evaluation's breaches at once; the document says which were new,
-    which only ended (recorded before, still going on then), and which were seen."""
-    known = set(services.app.get_ticket(key).breaches)  # a wrong key fails first
+    """Records the evaluation's breaches at once (and the snapshot they came from,
+    whatever was held); the document says which were new, which only ended
+    (recorded before, still going on then), and which were seen."""
+    ticket = services.app.get_ticket(key)  # a wrong key fails first
+    known = set(ticket.breaches)
     breaches = list(evaluation.breaches)
     changed: set[str] = set()
-    if not dry_run and not hold and breaches:
+    if not dry_run and ((not hold and breaches) or snapshot is not None):
         changed = set(
             services.app.record_breaches(
                 key,
-                breaches=[breach_record(b, incident_ref) for b in breaches],
+                breaches=[] if hold else [breach_record(b, incident_ref) for b in breaches],
                 actor=actor,
                 role=role,
+                **({"snapshot": snapshot} if snapshot is not None else {}),
             )
         )
 

@@ -13,6 +13,14 @@ the seal completes, and says how many cosigned. A witness that has already
 cosigned a larger tree than this checkpoint cannot cosign it (a seal's tree
 ends at its ticket's last event, so an overlapping, later session's seal can
 be ahead): that too is a warning.
+
+A rerun of a seal reuses the cosignatures already obtained for the same
+checkpoint (`already`: the checkpoint published at its size, with the same
+text and the log's same signature): a witness cosigns a checkpoint once, and
+its cosignature stays true ("as of that time, the largest tree I saw"), so
+asking again would only change a timestamp, and the archive's bytes with it,
+or be refused by a witness that has since cosigned a larger tree. Only the
+witnesses without a valid cosignature there are asked.
 """
 
 from __future__ import annotations
@@ -93,6 +101,7 @@ def request_cosignatures(
     hint: int = 0,
     notify: Notify = _silent,
     witnesses: Sequence[tuple[str, SignatureVerifier]] | None = None,
+    already: bytes | None = None,
 ) -> Cosigning:
     """`note` (a checkpoint the ledger holds) cosigned by every configured witness
     that agrees; a warning through `notify` for each that does not. The witnesses
@@ -103,8 +112,10 @@ def request_cosignatures(
     checkpoint = Checkpoint.from_text(text)
     size = checkpoint.size
     old = hint if 0 <= hint <= size else 0
-    asks = [_Ask(url, verifier) for url, verifier in witnesses]
-    proofs = {old: _proof(ledger, old, size)}
+    base, reused = _reusable(already, note, text, witnesses)
+    asks = [_Ask(url, verifier) for url, verifier in witnesses
+            if (verifier.name, verifier.key_hash) not in reused]
+    proofs = {old: _proof(ledger, old, size) if asks else ()}
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(asks)))) as pool:
         list(pool.map(lambda a: a.post(old, proofs[old], note), asks))
         again = []
@@ -118,7 +129,12 @@ def request_cosignatures(
                                       "checkpoint's; a witness never cosigns an older tree")
         list(pool.map(lambda a: a.post(a.held, proofs[a.held], note, last=True), again))
     outcomes, lines = [], []
-    for ask in asks:
+    asked = iter(asks)
+    for url, verifier in witnesses:  # outcomes in the configured order, reused or asked
+        if (verifier.name, verifier.key_hash) in reused:
+            outcomes.append(WitnessOutcome(url, verifier.name, True, "cosigned before (reused)"))
+            continue
+        ask = next(asked)
         ask.close()
         cosigned, detail = ask.outcome or (False, "no agreement on the old size")
         if ask.answer is not None:
@@ -128,8 +144,29 @@ def request_cosignatures(
         if not cosigned:
             notify(f"opsledger: warning: witness {ask.verifier.name} ({ask.url}) did not cosign "
                    f"tree {size}: {detail}")
-    cosigned_note = add_signatures(note, lines) if lines else note
+    cosigned_note = add_signatures(base, lines) if lines else base
     return Cosigning(cosigned_note, tuple(outcomes), (time.perf_counter() - started) * 1000)
+
+
+def _reusable(already: bytes | None, note: str, text: str,
+              witnesses: Sequence[tuple[str, SignatureVerifier]]) -> tuple[str, set[tuple[str, int]]]:
+    """(the note to add cosignatures to, the witnesses whose valid cosignature it
+    carries): `already` when it is this checkpoint with the log's same signature."""
+    if already is None:
+        return note, set()
+    try:
+        published = already.decode("utf-8")
+        published_text, signatures = split_note(published)
+        _, own = split_note(note)
+    except (UnicodeDecodeError, CheckpointError):
+        return note, set()
+    if published_text != text or not set(own) <= set(signatures):
+        return note, set()
+    payload = text.encode("utf-8")
+    reused = {(v.name, v.key_hash) for _, v in witnesses
+              if any((s.name, s.key_hash) == (v.name, v.key_hash) and v.verify(payload, s.signature)
+                     for s in signatures)}
+    return (published, reused) if reused else (note, set())
 
 
 def _proof(ledger: Ledger, old: int, size: int) -> tuple[bytes, ...]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["fixtures_s3", "fixtures_browser"]
+pytest_plugins = ["fixtures_s3", "fixtures_prometheus", "fixtures_browser"]
 
 PG_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=5"
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"

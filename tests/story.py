@@ -59,3 +59,20 @@ def approve_all(app: OpsLedger, key: str) -> None:
                            (Approval.RISK_SIGNOFF, Role.RISK_OFFICER),
                            (Approval.COMPLIANCE_MEMO, Role.COMPLIANCE_OFFICER)):
         app.approve(key, approval=approval, reference="ref", actor=PEOPLE[role], role=role)
+
+
+def run_session(app, key: str, *, start, end, operator: str = PEOPLE[Role.OPERATOR]) -> None:
+    """The operator's deploy at `start` and settle ending at `end`, as recorded by
+    `opsledger run` (a session held earlier, e.g. the one a test's Prometheus holds)."""
+    from datetime import timedelta
+
+    from opsledger.domain.runbook import Command
+
+    for command, began in ((Command.DEPLOY, start), (Command.SETTLE, end - timedelta(minutes=1))):
+        run_id, _, _ = app.start_command(
+            key, command=command, argv=["tradepulse-cli", command.value], actor=operator,
+            log_path=f"{command.value}.log", role=Role.OPERATOR, started_at=began)
+        app.finish_command(
+            key, run_id=run_id, outcome="exited", exit_code=0, log_sha256=FILE_SHA,
+            log_bytes=10, actor=operator, role=Role.OPERATOR,
+            finished_at=began + timedelta(minutes=1))

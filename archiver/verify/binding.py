@@ -67,7 +67,8 @@ def _against_declaration(archived: dict[str, str], declared: dict[str, str],
 
 
 def _against_runs(archived: dict[str, str], rows: list[tuple[str, dict, Any]]) -> list[str]:
-    """A script's log as its run recorded it at its end (or its redacted copy)."""
+    """A script's log as its run recorded it at its end (or its redacted copy), a
+    metrics snapshot as recorded when it was taken."""
     logs: dict[str, str] = {}  # run id -> log file name
     expected: dict[str, tuple[str, str]] = {}  # file name -> (sha256, where)
     for where, _, event in rows:
@@ -77,6 +78,8 @@ def _against_runs(archived: dict[str, str], rows: list[tuple[str, dict, Any]]) -
             expected[logs[event.run_id]] = (event.log_sha256, where)
         elif isinstance(event, Ticket.PayloadRedacted):
             expected[event.file] = (event.redacted_sha256, where)
+        elif isinstance(event, Ticket.MetricsSnapshotTaken):
+            expected[event.file] = (event.sha256, where)
     return [
         f"binding: data/{name} has sha256 {archived[name]}, the event at {where} recorded {sha}"
         for name, (sha, where) in sorted(expected.items())

@@ -21,8 +21,8 @@ from opsledger.services.ledger import (
     prove_consistency,
     prove_inclusion,
     sign_checkpoint,
-    verify_ledger,
 )
+from opsledger.services.ledger_verify import verify_ledger
 
 
 class _LedgerLine:
@@ -120,6 +120,12 @@ def checkpoint(
     "[default: the archive store, where every seal publishes its checkpoint].",
 )
 @public_key_option
+@click.option(
+    "--trust",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A trust file (as archive verify's): its 'log KEY [until-tree N]' lines are the "
+    "keys checked, and every checkpoint outside the database must carry its witness quorum.",
+)
 @key_file_option
 @click.option(
     "--database-only",
@@ -133,12 +139,14 @@ def verify(
     obj,
     destinations: tuple[str, ...],
     public_key: str | None,
+    trust: Path | None,
     key_file: Path | None,
     database_only: bool,
     json_output: bool,
 ) -> None:
     """Recompute the tree from the log; check it against the stored leaves and
-    every stored and published checkpoint.
+    every stored and published checkpoint, and the checkpoint inside every
+    sealed archive in the store.
 
     Lists each altered, deleted, inserted, reordered or truncated event with its
     position. Exits 0 when everything holds, 1 on any finding, 3 when no
@@ -150,6 +158,7 @@ def verify(
             obj,
             destinations=destinations,
             public_key=public_key,
+            trust=trust,
             key_file=key_file,
             progress=line.callback,
             notify=line.note,

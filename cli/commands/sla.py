@@ -7,6 +7,7 @@ both detect breaches against the desk's policy and record each one once
 
 from __future__ import annotations
 
+import re
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -34,6 +35,7 @@ from opsledger.services.sla import (
     record_manual_breach,
     starter_policy,
 )
+from opsledger.services.sla_snapshot import take_snapshot
 
 # Re-exported for cli/commands/demo.py until it imports it from opsledger.services.sla.
 
@@ -219,6 +221,71 @@ def alerts_cmd(
         read_stdin=_stdin,
     )
     _show(document, json_output, what="alert", allow_unmatched=allow_unmatched)
+
+
+class Duration(click.ParamType):
+    """Seconds as Prometheus writes them: 15s, 1m, 2m30s, or a plain number."""
+
+    name = "DURATION"
+    UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> float:
+        text, total = str(value).strip(), 0.0
+        found = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", text)
+        if re.fullmatch(r"\d+(?:\.\d+)?", text):
+            total = float(text)
+        elif found and "".join(n + u for n, u in found) == text:
+            total = sum(float(n) * self.UNITS[u] for n, u in found)
+        if not total > 0:
+            self.fail(f"{value!r} is not a duration such as 15s, 1m or 2m30s", param, ctx)
+        return total
+
+
+@sla_group.command("snapshot")
+@click.argument("key")
+@click.option("--prometheus", "url", required=True, metavar="URL",
+              help="The Prometheus server, e.g. http://127.0.0.1:9090.")
+@click.option("--since", type=UtcDateTime(), help="Window start (UTC) [default: first deploy].")
+@click.option("--until", type=UtcDateTime(),
+              help="Window end (UTC) [default: end of the settle or kill after it].")
+@click.option("--step", type=Duration(), default="15s", show_default=True,
+              help="query_range resolution.")
+@click.option("--match", multiple=True, metavar='LABEL="VALUE"',
+              help='A label matcher added to every query, e.g. strategy="momo-1" (repeatable).')
+@click.option("--session-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where the file goes [default reports/live/<session date>/<ticket>/].")
+@policy_option
+@allow_unmatched_option
+@click.option("--incident", "incident_ref", default="", help="Incident ticket to cross-link.")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+              help="Seconds to wait for each answer.")
+@actor_option
+@redact_option
+@role_option(required=False)
+@json_option
+@click.pass_obj
+def snapshot_cmd(obj, key: str, url: str, since: datetime | None, until: datetime | None,
+                 step: float, match: tuple[str, ...], session_dir: Path | None,
+                 policy_path: Path | None, allow_unmatched: bool, incident_ref: str,
+                 timeout: float, actor_override: str | None, role: Role | None,
+                 json_output: bool) -> None:
+    """Export the session's metrics from Prometheus (query_range, every SLA rule) into
+    the session folder as metrics_<UTC time>.json.gz, record its digest, and record the
+    breaches found in it, each once."""
+    with ProgressBar("querying Prometheus", enabled=not json_output) as bar:
+        document = take_snapshot(
+            obj, key, url, since=since, until=until, step_seconds=step, match=match,
+            session_dir=session_dir, policy_path=policy_path, allow_unmatched=allow_unmatched,
+            incident_ref=incident_ref, actor=actor_of(obj, actor_override), role=role,
+            timeout=timeout, progress=bar.update,
+        )
+    shot = document["snapshot"]
+    if not json_output:
+        how = "written" if shot["written"] else "unchanged, kept"
+        state = "recorded" if shot["recorded"] else "was already recorded"
+        note(f"{shot['path']}: {how} ({shot['series']} series, {shot['size']} B, "
+             f"sha256 {shot['sha256']}); its digest {state}")
+    _show(document, json_output, what="series", allow_unmatched=allow_unmatched)
 
 
 @sla_group.group("policy")

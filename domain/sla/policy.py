@@ -91,6 +91,11 @@ def _parse_matcher_text(text: str) -> dict[str, str]:
     return {"label": found["label"], "op": found["op"], "value": value}
 
 
+def parse_matcher(text: str) -> Matcher:
+    """A matcher written as PromQL, e.g. 'strategy="momo-1"' (ValueError if not)."""
+    return Matcher(**_parse_matcher_text(text))
+
+
 class _Rule(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 

@@ -43,6 +43,7 @@ class Ticket(Aggregate):
     PayloadRedacted = events.PayloadRedacted
     Closed = events.Closed
     PayloadDeclared = events.PayloadDeclared
+    MetricsSnapshotTaken = events.MetricsSnapshotTaken
 
     @staticmethod
     def create_id(key: str, **_: Any) -> UUID:
@@ -78,6 +79,7 @@ class Ticket(Aggregate):
         self.approvals: dict[Approval, dict[str, Any]] = {}
         self.commands: dict[str, dict[str, Any]] = {}  # run_id -> record
         self.breaches: dict[str, dict[str, Any]] = {}
+        self.snapshots: dict[str, str] = {}  # sha256 -> file, metrics snapshots
         self.flag_mismatches: list[dict[str, Any]] = []
         self.gate: dict[str, Any] | None = None
         self.downgrades: list[dict[str, Any]] = []
@@ -308,33 +310,29 @@ class Ticket(Aggregate):
     def _resolve_breach(self, *, breach_id: str, window_end: datetime, **_: Any) -> None:
         self.breaches[breach_id]["window_end"] = window_end
 
+    def record_snapshot(self, *, snapshot: dict[str, Any], actor: str, role: Role | None) -> bool:
+        """Puts a metrics snapshot's digest on the record; False if this file is on it."""
+        found = breaches.snapshot(self.key, self.snapshots, snapshot)
+        if found is not None:
+            self._refuse_if_closed()
+            self._take_snapshot(**found, actor=actor, role=role)
+        return found is not None
+
+    @applies(MetricsSnapshotTaken)
+    def _take_snapshot(self, *, sha256: str, file: str, **_: Any) -> None:
+        self.snapshots[sha256] = file
+
     # --- archive and close (runbook section 6) ------------------------------------
     def record_seal(
-        self,
-        *,
-        location: str,
-        archive_sha256: str,
-        archive_bytes: int,
-        manifest_sha256: str,
-        location_hash: str,
-        file_count: int,
-        missing: list[str],
-        actor: str,
-        role: Role | None,
+        self, *, location: str, archive_sha256: str, archive_bytes: int, manifest_sha256: str,
+        location_hash: str, file_count: int, missing: list[str], actor: str, role: Role | None,
         details: dict[str, Any] | None = None,
     ) -> None:
         self._refuse_if_closed()
         self._seal(
-            location=location,
-            archive_sha256=archive_sha256,
-            archive_bytes=archive_bytes,
-            manifest_sha256=manifest_sha256,
-            location_hash=location_hash,
-            file_count=file_count,
-            missing=list(missing),
-            details=details or {},
-            actor=actor,
-            role=role,
+            location=location, archive_sha256=archive_sha256, archive_bytes=archive_bytes,
+            manifest_sha256=manifest_sha256, location_hash=location_hash, file_count=file_count,
+            missing=list(missing), details=details or {}, actor=actor, role=role,
         )
 
     @applies(ArchiveSealed)

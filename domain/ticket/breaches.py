@@ -8,10 +8,13 @@ told apart, an Alertmanager breach whose window ends where it starts.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal
 
+from opsledger.domain.errors import InvalidInput
+from opsledger.domain.ticket.inputs import SHA256_HEX
 from pydantic import AwareDatetime, TypeAdapter
 
 Recording = Literal["recorded", "ended"]
@@ -53,3 +56,27 @@ def recording(
         return None
     detail = breach.get("detail") or ""
     return "ended", {"breach_id": breach["breach_id"], "window_end": end, "detail": detail}
+
+
+SNAPSHOT_FIELDS = ("file", "path", "sha256", "size", "source", "since", "until",
+                   "step_seconds", "queries")
+_SNAPSHOT_FILE = re.compile(r"^metrics_[0-9]{8}T[0-9]{6}Z\.json\.gz$")
+
+
+def snapshot(
+    key: str, known: Mapping[str, str], fields: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """A metrics snapshot's record, checked; None when its file is on the record already."""
+    found = {k: fields.get(k) for k in SNAPSHOT_FIELDS}
+    since, until = _moment(found["since"]), _moment(found["until"])
+    size, step = found["size"], found["step_seconds"]
+    if (not isinstance(found["file"], str) or not _SNAPSHOT_FILE.match(found["file"])
+            or not isinstance(found["sha256"], str) or not SHA256_HEX.match(found["sha256"])
+            or not isinstance(size, int) or size < 0 or since is None or until is None
+            or until < since or not isinstance(step, int | float) or step <= 0
+            or not isinstance(found["queries"], dict)):
+        raise InvalidInput(key, f"not a metrics snapshot record: {dict(fields)!r:.200}")
+    if found["sha256"] in known:
+        return None
+    return found | {"since": since, "until": until, "step_seconds": float(step),
+                    "queries": {str(k): str(v) for k, v in found["queries"].items()}}

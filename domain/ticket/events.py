@@ -174,6 +174,22 @@ class SlaBreachResolved(TicketEvent):
     detail: str
 
 
+class MetricsSnapshotTaken(TicketEvent):
+    """A Prometheus snapshot written into the session folder: its file's digest, and
+    what was asked of which server, so the archived file can be held to it."""
+
+    TOPIC: ClassVar[str] = "opsledger.ticket.MetricsSnapshotTaken"
+    file: str  # the file's name in the session folder, metrics_<timestamp>.json.gz
+    path: str  # where it was written
+    sha256: str
+    size: int
+    source: str  # the Prometheus server's URL, without credentials
+    since: AwareDatetime
+    until: AwareDatetime
+    step_seconds: float
+    queries: dict[str, str]  # rule id -> PromQL
+
+
 class ArchiveSealed(TicketEvent):
     TOPIC: ClassVar[str] = "opsledger.ticket.ArchiveSealed"
     location: str

@@ -10,12 +10,14 @@ to record.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 from uuid import uuid4
 
 from opsledger.domain.errors import CommandStateError, InvalidInput, ReasonRequired
 from opsledger.domain.runbook import LIVE_FLAG, Command, Env
 from opsledger.domain.ticket.inputs import validate_text
+from pydantic import AwareDatetime, TypeAdapter
 
 Runs = Mapping[str, dict[str, Any]]  # run_id -> record, as the ticket holds it
 
@@ -175,3 +177,36 @@ def flag_reading(ticket: TicketRuns, run_id: str, observed: bool | None) -> dict
 def mirrors(reading: Mapping[str, Any]) -> bool:
     """Whether the flag reads as the run left it (anything, if the run leaves it)."""
     return reading["expected"] is None or reading["expected"] == reading["observed"]
+
+
+_MOMENT: TypeAdapter[AwareDatetime] = TypeAdapter(AwareDatetime)
+Window = tuple[datetime, datetime | None]
+
+
+def session_windows(commands: Runs) -> list[Window]:
+    """When the session was live, oldest first: from a deploy's start to the end of
+    the first settle or kill after it (its finish; its start while it still runs).
+    A window without an end is still live. A deploy while live opens nothing new."""
+    moments = []
+    for run in commands.values():
+        command = Command(run["command"])
+        if command in (Command.DEPLOY, Command.SETTLE, Command.KILL):
+            finished = (run.get("finished") or {}).get("finished_at")
+            start = _MOMENT.validate_python(run["started_at"])
+            end = _MOMENT.validate_python(finished) if finished is not None else start
+            moments.append((start, end, command))
+    windows: list[Window] = []
+    live: datetime | None = None
+    for start, end, command in sorted(moments, key=lambda m: m[0]):
+        if command is Command.DEPLOY and live is None:
+            live = start
+        elif command is not Command.DEPLOY and live is not None:
+            windows.append((live, end))
+            live = None
+    return windows + ([(live, None)] if live is not None else [])
+
+
+def live_at(commands: Runs, moment: datetime) -> bool:
+    """Whether the session was live at `moment` (its ends included)."""
+    return any(start <= moment and (end is None or moment <= end)
+               for start, end in session_windows(commands))

@@ -1,0 +1,156 @@
+"""What an insider with the database, the desk's account and a stolen key
+still cannot make `ledger verify` accept:
+
+- a rewritten history, once the published checkpoint files are deleted too:
+  the checkpoint inside the sealed archive says otherwise, and is read by default;
+- a checkpoint of a tree larger than the log was when the key signing it was
+  rotated out (the old key, stolen), in `ledger verify` and in `archive verify
+  --trust` (`log KEY until-tree N`).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+from clirunner import invoke, public_key_file
+from opsledger.services.bootstrap import Services
+from opsledger.services.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("demo") / "demo"
+    result = invoke(["demo", "--dir", str(folder)], {})
+    assert result.code == 0, result.err
+    return folder
+
+
+@pytest.fixture
+def desk(demo: Path, tmp_path: Path) -> dict:
+    """A copy of the demo's desk, the insider acting as its release manager."""
+    home = tmp_path / "home"
+    shutil.copytree(demo / ".opsledger", home)
+    env = {"OPSLEDGER_HOME": str(home), "OPSLEDGER_IDENTITY": str(demo / "keys" / "alice.rm")}
+    return {"home": home, "env": env, "tmp": tmp_path}
+
+
+def rewrite_history(home: Path) -> None:
+    """Edit one signed approval in events.sqlite, recompute the ledger's tables from
+    the edited log, and delete its stored checkpoints and seals."""
+    events = sqlite3.connect(home / "events.sqlite")
+    rowid, state = events.execute(
+        "select rowid, state from stored_events where topic like '%ApprovalGiven' limit 1"
+    ).fetchone()
+    fields = json.loads(state)
+    fields["reference"] = "rewritten"
+    events.execute("update stored_events set state = ? where rowid = ?",
+                   (json.dumps(fields, sort_keys=True, separators=(",", ":")).encode(), rowid))
+    events.commit()
+    events.close()
+    services = Services(Settings(home=home))
+    try:
+        services.ledger.projector.rebuild()
+        store = services.ledger.store
+        with store.transaction() as writer:
+            for table in ("ledger_checkpoints", "ledger_seals"):
+                writer.cur.execute("DELETE FROM " + store.qualify(table))
+    finally:
+        services.close()
+
+
+def test_the_checkpoint_inside_the_archive_catches_a_rewrite_once_published_ones_are_gone(desk):
+    home, env = desk["home"], desk["env"]
+    (archive,) = (home / "archives").glob("*.tar.zst")
+    before = invoke(["ledger", "verify", "--json"], env)
+    assert before.code == 0, before.out + before.err
+    assert json.loads(before.out)["archives_checked"] == 1
+    rewrite_history(home)
+    assert invoke(["ledger", "checkpoint"], env).code == 0  # re-signed with the stolen file key
+    for published in (home / "archives").glob("checkpoint-*.txt"):
+        published.unlink()  # the folder store is the desk account's too
+    result = invoke(["ledger", "verify"], env)
+    assert result.code == 1, result.out + result.err
+    assert "TAMPERED" in result.out
+    assert f"the checkpoint in {archive.name}" in result.out
+    assert "Traceback" not in result.out + result.err
+    document = json.loads(invoke(["ledger", "verify", "--json"], env).out)
+    assert document["published_checked"] == 0 and document["archives_checked"] == 1
+    assert any(f["kind"] == "checkpoint" and archive.name in f["detail"]
+               for f in document["findings"])
+
+
+def test_an_unreadable_archive_is_a_finding_not_a_pass(desk):
+    home, env = desk["home"], desk["env"]
+    (archive,) = (home / "archives").glob("*.tar.zst")
+    data = bytearray(archive.read_bytes())
+    archive.chmod(0o644)
+    archive.write_bytes(bytes(data[: len(data) // 2]))  # cut short: the checkpoint is near the end
+    for published in (home / "archives").glob("checkpoint-*.txt"):
+        published.unlink()
+    result = invoke(["ledger", "verify"], env)
+    assert result.code == 1, result.out + result.err
+    assert f"archive: {archive.name}: its checkpoint could not be read" in result.out
+
+
+def _rotate(env: dict, home: Path) -> tuple[dict, Path]:
+    stolen = home.parent / "stolen-ledger.key"
+    shutil.copy2(home / "keys" / "ledger.key", stolen)  # a copy of the old key walks out
+    rotated = invoke(["keys", "rotate", "--json"], env)
+    assert rotated.code == 0, rotated.err
+    return json.loads(rotated.out), stolen
+
+
+def _grow(env: dict, administrator: Path) -> None:
+    """Record something after the rotation, so that the tree is larger than at it."""
+    r = invoke(["roster", "key", "add", "gina.ops", str(public_key_file("gina.ops")),
+                "--reason", "new hire"], {**env, "OPSLEDGER_IDENTITY": str(administrator)})
+    assert r.code == 0, r.err
+
+
+def test_a_rotated_out_key_cannot_vouch_for_a_tree_larger_than_at_its_rotation(desk, demo):
+    home, env = desk["home"], desk["env"]
+    rotation, stolen = _rotate(env, home)
+    size = rotation["tree_size"]
+    assert invoke(["ledger", "verify"], env).code == 0  # old checkpoints: the retired key, in bound
+    _grow(env, demo / "keys" / "desk.admin")
+    # the former insider signs the now larger tree with the stolen old key, and publishes it
+    forged = invoke(["ledger", "checkpoint", "--key-file", str(stolen), "--publish",
+                     str(home / "archives"), "--json"], env)
+    assert forged.code == 0, forged.err
+    forged_size = json.loads(forged.out)["tree_size"]
+    assert forged_size > size
+    result = invoke(["ledger", "verify"], env)
+    assert result.code == 1, result.out + result.err
+    assert f"checkpoint-{forged_size}.txt" in result.out
+    assert "rotated out before it" in result.out and f"valid up to tree {size}" in result.out
+    # an auditor's trust file says the same with its own words
+    trust = desk["tmp"] / "trust"
+    trust.write_text(f"log {rotation['old']} until-tree {size}\nlog {rotation['new']}\n")
+    audited = invoke(["ledger", "verify", "--trust", str(trust)], env)
+    assert audited.code == 1 and f"checkpoint-{forged_size}.txt" in audited.out
+    # without the bound the forgery would pass: the old key's signature is good
+    trust.write_text(f"log {rotation['old']}\nlog {rotation['new']}\n")
+    assert invoke(["ledger", "verify", "--trust", str(trust)], env).code == 0
+
+
+def test_archive_verify_bounds_a_log_key_by_its_until_tree(desk):
+    home = desk["home"]
+    (archive,) = (home / "archives").glob("*.tar.zst")
+    key = (home / "keys" / "ledger.pub").read_text().strip()
+    (published,) = (home / "archives").glob("checkpoint-*.txt")
+    tree = int(published.stem.split("-")[1])
+    trust = desk["tmp"] / "trust"
+    trust.write_text(f"log {key} until-tree {tree}\n")
+    ok = invoke(["archive", "verify", str(archive), "--trust", str(trust)], {})
+    assert ok.code == 0, ok.out
+    trust.write_text(f"log {key} until-tree {tree - 1}\n")  # rotated out one event earlier
+    refused = invoke(["archive", "verify", str(archive), "--trust", str(trust)], {})
+    assert refused.code == 1
+    assert f"of tree {tree} is signed only by a key rotated out before it" in refused.out
+    trust.write_text(f"log {key} until-tree many\n")
+    bad = invoke(["archive", "verify", str(archive), "--trust", str(trust)], {})
+    assert bad.code == 2 and len(bad.error_lines) == 1 and "until-tree N" in bad.err
