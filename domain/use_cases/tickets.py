@@ -28,6 +28,8 @@ from opsledger.domain.runbook import (
     Role,
 )
 from opsledger.domain.ticket import Outcome, Ticket, check_spec, ticket_id, validate_key
+from opsledger.domain.ticket.archives import payload_files
+from opsledger.domain.ticket.events import PayloadDeclared
 from opsledger.domain.use_cases.base import UseCases
 
 R = TypeVar("R")
@@ -281,8 +283,16 @@ class TicketUseCases(UseCases):
     def declare_payload(
         self, key: str, *, files: list[dict[str, Any]], actor: str, role: Role | None
     ) -> None:
-        """Records what a seal is about to archive (path, size, sha256 of each file)."""
+        """Records what a seal is about to archive (path, size, sha256 of each file).
+
+        A rerun of a seal that was cut short after its archive was stored
+        declares the same files again: when the ticket's last event already
+        declares exactly them, nothing is recorded, so the rerun rebuilds the
+        same bytes and the store recognises the archive instead of refusing it."""
         role = self._may("record_seal", actor, role, "declaring a seal's payload")
+        last = self.ticket_events(key)[-1]
+        if isinstance(last, PayloadDeclared) and last.files == payload_files(key, files):
+            return
         self._update_ticket(key, lambda t: t.declare_payload(files=files, actor=actor, role=role))
 
     def record_redaction(self, key: str, **redaction: Any) -> bool:

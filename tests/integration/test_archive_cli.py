@@ -191,6 +191,36 @@ def test_a_killed_build_never_leaves_a_seal_without_an_archive(session, opsledge
     assert len(final) == 1 and final[0]["complete"]
 
 
+def test_a_build_cut_short_after_the_store_write_is_finished_by_its_rerun(session,
+                                                                          monkeypatch):
+    """The narrow window of the test above, every time: the archive is in the
+    store, the seal is not yet on the record. The rerun declares the same
+    payload (nothing new recorded), rebuilds the same bytes, and the store
+    recognises them instead of refusing to overwrite."""
+    import opsledger.services.archive_seal as archive_seal
+
+    class Killed(BaseException):
+        pass
+
+    def killed(*_, **__):
+        raise Killed
+
+    monkeypatch.setattr(archive_seal, "_record_and_verify", killed)
+    with pytest.raises(Killed):
+        build(session)
+    stored = json.loads(invoke(["archive", "list", "--json"], session["env"]).out)
+    assert len(stored) == 1 and "ArchiveSealed" not in events(session)
+    declared = events(session).count("PayloadDeclared")
+    monkeypatch.undo()
+    r = build(session)
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    assert doc["verified"] is True and doc["reused"] is True
+    assert events(session).count("PayloadDeclared") == declared
+    final = json.loads(invoke(["archive", "list", "--json"], session["env"]).out)
+    assert len(final) == 1 and final[0]["complete"]
+
+
 def test_the_archive_carries_the_roster_so_authority_replays_offline(session):
     from opsledger.archiver.verify.verifier import verify_archive
 
