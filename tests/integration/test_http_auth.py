@@ -54,6 +54,7 @@ def test_every_guarded_route_refuses_missing_wrong_expired_and_revoked_credentia
         routes = guarded_routes(http.app)
         assert ("GET", "/api/v1/tickets") in routes and ("POST", "/api/v1/actions") in routes
         assert ("GET", "/metrics") in routes and ("GET", "/api/v1/openapi.json") in routes
+        assert ("POST", "/api/v1/alertmanager") in routes  # Alertmanager's webhook
         for method, path in routes:
             for headers in ({}, bearer(wrong), bearer(unknown), bearer(revoked),
                             bearer("not-a-token"), {"Authorization": "Basic Ym9iOnB3"}):
