@@ -96,8 +96,8 @@ def desk(tmp_path_factory: pytest.TempPathFactory, opsledger_exe_module) -> Iter
            "--artifact", ARTIFACT)
     ol(env, ADMIN, "roster", "key", "add", INTAKE, str(public_key_file(INTAKE)),
        "--reason", "opsledger serve's own key")
-    ol(env, ADMIN, "roster", "grant", INTAKE, "sre-captain", "--reason", "records alerts")
-    ol(env, ADMIN, "roster", "grant", SENDER, "sre-captain", "--reason", "sends alerts")
+    ol(env, ADMIN, "roster", "grant", INTAKE, "alert-receiver", "--reason", "records alerts")
+    ol(env, ADMIN, "roster", "grant", SENDER, "alert-receiver", "--reason", "sends alerts")
     token = ol(env, ADMIN, "roster", "token", "issue", SENDER, "--scope", "alerts",
                "--service-account", "--expires", "1d")
     reader = ol(env, ADMIN, "roster", "token", "issue", "bob.risk", "--scope", "read",

@@ -45,8 +45,8 @@ def desk(cli_env):
     found_desk(cli_env)
     for argv in (["roster", "key", "add", INTAKE, str(public_key_file(INTAKE)),
                   "--reason", "opsledger serve's own key"],
-                 ["roster", "grant", INTAKE, "sre-captain", "--reason", "records alerts"],
-                 ["roster", "grant", SENDER, "sre-captain", "--reason", "sends alerts"]):
+                 ["roster", "grant", INTAKE, "alert-receiver", "--reason", "records alerts"],
+                 ["roster", "grant", SENDER, "alert-receiver", "--reason", "sends alerts"]):
         assert ol(cli_env, ADMIN, *argv).code == 0
     return cli_env
 
