@@ -12,7 +12,7 @@
 3. For the ticket page (`GET /api/v1/tickets/{key}`) and an incidents query
    (metric and a 1-7 day window), prints p50/p95 over HTTP (keep-alive client)
    and of the same service function called in-process, and the p95 ratio.
-Sustained webhook intake is measured only once `web/alertmanager.py` exists.
+Sustained webhook intake is bench/intake_bench.py's.
 """
 
 from __future__ import annotations
@@ -180,10 +180,6 @@ def main() -> None:
             print(f"{name}: HTTP p50 {percentile(h, 50):.2f} ms p95 {percentile(h, 95):.2f} ms; "
                   f"in-process p50 {percentile(p, 50):.2f} ms p95 {percentile(p, 95):.2f} ms; "
                   f"p95 ratio {percentile(h, 95) / percentile(p, 95):.2f}")
-        if (ROOT / "web" / "alertmanager.py").exists():
-            print("webhook intake: not measured by this version of the bench")
-        else:
-            print("webhook intake: no Alertmanager route (web/alertmanager.py) yet: not measured")
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -25,6 +25,10 @@ class Role(StrEnum):
     ADMINISTRATOR = "administrator"
     AUDITOR = "auditor"
     ENGINEER = "engineer"
+    # The HTTP service's Alertmanager intake (its sender and its signing key):
+    # records SLA breaches and nothing else, so that a stolen intake key or
+    # token cannot set live.enabled, kill a session or sign a checkpoint.
+    ALERT_RECEIVER = "alert-receiver"
 
     @property
     def title(self) -> str:
@@ -209,6 +213,7 @@ ACTION_AUTHORITY: dict[str, tuple[Role, ...]] = {
         Role.EXECUTION_TRADER,
         Role.RISK_OFFICER,
         Role.INCIDENT_COMMANDER,
+        Role.ALERT_RECEIVER,
     ),
     "record_seal": (Role.RELEASE_MANAGER, Role.OPERATOR),
     "record_verification": (Role.RELEASE_MANAGER, Role.OPERATOR, Role.AUDITOR),

@@ -24,14 +24,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from opsledger.domain.errors import InvalidInput, NotFound, TicketClosedError
-from opsledger.domain.runbook import Role
+from opsledger.domain.errors import InvalidInput, NotAuthorised, NotFound, TicketClosedError
+from opsledger.domain.runbook import ACTION_AUTHORITY, Role
 from opsledger.domain.sla import Alert, read_alertmanager
 from opsledger.domain.sla.errors import SlaError
 from opsledger.domain.ticket import validate_key
 from opsledger.domain.ticket.runs import session_windows
-from opsledger.services.errors import InvalidRequest
+from opsledger.services.errors import Incomplete, InvalidRequest
 from opsledger.services.sla import record_alert_list
+from opsledger.services.tokens import Forbidden
 
 if TYPE_CHECKING:
     from opsledger.services.bootstrap import Services
@@ -90,6 +91,29 @@ def receive_alertmanager(
     totals = {k: sum(t[k] for t in tickets.values()) for k in ("new", "ended", "already_recorded")}
     return {"alerts": len(alerts), **totals, "tickets": tickets, "unmatched": unmatched,
             "refused": refused}
+
+
+def receive_from(services: Services, sender: str, sender_roles: frozenset[str], body: bytes,
+                 **options: Any) -> dict[str, Any]:
+    """The webhook as the HTTP door hands it over, from `sender` (the token's holder,
+    usually the `alertmanager` service account, which holds no key).
+
+    Two names answer for what is recorded: the sender must hold a role that may
+    record a breach (revoking it stops the intake at once), and the breach is
+    signed by the server's own key (`opsledger --identity KEY serve`), whose
+    roster holder must hold one too (checked as it records).
+    Forbidden: the sender holds no such role. Incomplete: the server has no key
+    to sign with (a 503, so that Alertmanager retries once the server is fixed)."""
+    allowed = {r.value for r in ACTION_AUTHORITY["record_breach"]}
+    if not sender_roles & allowed:
+        raise Forbidden(f"{sender} holds no role that may record a breach "
+                        f"({', '.join(sorted(allowed))})")
+    try:
+        services.identity  # noqa: B018 - resolved now, so a server without a key says so first
+    except NotAuthorised:
+        raise Incomplete("the server has no key to sign with: start it as "
+                         "`opsledger --identity KEY serve`") from None
+    return receive_alertmanager(services, body, **options) | {"sender": sender}
 
 
 def _labelled(services: Services, key: str) -> tuple[str | None, str]:

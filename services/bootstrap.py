@@ -62,12 +62,17 @@ class Services:
             raise NoStore(
                 f"no event store at {self.settings.home.resolve()}: nothing has been recorded "
                 "there (name an existing one with --home DIR or OPSLEDGER_HOME, or "
-                "--database-url; the first recorded command creates it)"
+                "--database-url; 'opsledger roster init' founds a new desk there)"
             )
 
-    def recording(self) -> None:
-        """A command is about to record: it may create the embedded store."""
-        self._may_create = True
+    def recording(self, action: str | None = None) -> None:
+        """A command is about to record `action`. Only founding a desk's roster
+        (or the demo, which founds one first) may create the embedded store: any
+        other action on a store that is not there would be refused by the
+        roster anyway, and must not leave an empty store behind (a mistyped
+        --home)."""
+        if action in (None, "found_roster"):
+            self._may_create = True
 
     @cached_property
     def ledger_app(self) -> OpsLedger:

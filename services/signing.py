@@ -44,7 +44,7 @@ class SigningApplication:
         app: OpsLedger | Callable[[], OpsLedger],
         identity: Callable[[], SshSigner],
         *,
-        recording: Callable[[], None] | None = None,
+        recording: Callable[[str], None] | None = None,
         redact: Callable[[], bool] = lambda: False,
         commit: Commit | None = None,
     ) -> None:
@@ -52,7 +52,7 @@ class SigningApplication:
         # told before a recording method is first reached (it may create the store).
         self._provide = app if callable(app) else (lambda: app)
         self._identity = identity
-        self._recording = recording or (lambda: None)
+        self._recording = recording or (lambda _: None)
         # Every string the call would record is scanned first (services.recorded):
         # refused, or with --redact recorded redacted with a keyed commitment.
         self._redact = redact
@@ -69,7 +69,7 @@ class SigningApplication:
 
     def __getattr__(self, name: str) -> Any:
         if name in ACTIONS:
-            self._recording()
+            self._recording(name)
         attribute = getattr(self._app, name)
         if name not in ACTIONS:
             return attribute

@@ -28,6 +28,14 @@ class Metrics:
         self.recorded = Counter(
             "opsledger_http_events_recorded", "Events recorded through the API.",
             ["route"], registry=self.registry)
+        self.alerts_received = Counter(
+            "opsledger_alerts_received", "Alerts in the Alertmanager notifications accepted.",
+            registry=self.registry)
+        self.alerts_recorded = Counter(
+            "opsledger_alerts_recorded", "Alertmanager alerts by outcome: 'new' (a breach "
+            "recorded), 'ended' (its end recorded); 'seen' (a resend), 'unmatched' (no ticket "
+            "or rule) and 'refused' (a closed ticket) recorded nothing.",
+            ["outcome"], registry=self.registry)
         self.registry.register(_Lag(lag))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:

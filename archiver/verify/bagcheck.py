@@ -110,10 +110,16 @@ class BagChecker:
             self.add(kind, path, "starts with a byte-order mark, which BagIt forbids")
             data = data[len(codecs.BOM_UTF8):]
         try:
-            return data.decode("utf-8")
+            text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             self.add(kind, path, f"is not UTF-8: {exc.reason} at byte {exc.start}")
             return None
+        if path in ("bagit.txt", "bag-info.txt"):  # parsed into pairs: capped in lines
+            breaks = max(text.count("\n"), text.count("\r"))
+            if breaks > self.limits.max_tag_lines:
+                raise LimitExceeded("its number of lines", self.limits.max_tag_lines,
+                                    f"at least {breaks}", path)
+        return text
 
     def _check_bagit_txt(self) -> None:
         if "bagit.txt" not in self.inv.files:

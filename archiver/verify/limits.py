@@ -16,6 +16,7 @@ all member paths together        8 MiB        what the duplicate check keeps
 one tag file (kept in memory)    16 MiB       events.jsonl of ~8,000 signed events
 all tag files together           48 MiB       the manifests, events, roster, proofs
 lines of one BagIt manifest      50,001       one line per member, and a spare
+lines of bagit.txt, bag-info.txt 10,000       ours write ~20 (and one per gap)
 JSON nesting depth               64           events and proofs nest 6 deep
 JSON values in one document      1,000,000    each value costs <= ~72 bytes parsed
 JSON lines (events, roster)      50,000       ~8,000 events fit six times over
@@ -54,6 +55,9 @@ class Limits:
     max_tag_file: int = 16 * MiB
     max_tag_total: int = 48 * MiB
     max_manifest_lines: int = 50_001
+    # bag-info.txt is parsed into (label, value) pairs, ~300 bytes each in
+    # Python: a 9 MB bag-info of short lines cost 259 MB before this cap.
+    max_tag_lines: int = 10_000
     max_json_depth: int = 64
     max_json_values: int = 1_000_000
     max_json_lines: int = 50_000

@@ -55,7 +55,7 @@ def services(tmp_path: Path) -> Iterator[Services]:
     staff(env)
     for argv in (["roster", "key", "add", BOT, str(public_key_file(BOT)), "--reason",
                   "the Alertmanager receiver's service account"],
-                 ["roster", "grant", BOT, "sre-captain", "--reason", "records alerts"]):
+                 ["roster", "grant", BOT, "alert-receiver", "--reason", "records alerts"]):
         assert invoke(argv, env).code == 0
     operator = {**env, "OPSLEDGER_ACTOR": PEOPLE[Role.OPERATOR]}
     for key in ("CHG-5", "CHG-6", "CHG-7"):
@@ -176,3 +176,14 @@ def test_a_service_account_without_a_breach_role_records_nothing(services, tmp_p
     with pytest.raises(NotAuthorised):
         receive_alertmanager(services, body(alert()))
     assert services.app.get_ticket("CHG-5").breaches == {}
+
+
+def test_the_intake_key_records_breaches_and_nothing_else(services):
+    """A stolen intake key (the server's own, role alert-receiver): it cannot
+    flip live.enabled, run a script, sign a checkpoint or close a ticket."""
+    for attempt in (lambda: services.app.set_flag("live.enabled", value="true", reason="stolen key",
+                                                  actor=BOT, role=None),
+                    lambda: services.app.close_ticket("CHG-5", actor=BOT, role=None)):
+        with pytest.raises(NotAuthorised):
+            attempt()
+    assert receive_alertmanager(services, body(alert()))["new"] == 1

@@ -137,6 +137,25 @@ def test_reading_an_empty_folder_creates_nothing(tmp_path, monkeypatch):
         assert list(tmp_path.iterdir()) == [], argv
 
 
+def test_recording_into_a_mistyped_home_creates_nothing(tmp_path, monkeypatch):
+    """An administrator issued a token from the wrong folder: the desk is not
+    there, so nothing is recorded and no empty store is left behind to be
+    mistaken for one later; only founding a desk creates a store."""
+    monkeypatch.chdir(tmp_path)
+    for argv in (["--actor", "desk.admin", "roster", "token", "issue", "bob.risk",
+                  "--scope", "read"],
+                 ["--actor", "dana.ops", "ticket", "open", "CHG-1", "--strategy", "momo-1",
+                  "--env", "prod", "--artifact", "sha256:" + "a" * 64]):
+        r = ol({}, *argv)
+        assert r.code == 3, (argv, r.err)
+        assert r.error_lines[0].startswith("opsledger: error: no event store at "), argv
+        assert "roster init" in r.error_lines[0]
+        assert list(tmp_path.iterdir()) == [], argv
+    founded = ol({}, "--actor", "desk.admin", "roster", "init")
+    assert founded.code == 0, founded.err
+    assert (tmp_path / ".opsledger" / "events.sqlite").is_file()
+
+
 def test_the_help_documents_every_setting_and_what_a_script_receives(cli_env):
     text = " ".join(ol(cli_env, "--help").out.split())
     for name in ("OPSLEDGER_HOME", "OPSLEDGER_DATABASE_URL", "OPSLEDGER_ACTOR",

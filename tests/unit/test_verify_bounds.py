@@ -124,6 +124,19 @@ def test_two_bogus_64_mib_manifests_in_a_small_archive(tmp_path):
     assert len(findings) == 1 and findings[0].startswith("limit-exceeded 'manifest-sha256.txt'")
 
 
+def test_a_bag_info_of_nine_megabytes_of_short_lines(tmp_path):
+    """Found by the hypothesis run of tests/property: 706,000 'Label: value' pairs
+    parsed cost 259 MB; bag-info.txt is now capped in lines before parsing."""
+    archive = tmp_path / f"{TOP}.tar.zst"
+    write_tar_zst(archive, [
+        ("bagit.txt", 55, b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"),
+        ("bag-info.txt", 9_181_120, b"Label: value\n"),
+    ])
+    findings, code = verify_file(tmp_path, archive)
+    assert code == 1
+    assert [f for f in findings if f.startswith("limit-exceeded 'bag-info.txt'")], findings
+
+
 def _tiny_members(count: int):
     """`count` empty files as raw ustar headers, made quickly from one template."""
     template = bytearray(tarfile.TarInfo(f"{TOP}/data/f0000000").tobuf(tarfile.USTAR_FORMAT))
