@@ -86,7 +86,8 @@ def grant_roles(
     progress: ChangeCallback | None = None,
 ) -> list[RoleChange]:
     """Grants each role in turn (administrators only, never to themselves)."""
-    return _change(services.app.grant_role, person, roles, actor, reason, progress)
+    return _change(services.app.grant_role, person, roles, actor or services.actor, reason,
+                   progress)
 
 
 def revoke_roles(
@@ -99,7 +100,8 @@ def revoke_roles(
     progress: ChangeCallback | None = None,
 ) -> list[RoleChange]:
     """Revokes each role in turn; what the person recorded before stands."""
-    return _change(services.app.revoke_role, person, roles, actor, reason, progress)
+    return _change(services.app.revoke_role, person, roles, actor or services.actor, reason,
+                   progress)
 
 
 def _change(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from clirunner import invoke, public_key_file
+from clirunner import invoke, key_file, public_key_file
 from opsledger.domain.runbook import Role
 from opsledger.services.bootstrap import Services
 from opsledger.services.settings import Settings
@@ -47,6 +47,12 @@ def test_an_administrator_founds_the_roster_and_grants_roles(cli_env):
     doc = json.loads(ol(cli_env, "roster", "show", "--json").out)
     assert doc == {"version": 3, "people": {"bob.risk": ["operator", "risk-officer"],
                                             "root.admin": ["administrator"]}}
+    # signed with the key alone (no --actor): the line names the key's holder, not "None"
+    r = invoke(["roster", "grant", "carol.eng", "engineer", "--reason", "retros"],
+               {**{k: v for k, v in cli_env.items() if k != "OPSLEDGER_ACTOR"},
+                "OPSLEDGER_IDENTITY": str(key_file("root.admin"))})
+    assert r.code == 0 and r.out.splitlines() == ["carol.eng: engineer granted by root.admin"]
+    assert ol(cli_env, "roster", "revoke", "carol.eng", "engineer", "--reason", "left").code == 0
 
 
 def test_nobody_grants_themselves_and_only_administrators_grant(cli_env):
