@@ -8,9 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from realserver import Server, running
 
 # The route of README.md's "Alertmanager" section, with the token inline (the
 # README reads it from a file: credentials_file) and a second receiver whose
@@ -67,18 +65,8 @@ def require_alertmanager() -> str:
     pytest.skip(why)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass(frozen=True)
-class Server:
-    url: str
-    process: subprocess.Popen
-    log: Path
-
+class Alertmanager(Server):
     def post_alerts(self, alerts: list[dict]) -> None:
         """Alertmanager's own API, as Prometheus posts alerts to it."""
         request = urllib.request.Request(
@@ -97,44 +85,16 @@ class Server:
 
 @contextmanager
 def alertmanager(workdir: Path, *, url: str, token: str, wrong: str,
-                 timeout: float = 60.0) -> Iterator[Server]:
+                 timeout: float = 60.0) -> Iterator[Alertmanager]:
     """Alertmanager sending to `url` with `token` (and `wrong` for `token="wrong"`)."""
     exe = require_alertmanager()
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "alertmanager.yml"
     config.write_text(CONFIG.format(url=url, token=token, wrong=wrong))
-    log = workdir / "alertmanager.log"
-    port = free_port()
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [exe, f"--config.file={config}", f"--storage.path={workdir / 'data'}",
-             f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=",
-             "--log.level=debug"],
-            stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "HOME": str(workdir)})
-    server = Server(f"http://127.0.0.1:{port}", process, log)
-    try:
-        _wait_ready(server, timeout)
+    with running("alertmanager", lambda port: [
+            exe, f"--config.file={config}", f"--storage.path={workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=",
+            "--log.level=debug"],
+            log=workdir / "alertmanager.log", home=workdir, timeout=timeout,
+            kind=Alertmanager) as server:
         yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _wait_ready(server: Server, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"alertmanager exited: {server.log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{server.url}/-/ready", timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"alertmanager not ready in {timeout:g} s: "
-                       f"{server.log.read_text()[-2000:]}")

@@ -17,11 +17,12 @@ from pathlib import Path
 import httpx
 import pytest
 from clirunner import invoke, key_file, public_key_file, staff
-from fixtures_alertmanager import alertmanager, free_port, require_alertmanager
+from fixtures_alertmanager import alertmanager, require_alertmanager
 from opsledger.adapters.ssh_signing import FileKeySigner
 from opsledger.domain.runbook import Command, Role
 from opsledger.services.bootstrap import Services
 from opsledger.services.settings import Settings
+from realserver import free_port, stop
 from story import ADMIN, FILE_SHA, PEOPLE
 
 INTAKE = "opsledger.intake"  # the roster name whose key `opsledger serve` signs with
@@ -125,12 +126,7 @@ def desk(tmp_path_factory: pytest.TempPathFactory, opsledger_exe_module) -> Iter
             desk.am, desk.token = am, token
             yield desk
     finally:
-        served.terminate()
-        try:
-            served.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            served.kill()
-            served.wait()
+        stop(served)
 
 
 @pytest.fixture(scope="module")

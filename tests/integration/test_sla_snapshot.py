@@ -16,7 +16,8 @@ from opsledger.adapters.ssh_signing import FileKeySigner
 from opsledger.domain.runbook import Role
 from opsledger.services.bootstrap import Services
 from opsledger.services.settings import Settings
-from promserver import OTHER, STRATEGY, free_port
+from promserver import OTHER, STRATEGY
+from realserver import free_port
 from story import PEOPLE, run_session
 
 ARTIFACT = "sha256:" + "ab" * 32

@@ -17,16 +17,14 @@ to `breach_end` (both breaching samples); other-2 breaches latency elsewhere.
 from __future__ import annotations
 
 import math
-import os
 import shutil
-import socket
 import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from realserver import Server, running
 
 STEP = 15
 STRATEGY = "momo-1"
@@ -105,55 +103,15 @@ def build_blocks(session: Session, data_dir: Path) -> None:
                     str(source), str(data_dir)], check=True, capture_output=True, timeout=120)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Server:
-    url: str
-    process: subprocess.Popen
-    log: Path
-
-
 def serve(data_dir: Path, *, timeout: float = 60.0) -> Iterator[Server]:
     """Prometheus on the blocks in `data_dir` until the generator is closed."""
     prometheus, _ = binaries()
     config = data_dir.parent / "prometheus.yml"
     config.write_text("global:\n  scrape_interval: 15s\nscrape_configs: []\n")
-    log = data_dir.parent / "prometheus.log"
-    port = free_port()
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [prometheus, f"--config.file={config}", f"--storage.tsdb.path={data_dir}",
-             f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=10y",
-             "--web.enable-lifecycle"],
-            stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "HOME": str(data_dir.parent)})
-    server = Server(f"http://127.0.0.1:{port}", process, log)
-    try:
-        wait_ready(server, timeout)
+    with running("prometheus", lambda port: [
+            prometheus, f"--config.file={config}", f"--storage.tsdb.path={data_dir}",
+            f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=10y",
+            "--web.enable-lifecycle"],
+            log=data_dir.parent / "prometheus.log", home=data_dir.parent,
+            timeout=timeout) as server:
         yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def wait_ready(server: Server, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"prometheus exited: {server.log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{server.url}/-/ready", timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"prometheus not ready in {timeout:g} s: {server.log.read_text()[-2000:]}")
