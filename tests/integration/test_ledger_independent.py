@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import sqlite3
 from pathlib import Path
 
 import pytest
 from clirunner import invoke, public_key_file
-from opsledger.services.bootstrap import Services
-from opsledger.services.settings import Settings
+from insider import rewrite_history
 
 
 @pytest.fixture(scope="module")
@@ -36,30 +34,6 @@ def desk(demo: Path, tmp_path: Path) -> dict:
     shutil.copytree(demo / ".opsledger", home)
     env = {"OPSLEDGER_HOME": str(home), "OPSLEDGER_IDENTITY": str(demo / "keys" / "alice.rm")}
     return {"home": home, "env": env, "tmp": tmp_path}
-
-
-def rewrite_history(home: Path) -> None:
-    """Edit one signed approval in events.sqlite, recompute the ledger's tables from
-    the edited log, and delete its stored checkpoints and seals."""
-    events = sqlite3.connect(home / "events.sqlite")
-    rowid, state = events.execute(
-        "select rowid, state from stored_events where topic like '%ApprovalGiven' limit 1"
-    ).fetchone()
-    fields = json.loads(state)
-    fields["reference"] = "rewritten"
-    events.execute("update stored_events set state = ? where rowid = ?",
-                   (json.dumps(fields, sort_keys=True, separators=(",", ":")).encode(), rowid))
-    events.commit()
-    events.close()
-    services = Services(Settings(home=home))
-    try:
-        services.ledger.projector.rebuild()
-        store = services.ledger.store
-        with store.transaction() as writer:
-            for table in ("ledger_checkpoints", "ledger_seals"):
-                writer.cur.execute("DELETE FROM " + store.qualify(table))
-    finally:
-        services.close()
 
 
 def test_the_checkpoint_inside_the_archive_catches_a_rewrite_once_published_ones_are_gone(desk):

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import zstandard
 from clirunner import invoke
+from insider import rewrite_history
 
 
 @pytest.fixture(scope="module")
@@ -166,37 +167,13 @@ def test_an_insider_rewrite_is_caught_by_default_once_an_archive_was_sealed(demo
     beside its archive still says otherwise, and ledger verify reads it by default."""
     import shutil
 
-    from opsledger.services.bootstrap import Services
-    from opsledger.services.settings import Settings
 
     home = tmp_path / "home"
     shutil.copytree(demo / ".opsledger", home)
     # the insider works as the desk's release manager, with her own key
     env = {"OPSLEDGER_HOME": str(home), "OPSLEDGER_IDENTITY": str(demo / "keys" / "alice.rm")}
     assert invoke(["ledger", "verify"], env).code == 0
-    db = sqlite3.connect(home / "views.sqlite")
-    tables = {r[0] for r in db.execute("select name from sqlite_master where type='table'")}
-    db.close()
-    events = sqlite3.connect(home / "events.sqlite")
-    rowid, state = events.execute(
-        "select rowid, state from stored_events where topic like '%ApprovalGiven' limit 1"
-    ).fetchone()
-    fields = json.loads(state)
-    fields["reference"] = "rewritten"
-    events.execute("update stored_events set state = ? where rowid = ?",
-                   (json.dumps(fields, sort_keys=True, separators=(",", ":")).encode(), rowid))
-    events.commit()
-    events.close()
-    services = Services(Settings(home=home))
-    try:
-        services.ledger.projector.rebuild()
-        store = services.ledger.store
-        with store.transaction() as writer:
-            for table in ("ledger_checkpoints", "ledger_seals"):
-                if any(t.endswith(table) for t in tables):
-                    writer.cur.execute("DELETE FROM " + store.qualify(table))
-    finally:
-        services.close()
+    rewrite_history(home)  # edit, recompute the ledger tables, delete checkpoints
     assert invoke(["ledger", "checkpoint"], env).code == 0  # re-signed with the stolen key
     assert invoke(["ledger", "verify", "--database-only", "--published", str(tmp_path)],
                   env).code == 0  # the database agrees with itself
