@@ -161,10 +161,16 @@ class OpsLedger(RosterUseCases, TicketUseCases, FlagUseCases, ShiftUseCases, Tok
 
     # --- signed commands ------------------------------------------------------------------
 
-    def perform(self, signed: signing.SignedIntent, *, now: datetime | None = None) -> Any:
+    def perform(self, signed: signing.SignedIntent, *, now: datetime | None = None,
+                exact_version: bool = False) -> Any:
         """Checks a signed intent and records it: the signature is valid, the
         key is the signer's in the roster at the time signed, the intent is
         fresh and names a recording action; then runs that action as the signer.
+
+        With `exact_version`, the target must still be at the version signed for
+        even when the action would record nothing (a replayed intent is refused,
+        not a no-op). That is checked only after the signature and the key: a
+        forged intent learns nothing about the record.
 
         Nothing is recorded when any check fails."""
         intent = signing.Intent.from_bytes(signed.payload)
@@ -179,6 +185,10 @@ class OpsLedger(RosterUseCases, TicketUseCases, FlagUseCases, ShiftUseCases, Tok
         if ACTIONS[intent.action](args) != intent.target:
             raise signing.SigningError(intent.signer, "the intent's target does not match its action")
         self._authenticate(intent, verified, args)
+        if exact_version and (at := self.target_version(intent.target)) != intent.version:
+            raise signing.StaleIntent(intent.signer, f"signed for {intent.target} at version "
+                                      f"{intent.version}, but it is at version {at}: read it "
+                                      "again and sign again")
         state = signing.Acting(
             signature=Signature(
                 signer=intent.signer,

@@ -15,7 +15,7 @@ import binascii
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from opsledger.domain.signing import Intent, SignedIntent, StaleIntent
+from opsledger.domain.signing import Intent, SignedIntent
 from opsledger.services.errors import InvalidRequest
 from opsledger.services.recorded import screen_arguments
 from opsledger.services.tokens import Forbidden
@@ -51,14 +51,10 @@ def submit_signed(services: Services, payload: bytes, signature: str, *,
     # whoever made the intent. (A client that redacted carries commitments instead.)
     screen_arguments(intent.action, dict(intent.args), redact=False, commit=_no_commit)
     app = services.ledger_app
+    before = app.head()
     # Bound to one version of its record: a replay is refused even where the action
     # would now change nothing (and so record nothing for the application to refuse).
-    if app.target_version(intent.target) != intent.version:
-        raise StaleIntent(intent.signer, f"signed for {intent.target} at version "
-                          f"{intent.version}, but it is at version "
-                          f"{app.target_version(intent.target)}: read it again and sign again")
-    before = app.head()
-    result = app.perform(SignedIntent(payload, signature))
+    result = app.perform(SignedIntent(payload, signature), exact_version=True)
     return Recorded(intent.action, intent.target, intent.signer, app.head() - before, result)
 
 

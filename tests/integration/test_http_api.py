@@ -160,6 +160,10 @@ def test_a_signed_action_is_recorded_once_and_only_for_its_signer(desk):
         # The same signed intent again: bound to the version it was signed for.
         r = http.post("/api/v1/actions", json=body, headers=bearer(dana))
         assert r.status_code == 409 and "version" in r.json()["detail"]
+        # A forged intent is refused as forged, stale or not: the version check comes
+        # after the signature, so a forger learns nothing about the record.
+        r = http.post("/api/v1/actions", json=tampered, headers=bearer(dana))
+        assert r.status_code == 403 and "version" not in r.json()["detail"], r.text
         metrics = http.get("/metrics", headers=bearer(dana)).text
         assert 'opsledger_http_events_recorded_total{route="/api/v1/actions"} 1.0' in metrics
 
