@@ -28,7 +28,7 @@ from opsledger.archiver.verify.tlog_proof import check_tlog_proof
 from opsledger.domain.runbook import ACTION_AUTHORITY
 from opsledger.projections.ledger import LedgerBehind, LedgerInputError, LedgerStateError
 from opsledger.projections.ledger_log import Ledger, StoredCheckpoint, StoredEvent
-from opsledger.services.checkpoints import publish, publish_checkpoint
+from opsledger.services.checkpoints import publish, publish_checkpoint, published_note
 from opsledger.services.errors import Incomplete, InvalidRequest, Refused
 from opsledger.services.keys import has_signer, signer
 from opsledger.services.witnesses import request_cosignatures
@@ -146,16 +146,20 @@ def sign_checkpoint(
     if witness and not services.settings.witnesses:
         raise InvalidRequest("--witness: no witness configured (OPSLEDGER_WITNESSES=URL=KEY ...)")
     cosigning = None
+    store = services.archive_store(destination) if destination else None
     with ledger_errors():
         ledger = caught_up(services, progress)
         signed = ledger.sign(key, "checkpoint")
         if witness:
             hint = max((c.size for c in ledger.checkpoints() if c.size < signed.size), default=0)
-            cosigning = request_cosignatures(services, ledger, signed.note, hint=hint, notify=notify)
+            # a rerun reuses the cosignatures published with this checkpoint: same bytes again
+            already = published_note(store, signed.size) if store is not None else None
+            cosigning = request_cosignatures(services, ledger, signed.note, hint=hint,
+                                             notify=notify, already=already)
             signed = replace(signed, note=cosigning.note)
     location = None
-    if destination and cosigning is not None:
-        location = publish_checkpoint(services.archive_store(destination), signed, notify)
+    if store is not None and cosigning is not None:
+        location = publish_checkpoint(store, signed, notify)
     elif destination:
         location = publish(services, destination, signed)
     document: dict[str, Any] = {

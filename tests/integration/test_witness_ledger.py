@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from pathlib import Path
 
 from clirunner import invoke, public_key_file
@@ -102,3 +103,23 @@ def test_a_witnessed_reseal_is_byte_identical_after_the_witnesses_moved_on(sessi
         again.close()
     assert rerun == (files, info)
     assert not [n for n in notes if "did not cosign" in n or "already published" in n], notes
+
+
+def test_a_witnessed_checkpoint_published_again_reuses_its_cosignatures(session, witnesses):  # noqa: F811
+    env = configured(session["env"], witnesses)
+    seal(env, session)
+    _grow(session, "june.ops")
+    where = str(session["tmp"] / "published")
+    first = invoke(["ledger", "checkpoint", "--witness", "--publish", where, "--json"], env)
+    assert first.code == 0, first.err
+    document = json.loads(first.out)
+    assert document["witnesses"]["cosigned"] == 2
+    (published,) = Path(where).glob("checkpoint-*.txt")
+    assert published.read_text() == document["checkpoint"]
+    # The same tree again: the witnesses' cosignatures published with it are reused
+    # (asking again would stamp new times, and the published file would no longer match).
+    time.sleep(1.1)  # cosignatures are timestamped in seconds: a new one would differ
+    again = invoke(["ledger", "checkpoint", "--witness", "--publish", where, "--json"], env)
+    assert again.code == 0, again.err
+    assert "already published" not in again.err, again.err
+    assert json.loads(again.out)["checkpoint"] == published.read_text() == document["checkpoint"]
