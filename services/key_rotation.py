@@ -10,8 +10,10 @@ signed by the old key *and* the new one:
 
 It is published create-only beside the archives (`key-rotation-<tree>.txt`),
 so an auditor holding only the old key learns the new one from a statement
-the old key signed. The old key is retired, not deleted: its public half
-stays in the keys folder (`*.retired.pub`, with the line `tree <size>`), and
+the old key signed. The old key is retired: its private half is destroyed (the new key
+replaces it; nothing may sign with it again, and a copy left on disk would be
+one more key to steal), its public half stays in the keys folder
+(`*.retired.pub`, with the line `tree <size>`), and
 `ledger verify` accepts checkpoints signed by the current key or by a retired
 one for a tree no larger than the log was at its rotation (services.log_keys),
 as a trust file may list `log KEY until-tree N`: a copy of the old key that
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,7 +39,6 @@ from opsledger.services.log_keys import retired_pub_text
 
 if TYPE_CHECKING:
     from opsledger.services.bootstrap import Services
-
 
 
 @dataclass(frozen=True)
@@ -69,12 +71,10 @@ def rotate_key(services: Services, key_file: Path | None = None) -> Rotation:
         f"key-rotation-{size}.txt", io.BytesIO(data),
         sha256=hashlib.sha256(data).hexdigest(), size=len(data),
     )
-    tag = f"{old.key_hash:08x}"
-    retired = path.with_name(f"{path.stem}.{tag}.retired.key")
-    path.rename(retired)
-    retired_pub = retired.with_name(f"{path.stem}.{tag}.retired.pub")
-    retired_pub.write_text(retired_pub_text(old.verifier_key, size))  # its validity's bound
-    path.with_suffix(".pub").unlink(missing_ok=True)
-    staged.rename(path)
-    staged.with_suffix(".pub").rename(path.with_suffix(".pub"))
+    retired = path.with_name(f"{path.stem}.{old.key_hash:08x}.retired.pub")
+    retired.write_text(retired_pub_text(old.verifier_key, size))  # its validity's bound
+    # The new key replaces the old one in one rename: the old private key is gone
+    # (nothing signs with it again), and there is never a moment without a key.
+    os.replace(staged, path)
+    os.replace(staged.with_suffix(".pub"), path.with_suffix(".pub"))
     return Rotation(old.verifier_key, new.verifier_key, size, statement, put.location, retired)

@@ -62,8 +62,8 @@ def show(obj, key_file: Path | None, json_output: bool) -> None:
 @click.pass_obj
 def rotate(obj, key_file: Path | None, json_output: bool) -> None:
     """Replace the signing key: a new key, and a rotation statement signed by
-    the old key and the new one, published beside the archives. The old key is
-    retired (its public half kept), so its checkpoints still verify."""
+    the old key and the new one, published beside the archives. The old private
+    key is destroyed; its public half is kept, so its checkpoints still verify."""
     done = rotate_key(obj, key_file)
     emit(
         {"old": done.old_verifier_key, "new": done.new_verifier_key,
@@ -73,8 +73,8 @@ def rotate(obj, key_file: Path | None, json_output: bool) -> None:
         human=lambda: done.statement.rstrip("\n"),
     )
     if not json_output:
-        note(f"opsledger: rotation published at {done.published}; old key retired to "
-             f"{done.retired}; give auditors the new verifier key")
+        note(f"opsledger: rotation published at {done.published}; old private key destroyed, "
+             f"its public half kept as {done.retired}; give auditors the new verifier key")
 
 
 def register(cli: click.Group) -> None:

@@ -3,8 +3,10 @@ still cannot make `ledger verify` accept:
 
 - a rewritten history, once the published checkpoint files are deleted too:
   the checkpoint inside the sealed archive says otherwise, and is read by default;
-- a checkpoint of a tree larger than the log was when the key signing it was
-  rotated out (the old key, stolen), in `ledger verify` and in `archive verify
+- a checkpoint signed with the old key after a rotation: the rotation destroys
+  its private half;
+- with a copy of the old key stolen before the rotation, a checkpoint of a
+  tree larger than the log was when the key was rotated out, in `ledger verify` and in `archive verify
   --trust` (`log KEY until-tree N`).
 """
 
@@ -17,6 +19,7 @@ from pathlib import Path
 import pytest
 from clirunner import invoke, public_key_file
 from insider import rewrite_history
+from opsledger.adapters.signing_keys import load_key
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +112,26 @@ def test_a_rotated_out_key_cannot_vouch_for_a_tree_larger_than_at_its_rotation(d
     # without the bound the forgery would pass: the old key's signature is good
     trust.write_text(f"log {rotation['old']}\nlog {rotation['new']}\n")
     assert invoke(["ledger", "verify", "--trust", str(trust)], env).code == 0
+
+
+def test_after_a_rotation_no_file_of_the_desk_can_sign_as_the_old_key(desk, demo):
+    home, env = desk["home"], desk["env"]
+    old_private = (home / "keys" / "ledger.key").read_bytes()
+    rotated = invoke(["keys", "rotate", "--json"], env)
+    assert rotated.code == 0, rotated.err
+    rotation = json.loads(rotated.out)
+    retired = Path(rotation["retired"])
+    assert retired.name.endswith(".retired.pub") and rotation["old"] in retired.read_text()
+    # The insider who arrives after the rotation finds no copy of the old key to
+    # back-date checkpoints with: every file in the desk's home is searched.
+    for path in home.rglob("*"):
+        if path.is_file():
+            assert old_private not in path.read_bytes(), path
+    keys = list((home / "keys").glob("*.key"))
+    assert keys and all(load_key(k).verifier_key != rotation["old"] for k in keys
+                        if k.name != "redaction.key")
+    # and the retired public half still verifies the checkpoints it signed
+    assert invoke(["ledger", "verify"], env).code == 0
 
 
 def test_archive_verify_bounds_a_log_key_by_its_until_tree(desk):
