@@ -1,7 +1,8 @@
 """An auditor reads a session in a browser: `opsledger serve` over a demo
 session, a read token issued by the administrator, the login form used with
 the keyboard, then every page: no console error, nothing loaded from
-elsewhere, the same data as the JSON API, a screenshot of each for review."""
+elsewhere, the same data as the JSON API, a screenshot of each for review.
+Once on the embedded SQLite store, once on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ import os
 import signal
 import socket
 import subprocess
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
 from browserkit import full_page_screenshot, requested_urls, screenshot_dir, severe_console_entries
+from conftest import PG_DSN, PG_URL, require_postgres
 from demo_session import DemoSession, opsledger_command, run_demo
 
 KEY = "CHG-2041"
@@ -25,6 +28,7 @@ class Served:
     base: str
     token: str
     demo: DemoSession
+    suffix: str  # of the screenshots' names: "" on SQLite, "-postgres"
 
     def api(self, path: str, **params) -> object:
         answer = httpx.get(f"{self.base}/api/v1{path}", params=params,
@@ -46,9 +50,30 @@ def as_admin(demo: DemoSession, *argv: str) -> str:
     return done.stdout.strip()
 
 
+@pytest.fixture(scope="module", params=[
+    "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """None (the embedded store), or a PostgreSQL URL with a fresh schema."""
+    if request.param == "sqlite":
+        yield None
+        return
+    require_postgres()
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        conn.execute(f'create schema "{schema}"')
+    try:
+        yield f"{PG_URL}?schema={schema}"
+    finally:
+        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+            conn.execute(f'drop schema if exists "{schema}" cascade')
+
+
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    demo = run_demo(tmp_path_factory.mktemp("pages") / "demo")
+def served(database: str | None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    demo = run_demo(tmp_path_factory.mktemp("pages") / "demo", database)
+    assert (demo.home / "events.sqlite").exists() == (database is None)  # the store meant
     as_admin(demo, "roster", "grant", "ada.auditor", "auditor", "--reason", "quarterly audit")
     token = as_admin(demo, "roster", "token", "issue", "ada.auditor", "--scope", "read")
     port = free_port()
@@ -58,7 +83,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     try:
         first = process.stderr.readline()
         assert first.startswith(f"opsledger: serving http://127.0.0.1:{port}/"), first
-        yield Served(f"http://127.0.0.1:{port}", token, demo)
+        yield Served(f"http://127.0.0.1:{port}", token, demo, "-postgres" if database else "")
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -81,7 +106,7 @@ def visit(browser, served: Served, path: str, shot: str, status: int = 200) -> N
     assert severe == []
     urls = requested_urls(browser)
     assert urls and all(u.startswith(served.base + "/") for u in urls), urls
-    saved = full_page_screenshot(browser, screenshot_dir() / f"{shot}.png")
+    saved = full_page_screenshot(browser, screenshot_dir() / f"{shot}{served.suffix}.png")
     print(f"screenshot: {saved}")
 
 
@@ -192,7 +217,7 @@ def test_5_the_incidents_are_filtered_with_the_keyboard(browser, served: Served)
     browser.switch_to.active_element.send_keys(Keys.ENTER)
     WebDriverWait(browser, 15).until(lambda d: "severity=page" in d.current_url)
     assert severe_console_entries(browser) == []
-    full_page_screenshot(browser, screenshot_dir() / "incidents-filtered.png")
+    full_page_screenshot(browser, screenshot_dir() / f"incidents-filtered{served.suffix}.png")
     paged = served.api("/incidents", severity="page", ticket=KEY)
     assert paged and len(paged) < len(everything)
     assert attr(browser, "#incidents-table tbody tr", "data-breach") == [
