@@ -34,6 +34,10 @@ class RunResult:
     log_sha256: str
     log_bytes: int
     detail: str = ""
+    log_complete: bool = True  # False: not all the script's output reached the log
+
+
+INCOMPLETE_LOG = "the log is incomplete"
 
 
 def reserve_log(session_dir: Path, name: str) -> Path:
@@ -55,10 +59,6 @@ def reserve_log(session_dir: Path, name: str) -> Path:
 
 
 TEE = Path(__file__).with_name("tee.py")
-
-
-class LogWriterFailed(Exception):
-    """The log writer could not put every byte of the script's output in the log."""
 
 
 def run_teed(argv: list[str], log_path: Path, env: Mapping[str, str]) -> RunResult:
@@ -84,6 +84,7 @@ def run_teed(argv: list[str], log_path: Path, env: Mapping[str, str]) -> RunResu
 def _run(argv: list[str], log_path: Path, env: Mapping[str, str]) -> RunResult:
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
+    status_r, status_w = os.pipe()  # the writer's one line when the log could not be written
     try:
         try:
             child = subprocess.Popen(
@@ -97,17 +98,24 @@ def _run(argv: list[str], log_path: Path, env: Mapping[str, str]) -> RunResult:
                 os.fsync(log.fileno())
             code = 126 if isinstance(e, PermissionError) else 127
             sha, size = _digest(log_path)
+            os.close(status_r)
             return RunResult("failed-to-start", code, sha, size, message.strip())
         os.close(out_w)
         os.close(err_w)
         out_w = err_w = -1
         writer = subprocess.Popen(
-            [sys.executable, "-I", str(TEE), str(log_path), str(out_r), str(err_r)],
-            pass_fds=(out_r, err_r),
+            [sys.executable, "-I", str(TEE), str(log_path), str(out_r), str(err_r),
+             str(status_w)],
+            pass_fds=(out_r, err_r, status_w),
             start_new_session=True,
         )
+        os.close(status_w)
+        status_w = -1
+    except BaseException:
+        os.close(status_r)
+        raise
     finally:
-        for fd in (out_r, out_w, err_r, err_w):
+        for fd in (out_r, out_w, err_r, err_w, status_w):
             if fd >= 0:
                 os.close(fd)
     outcome, detail = "exited", ""
@@ -116,10 +124,18 @@ def _run(argv: list[str], log_path: Path, env: Mapping[str, str]) -> RunResult:
     except (KeyboardInterrupt, Interrupted):
         outcome, detail = "interrupted", "interrupted by signal"
         code = _stop(child)
-    if writer.wait() != 0:
-        raise LogWriterFailed(f"the log writer of {log_path} failed (exit {writer.returncode})")
+    with os.fdopen(status_r, "rb") as status:
+        writer.wait()
+        why = status.read(4096).decode("utf-8", "replace").strip()
     sha, size = _digest(log_path)
-    return RunResult(outcome, code, sha, size, detail)
+    if writer.returncode == 0:
+        return RunResult(outcome, code, sha, size, detail)
+    # The script ran to its end all the same (its output still reached the
+    # terminal): its end is recorded, with the log as far as it got.
+    why = why or f"its writer failed (exit {writer.returncode})"
+    missing = f"{INCOMPLETE_LOG} ({why}): {size} bytes reached it"
+    return RunResult(outcome, code, sha, size, f"{detail}; {missing}" if detail else missing,
+                     log_complete=False)
 
 
 def _digest(path: Path) -> tuple[str, int]:

@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 from opsledger.cli.errors import INTERRUPTED, exit_code_for, message_for, one_line
 from opsledger.services.bootstrap import bootstrap
+from opsledger.services.disk import out_of_space
 from opsledger.services.settings import ENV_VARS, Settings
 
 # command -> (its summary in `opsledger --help`, the command modules that register it).
@@ -95,6 +96,15 @@ class OpsLedgerCLI(LazyGroup):
     Doing it here rather than in a wrapper means click's own test runner, the
     console script and `python -m opsledger.cli` all behave identically.
     """
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except Exception as e:
+            full = out_of_space(ctx.obj, e)  # said as a full disk, not as "disk I/O error"
+            if full is None:
+                raise
+            raise full from e
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         try:

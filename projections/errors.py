@@ -15,6 +15,10 @@ class ViewStoreError(ProjectionError):
     """The view store could not be opened, read or written."""
 
 
+class IntegrityCheckNotRun(ProjectionError):
+    """The store's integrity check could not be carried out: no verdict either way."""
+
+
 class UnknownView(ProjectionError):
     """A view name that is not one of the projections."""
 

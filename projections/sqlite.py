@@ -12,7 +12,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from opsledger.projections.errors import ViewStoreError
+from opsledger.projections.errors import IntegrityCheckNotRun, ViewStoreError
 from opsledger.projections.relational import RelationalViewStore
 from opsledger.projections.schema import Dialect, q
 
@@ -28,15 +28,24 @@ def integrity_problems(path: Path) -> list[str]:
     try:
         connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     except sqlite3.Error as e:
-        return [str(e)]
+        return _damage_or_raise(path, e)
     try:
         rows = connection.execute(f"PRAGMA integrity_check({MAX_PROBLEMS})").fetchall()
     except sqlite3.DatabaseError as e:  # e.g. "database disk image is malformed"
-        return [str(e)]
+        return _damage_or_raise(path, e)
     finally:
         connection.close()
     lines = [str(row[0]) for row in rows]
     return [] if lines == ["ok"] else lines
+
+
+def _damage_or_raise(path: Path, error: sqlite3.Error) -> list[str]:
+    """A damaged file is the check's finding; a check that could not run (the
+    disk full, the file unreadable, locked) is no verdict on the file at all."""
+    name = getattr(error, "sqlite_errorname", "") or ""
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or not name:
+        return [str(error)]
+    raise IntegrityCheckNotRun(f"{path.name}: SQLite's integrity check could not run ({error})")
 
 
 class SQLiteViewStore(RelationalViewStore):

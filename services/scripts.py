@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from opsledger.adapters.runner import (
+    INCOMPLETE_LOG as INCOMPLETE_LOG,  # re-exported: how the CLI tells an incomplete log
+)
+from opsledger.adapters.runner import (
     RunResult,
     recorder_gone,
     recorder_identity,
@@ -150,6 +153,9 @@ def record_run(
         )
     elif expected is not None:
         notify(f"opsledger: {LIVE_FLAG} = {_word(observed)}, as intended")
+    if not result.log_complete:  # recorded as it is; the command says it is not whole
+        raise Incomplete(f"{key} {cmd.value} {status} is recorded, but {result.detail} "
+                         f"(the recorded sha256 is of those bytes); the terminal showed all")
     return RecordedRun(run_id, env, log_path, result, mirrors)
 
 

@@ -14,6 +14,7 @@ from opsledger.cli.options import UtcDateTime, count, json_option
 from opsledger.cli.output import emit, table
 from opsledger.cli.progress import ViewProgress
 from opsledger.services.queries import ticket_document, ticket_rows
+from opsledger.services.scripts import INCOMPLETE_LOG
 
 STATUSES = ("open", "no-go", "go", "deployed", "settled", "halted", "archived", "closed")
 
@@ -48,6 +49,8 @@ def _flag(value: Any) -> str:
 
 def _outcome(command: dict[str, Any]) -> str:
     if command["outcome"]:
+        if INCOMPLETE_LOG in (command.get("detail") or ""):  # e.g. the disk filled up
+            return f"{command['outcome']} (log incomplete)"
         return command["outcome"]
     return "abandoned (recorder gone)" if command.get("recorder") == "gone" else "running"
 
