@@ -74,6 +74,12 @@ def fill(folder: Path) -> Path:
     return filler
 
 
+def desk_copy(demo: Path, home: Path) -> dict[str, str]:
+    """The demo's store copied to `home`, the operator (dana.ops) acting."""
+    shutil.copytree(demo / ".opsledger", home)
+    return {"OPSLEDGER_HOME": str(home), "OPSLEDGER_IDENTITY": str(demo / "keys/dana.ops")}
+
+
 def one_error_line(err: str) -> str:
     lines = [line for line in err.splitlines() if line.startswith("opsledger: error:")]
     assert len(lines) == 1 and "Traceback" not in err, err
@@ -89,8 +95,7 @@ def log_state(env: dict) -> tuple[int, str]:
 
 def test_recording_on_a_full_disk_is_refused_in_one_line_and_loses_nothing(demo, small_disk):
     disk = small_disk("store", "4m")
-    shutil.copytree(demo / ".opsledger", disk / "home")
-    env = {"OPSLEDGER_HOME": str(disk / "home"), "OPSLEDGER_IDENTITY": str(demo / "keys/dana.ops")}
+    env = desk_copy(demo, disk / "home")
     before = log_state(env)
     filler = fill(disk)
 
@@ -117,14 +122,13 @@ def test_recording_on_a_full_disk_is_refused_in_one_line_and_loses_nothing(demo,
 def test_a_script_whose_log_fills_the_disk_runs_to_its_end_and_is_recorded(demo, small_disk,
                                                                          tmp_path):
     session = small_disk("session", "24k")
-    shutil.copytree(demo / ".opsledger", tmp_path / "home")
-    env = {"OPSLEDGER_HOME": str(tmp_path / "home"),
-           "OPSLEDGER_IDENTITY": str(demo / "keys/dana.ops")}
+    env = desk_copy(demo, tmp_path / "home")
     script = "for i in $(seq 1 3000); do echo halting book $i; done; echo all books flat"
     # A process of its own: the script's output reaches the real terminal (here, a pipe).
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("OPSLEDGER_")}
     result = subprocess.run([*opsledger_command(), "run", KEY, "kill", "--session-dir",
                              str(session), "--reason", "risk limit", "--", "sh", "-c", script],
-                            env={**{k: v for k, v in os.environ.items() if not k.startswith("OPSLEDGER_")}, **env}, capture_output=True, text=True, timeout=120)
+                            env={**inherited, **env}, capture_output=True, text=True, timeout=120)
     assert result.returncode == 3, result.stdout + result.stderr
     # The terminal saw every line: the script was neither stopped nor blocked.
     assert result.stdout.count("halting book") == 3000 and "all books flat" in result.stdout
@@ -147,9 +151,7 @@ def test_a_script_whose_log_fills_the_disk_runs_to_its_end_and_is_recorded(demo,
 def test_an_archive_that_does_not_fit_leaves_nothing_and_fits_once_there_is_room(demo, small_disk,
                                                                                tmp_path):
     store = small_disk("archives", "40k")
-    shutil.copytree(demo / ".opsledger", tmp_path / "home")
-    env = {"OPSLEDGER_HOME": str(tmp_path / "home"),
-           "OPSLEDGER_IDENTITY": str(demo / "keys/dana.ops")}
+    env = desk_copy(demo, tmp_path / "home")
     os.chdir(demo)  # the session folder, where the desk keeps it (reports/live/...)
     try:
         full = invoke(["archive", "build", KEY, "--store", str(store)], env)
