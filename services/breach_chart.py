@@ -9,16 +9,20 @@ both are drawn against the breach's recorded threshold.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from opsledger.archiver.stores.errors import StoreError
+from opsledger.archiver.verify.tag_reader import read_members
 from opsledger.domain.sla import HeartbeatRule, ThresholdRule, iter_prometheus, merge_series
 from opsledger.domain.sla.errors import SlaError
 from opsledger.domain.sla.heartbeat import beat_times
 from opsledger.domain.sla.policy import normalise_metric
 from opsledger.services.sessions import default_session_dir
+from opsledger.services.settings import SettingsError
 from opsledger.services.sla import desk_policy
 from opsledger.services.views import fresh_reader
 
@@ -26,6 +30,9 @@ if TYPE_CHECKING:
     from opsledger.services.bootstrap import Services
 
 SNAPSHOT_PATTERNS = ("metrics_*.json.gz", "metrics_*.json")
+# The same files as sealed in an archive: the session folder's top level, under data/.
+_SNAPSHOT_MEMBER = re.compile(r"data/metrics_[^/]*\.json(\.gz)?")
+MAX_SNAPSHOT = 256 << 20  # an archived snapshot read for a chart, at most
 MAX_POINTS = 720  # about one per horizontal pixel of the chart
 MIN_MARGIN_S = 600.0  # ten minutes either side of a short breach
 
@@ -43,28 +50,56 @@ def breach_charts(
     session_dirs: Mapping[str, Path] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """A chart document per breach id (`breach_series`), each ticket's snapshot
-    read once; `session_dirs` names a ticket's folder, else its default one."""
+    read once; `session_dirs` names a ticket's folder, else its default one,
+    and when that holds no snapshot (pruned at close, or another machine's),
+    the snapshot sealed in the ticket's latest archive."""
     tickets = sorted({b["ticket"] for b in breaches})
     dirs = dict(session_dirs or {})
-    if any(t not in dirs for t in tickets):
-        reader = fresh_reader(services, ["tickets"])
-        for ticket in tickets:
-            if ticket not in dirs:
-                dirs[ticket] = default_session_dir(reader.ticket(ticket)["session_date"], ticket)
+    reader = fresh_reader(services, ["tickets"]) if any(t not in dirs for t in tickets) else None
     policy = desk_policy(services).policy
     charts: dict[str, dict[str, Any]] = {}
     for ticket in tickets:
         own = [b for b in breaches if b["ticket"] == ticket]
-        files = snapshot_files(dirs[ticket]) if ticket in dirs else []
-        series, problem = _read(files, {b["metric"] for b in own})
+        if ticket in dirs:
+            snapshots = _on_disk(snapshot_files(dirs[ticket]))
+        else:
+            document = reader.ticket(ticket)
+            folder = default_session_dir(document["session_date"], ticket)
+            snapshots = _on_disk(snapshot_files(folder)) or _archived(services, document)
+        series, problem = _read(snapshots, {b["metric"] for b in own})
         for breach in own:
             charts[breach["breach_id"]] = breach_series(breach, series, policy=policy,
-                                                        sources=[f.name for f in files],
+                                                        sources=[n for n, _ in snapshots],
                                                         problem=problem)
     return charts
 
 
-def _read(files: Iterable[Path], metrics: set[str]) -> tuple[list[Any], str | None]:
+Snapshot = tuple[str, Callable[[], bytes]]  # (where it is read from, its bytes)
+
+
+def _on_disk(files: Sequence[Path]) -> list[Snapshot]:
+    return [(f.name, f.read_bytes) for f in files]
+
+
+def _archived(services: Services, ticket: Mapping[str, Any]) -> list[Snapshot]:
+    """The metrics snapshots sealed in the ticket's latest archive: read from
+    the store under the verifier's caps (only for a chart: the archive's own
+    verification is `archive verify`)."""
+    archives = ticket.get("archives") or []
+    if not archives:
+        return []
+    try:
+        store, name = services.store_and_name(archives[-1]["location"])
+        with store.open_archive(name) as stream:
+            read = read_members(stream, _SNAPSHOT_MEMBER.fullmatch, max_bytes=MAX_SNAPSHOT,
+                                enough=lambda _found, rel: rel == "bag-info.txt")
+    except (StoreError, SettingsError, OSError):
+        return []
+    return [(f"{rel.removeprefix('data/')} in {name}", lambda data=data: data)
+            for rel, data in sorted(read.found.items())]
+
+
+def _read(snapshots: Iterable[Snapshot], metrics: set[str]) -> tuple[list[Any], str | None]:
     wanted = {normalise_metric(m) for m in metrics}
 
     def keep(metric: str | None, _labels: object) -> bool:
@@ -72,8 +107,8 @@ def _read(files: Iterable[Path], metrics: set[str]) -> tuple[list[Any], str | No
 
     parts: list[Any] = []
     try:
-        for path in files:
-            parts.extend(s for s in iter_prometheus(path.read_bytes(), path.name, keep=keep)
+        for name, data in snapshots:
+            parts.extend(s for s in iter_prometheus(data(), name, keep=keep)
                          if s.metric is not None and normalise_metric(s.metric) in wanted)
     except (OSError, SlaError) as e:
         return [], f"the metrics snapshot could not be read: {e}"
@@ -118,7 +153,8 @@ def breach_series(
     if problem:
         return chart
     if not sources:
-        chart["note"] = "the session folder holds no metrics snapshot (metrics_*.json.gz)"
+        chart["note"] = ("no metrics snapshot (metrics_*.json.gz) in the session folder or in "
+                         "its archive")
         return chart
     labels = dict(breach.get("labels") or {})
     found = [s for s in series if normalise_metric(s.metric) == normalise_metric(breach["metric"])

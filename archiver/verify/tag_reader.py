@@ -1,4 +1,4 @@
-"""Read a few small tag files out of a bag ``.tar.zst`` without verifying it.
+"""Read a few small files out of a bag ``.tar.zst`` without verifying it.
 
 `ledger verify` wants only the signed checkpoint each sealed archive carries
 (``<top>/opsledger/checkpoint.txt``); hashing every payload byte as `archive
@@ -11,6 +11,7 @@ The bytes it returns are not vouched for: the caller checks their signature.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -40,6 +41,24 @@ def read_tag_files(
 ) -> TagRead:
     """The `wanted` tag files (paths below the bag's top folder) that `stream`
     holds as regular files; stops as soon as all are found."""
+    return read_members(stream, wanted.__contains__, max_bytes=max_bytes, limits=limits,
+                        max_decompressed=max_decompressed, max_ratio=max_ratio,
+                        enough=lambda found, _next: len(found) == len(wanted))
+
+
+def read_members(
+    stream: BinaryIO,
+    want: Callable[[str], bool],
+    *,
+    max_bytes: int,
+    enough: Callable[[dict[str, bytes], str], bool] = lambda _found, _next: False,
+    limits: Limits = DEFAULT_LIMITS,
+    max_decompressed: int = DEFAULT_MAX_DECOMPRESSED,
+    max_ratio: float = DEFAULT_MAX_RATIO,
+) -> TagRead:
+    """The regular files whose bag-relative path `want` accepts, each up to
+    `max_bytes`; the walk stops early once `enough(found, rel)` is true, with
+    `rel` the member about to be read (or just read)."""
     result = TagRead()
     tap = InputTap(stream)
     producer = Decompressor(tap, max_decompressed, max_ratio)
@@ -52,13 +71,15 @@ def read_tag_files(
                 result.problem = f"more than {limits.max_members} tar members (the verifier's cap)"
                 break
             top, _, rel = member.name.partition("/")
-            if rel not in wanted or member.kind is not MemberKind.FILE or rel in result.found:
+            if enough(result.found, rel):
+                break
+            if not want(rel) or member.kind is not MemberKind.FILE or rel in result.found:
                 continue
             if member.size > max_bytes:
                 result.problem = f"{rel} is {member.size} bytes, over the {max_bytes} read"
                 break
             result.found[rel] = b"".join(bytes(view) for view in scanner.data())
-            if len(result.found) == len(wanted):
+            if enough(result.found, rel):
                 break
     except StreamStopped as stop:
         result.problem = stop.finding.message
