@@ -10,6 +10,8 @@ both are drawn against the breach's recorded threshold.
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -88,15 +90,50 @@ def _archived(services: Services, ticket: Mapping[str, Any]) -> list[Snapshot]:
     archives = ticket.get("archives") or []
     if not archives:
         return []
-    try:
-        store, name = services.store_and_name(archives[-1]["location"])
-        with store.open_archive(name) as stream:
-            read = read_members(stream, _SNAPSHOT_MEMBER.fullmatch, max_bytes=MAX_SNAPSHOT,
-                                enough=lambda _found, rel: rel == "bag-info.txt")
-    except (StoreError, SettingsError, OSError):
-        return []
-    return [(f"{rel.removeprefix('data/')} in {name}", lambda data=data: data)
-            for rel, data in sorted(read.found.items())]
+    latest = archives[-1]
+    key = (latest["location"], latest["archive_sha256"])  # a sealed archive never changes
+    found = _ARCHIVED.get(key)
+    if found is None:
+        try:
+            store, name = services.store_and_name(latest["location"])
+            with store.open_archive(name) as stream:
+                read = read_members(stream, _SNAPSHOT_MEMBER.fullmatch, max_bytes=MAX_SNAPSHOT,
+                                    enough=lambda _found, rel: rel == "bag-info.txt")
+        except (StoreError, SettingsError, OSError):
+            return []
+        name = latest["location"].rstrip("/").rpartition("/")[2]
+        found = [(f"{rel.removeprefix('data/')} in {name}", data)
+                 for rel, data in sorted(read.found.items())]
+        _ARCHIVED.put(key, found)
+    return [(source, lambda data=data: data) for source, data in found]
+
+
+class _Recent:
+    """The snapshots last read out of archives, up to `budget` bytes in all: a
+    page drawn again does not decompress the same archive again."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.entries: OrderedDict[tuple[str, str], list[tuple[str, bytes]]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> list[tuple[str, bytes]] | None:
+        with self.lock:
+            if key in self.entries:
+                self.entries.move_to_end(key)
+            return self.entries.get(key)
+
+    def put(self, key: tuple[str, str], found: list[tuple[str, bytes]]) -> None:
+        size = sum(len(data) for _, data in found)
+        if size > self.budget:
+            return
+        with self.lock:
+            self.entries[key] = found
+            while sum(len(d) for v in self.entries.values() for _, d in v) > self.budget:
+                self.entries.popitem(last=False)
+
+
+_ARCHIVED = _Recent(64 << 20)
 
 
 def _read(snapshots: Iterable[Snapshot], metrics: set[str]) -> tuple[list[Any], str | None]:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from demo_session import DemoSession, run_demo
+from opsledger.services import breach_chart
 from opsledger.services.bootstrap import Services
 from opsledger.services.breach_chart import breach_charts
 from opsledger.services.incidents import list_incidents
@@ -53,7 +54,9 @@ def test_a_pruned_session_is_charted_from_its_archive(demo, services, tmp_path):
         assert demo.archive.name not in drawn["source"]
 
 
-def test_without_the_archive_the_chart_says_what_it_lacks(demo, services, tmp_path):
+def test_without_the_archive_the_chart_says_what_it_lacks(demo, services, tmp_path,
+                                                          monkeypatch):
+    monkeypatch.setattr(breach_chart, "_ARCHIVED", breach_chart._Recent(1 << 20))  # none read yet
     moved = tmp_path / demo.archive.name
     demo.archive.rename(moved)
     try:
