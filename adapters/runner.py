@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from opsledger.domain.runbook import INCOMPLETE_LOG
+
 CHUNK = 1 << 16
 
 
@@ -35,9 +37,6 @@ class RunResult:
     log_bytes: int
     detail: str = ""
     log_complete: bool = True  # False: not all the script's output reached the log
-
-
-INCOMPLETE_LOG = "the log is incomplete"
 
 
 def reserve_log(session_dir: Path, name: str) -> Path:

@@ -225,6 +225,9 @@ ACTION_AUTHORITY: dict[str, tuple[Role, ...]] = {
 }
 
 LIVE_FLAG = "live.enabled"
+# A run's recorded detail says this when not all of the script's output reached
+# its log (a full disk): its digest is of the bytes that did.
+INCOMPLETE_LOG = "the log is incomplete"
 
 
 class ShiftStep(StrEnum):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from opsledger.domain.runbook import INCOMPLETE_LOG as INCOMPLETE_LOG  # for the CLI's table
 from opsledger.domain.runbook import LIVE_FLAG
 from opsledger.services.views import ProgressCallback, fresh_reader
 

@@ -11,9 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from opsledger.adapters.runner import (
-    INCOMPLETE_LOG as INCOMPLETE_LOG,  # re-exported: how the CLI tells an incomplete log
-)
-from opsledger.adapters.runner import (
     RunResult,
     recorder_gone,
     recorder_identity,

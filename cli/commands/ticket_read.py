@@ -13,8 +13,7 @@ import click
 from opsledger.cli.options import UtcDateTime, count, json_option
 from opsledger.cli.output import emit, table
 from opsledger.cli.progress import ViewProgress
-from opsledger.services.queries import ticket_document, ticket_rows
-from opsledger.services.scripts import INCOMPLETE_LOG
+from opsledger.services.queries import INCOMPLETE_LOG, ticket_document, ticket_rows
 
 STATUSES = ("open", "no-go", "go", "deployed", "settled", "halted", "archived", "closed")
 
