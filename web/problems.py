@@ -113,6 +113,12 @@ def detail_for(error: BaseException, status: int) -> str:
 
 def response_for(error: BaseException, request: Request | None = None) -> JSONResponse:
     """The problem response for any error a route (or the authentication) raised."""
+    from opsledger.services.disk import out_of_space
+
+    if request is not None and out_of_space(request.app.state.gate.services, error) is not None:
+        log.error("no space left on the disk of the stores", exc_info=error)
+        return problem(503, "no space left on the server's disk: nothing was written, and "
+                       "nothing recorded before is lost", headers={"Retry-After": "60"})
     status = status_for(error)
     if status == 500:
         where = f"{request.method} {request.url.path}" if request is not None else "?"

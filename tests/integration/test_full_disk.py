@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 from clirunner import invoke
 from demo_session import opsledger_command
+from httpdesk import bearer, client
 
 KEY = "CHG-2041"
 
@@ -117,6 +118,26 @@ def test_recording_on_a_full_disk_is_refused_in_one_line_and_loses_nothing(demo,
     changes = json.loads(invoke(["flag", "history", "ops.banner", "--json"], env).out)["changes"]
     assert [c["reason"] for c in changes].count("after the session") == 1
     assert log_state(env)[0] > before[0]
+
+
+def test_the_http_service_on_a_full_disk_answers_503_and_loses_nothing(demo, small_disk):
+    disk = small_disk("served", "4m")
+    env = desk_copy(demo, disk / "home")
+    admin = {**env, "OPSLEDGER_IDENTITY": str(demo / "keys/desk.admin")}
+    issued = invoke(["roster", "token", "issue", "bob.risk", "--scope", "read"], admin)
+    assert issued.code == 0, issued.err
+    before = log_state(env)
+    filler = fill(disk)
+    # The token's event is new to the views: reading catches them up, a write that fails.
+    with client(env) as http:
+        answer = http.get("/api/v1/tickets", headers=bearer(issued.out.strip()))
+        assert answer.status_code == 503, answer.text
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert "no space left" in answer.json()["detail"]
+        filler.unlink()
+        again = http.get("/api/v1/tickets", headers=bearer(issued.out.strip()))
+        assert again.status_code == 200 and again.json()[0]["ticket"] == KEY
+    assert log_state(env) == before
 
 
 def test_a_script_whose_log_fills_the_disk_runs_to_its_end_and_is_recorded(demo, small_disk,
