@@ -9,7 +9,9 @@ tmpfs mounted for the test), never a mock:
   output still reaches the terminal, and its end is recorded with the log as
   far as it got, said to be incomplete;
 - an archive that does not fit leaves nothing in the store, the ticket stays
-  open, and the same seal succeeds once there is room.
+  open, and the same seal succeeds once there is room;
+- the HTTP service answers 503 (a problem body, Retry-After), never a 500,
+  and the same request succeeds once space is freed.
 """
 
 from __future__ import annotations
