@@ -232,3 +232,15 @@ def test_out_of_range_numbers_and_times_get_a_problem_never_a_500(desk):
     r = ol(desk, ADMIN, "ticket", "show", "CHG-2041", "--as-of", "9999-12-31T23:59:59-14:00")
     assert r.code == 2 and len(r.error_lines) == 1 and "out of range" in r.err, r.err
 
+
+def test_a_name_with_a_trailing_line_break_is_no_name(desk):
+    """`^...$` matches before a final newline: 'mallory\\n' is not a person, a
+    flag or a ticket, and nothing is recorded under such a name."""
+    r = ol(desk, ADMIN, "roster", "grant", "mallory\n", "auditor", "--reason", "x")
+    assert r.code == 2 and "not a person's name" in r.err, r.err
+    shown = ol(desk, ADMIN, "roster", "show", "--json")
+    assert "mallory" not in shown.out
+    token = issue(desk, "bob.risk", "read")
+    with client(desk, raise_server_exceptions=False) as http:
+        assert_problem(http.get("/api/v1/flags/live.enabled%0A/history",
+                                headers=bearer(token)), 422)
