@@ -48,6 +48,10 @@ class TokenRuleError(DomainError):
 
 def validate_token_id(token_id: str) -> str:
     if not isinstance(token_id, str) or not TOKEN_ID.fullmatch(token_id):
+        if isinstance(token_id, str) and ("olt_" in token_id or len(token_id) > 40):
+            # a whole token pasted where its id belongs: never echo its secret
+            raise InvalidInput("token id", "this looks like a whole token, not its id: give "
+                               "only the 16 hex digits after olt_ (roster token list)")
         raise InvalidInput(repr(token_id), "not a token id (16 hex digits)")
     return token_id
 

@@ -244,3 +244,11 @@ def test_a_name_with_a_trailing_line_break_is_no_name(desk):
     with client(desk, raise_server_exceptions=False) as http:
         assert_problem(http.get("/api/v1/flags/live.enabled%0A/history",
                                 headers=bearer(token)), 422)
+
+
+def test_revoking_by_the_whole_token_never_echoes_its_secret(desk):
+    token = issue(desk, "bob.risk", "read")
+    for given in (token, " " + token, token + "x"):
+        r = ol(desk, ADMIN, "roster", "token", "revoke", given)
+        assert r.code == 2 and len(r.error_lines) == 1, r.err
+        assert token.split("_", 2)[2][:8] not in r.err + r.out, r.err
