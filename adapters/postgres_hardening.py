@@ -128,7 +128,7 @@ class HardeningReport:
 
 def ident(name: str) -> str:
     """A validated plain name, quoted as an SQL identifier."""
-    if not PLAIN_NAME.match(name):
+    if not PLAIN_NAME.fullmatch(name):
         raise InvalidRole(f"{name!r} is not a plain lowercase SQL name")
     return f'"{name}"'
 

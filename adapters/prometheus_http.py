@@ -12,6 +12,7 @@ own `"status": "error"`, an answer over the cap).
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from datetime import datetime
@@ -46,9 +47,14 @@ def public_url(base_url: str) -> str:
 
 def check_url(base_url: str) -> None:
     parts = urlsplit(base_url)
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        parts = parts._replace(scheme="")
     if parts.scheme not in ("http", "https") or not parts.hostname:
+        shown = base_url if parts.password is None else base_url.replace(parts.password, "***")
         raise PrometheusAnswerError(
-            f"{base_url!r} is not a Prometheus URL (http[s]://host:port[/prefix])")
+            f"{shown!r} is not a Prometheus URL (http[s]://host:port[/prefix])")
 
 
 def query_range(
@@ -70,8 +76,9 @@ def query_range(
     request = urllib.request.Request(url, headers={"Accept": "application/json",
                                                    "User-Agent": "opsledger"})
     try:
+        deadline = time.monotonic() + timeout
         with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310 - http(s) only
-            return _bounded(answer, max_bytes, where)
+            return _bounded(answer, max_bytes, where, deadline)
     except urllib.error.HTTPError as e:
         raise PrometheusAnswerError(
             f"Prometheus at {where} answered HTTP {e.code} to {query!r}: {_error_of(e)}"
@@ -88,13 +95,24 @@ def query_range(
             f"Prometheus at {where} is unreachable: {e.strerror or e}") from None
 
 
-def _bounded(answer, max_bytes: int, where: str) -> bytes:
+def _bounded(answer, max_bytes: int, where: str, deadline: float) -> bytes:
     length = answer.headers.get("Content-Length")
     if length is not None and length.isdigit() and int(length) > max_bytes:
         raise PrometheusAnswerError(
             f"Prometheus at {where} answered {int(length)} bytes, over the cap of {max_bytes}: "
             "query a shorter window or a larger --step")
-    body = answer.read(max_bytes + 1)
+    # One deadline for the whole answer: a server trickling a byte a second never
+    # trips the per-read timeout, and would hold the command forever.
+    chunks, size = [], 0
+    while size <= max_bytes:
+        if time.monotonic() > deadline:
+            raise TimeoutError
+        chunk = answer.read1(min(1 << 16, max_bytes + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    body = b"".join(chunks)
     if len(body) > max_bytes:
         raise PrometheusAnswerError(
             f"Prometheus at {where} answered more than the cap of {max_bytes} bytes: "

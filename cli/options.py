@@ -90,7 +90,10 @@ class UtcDateTime(click.ParamType):
         if parsed.tzinfo is None:
             self.fail(f"{value!r} has no time zone: add Z for UTC, as in {text}Z"
                       f"{' (midnight UTC)' if 'T' not in text else ''}", param, ctx)
-        return parsed.astimezone(UTC)
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:  # 9999-12-31T23:59:59-14:00: year 10000 in UTC
+            self.fail(f"{value!r} is out of range (years 1 to 9999 in UTC)", param, ctx)
 
 
 class IsoDate(click.ParamType):

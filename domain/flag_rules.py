@@ -22,7 +22,7 @@ def flag_id(name: str) -> UUID:
 
 
 def validate_flag_name(name: str) -> str:
-    if not isinstance(name, str) or not FLAG_NAME.match(name):
+    if not isinstance(name, str) or not FLAG_NAME.fullmatch(name):
         raise InvalidInput(repr(name), "not a flag name (lowercase, e.g. live.enabled)")
     return name
 

@@ -62,7 +62,7 @@ def roster_id() -> UUID:
 
 
 def validate_person(name: str) -> str:
-    if not isinstance(name, str) or not PERSON.match(name):
+    if not isinstance(name, str) or not PERSON.fullmatch(name):
         raise InvalidInput(
             repr(name), "not a person's name (a login name: letters, digits, . _ @ + -)"
         )

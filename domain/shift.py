@@ -53,7 +53,7 @@ class Shift(Aggregate):
 
     @classmethod
     def start(cls, operator: str, day: date) -> Shift:
-        if not OPERATOR.match(operator):
+        if not OPERATOR.fullmatch(operator):
             raise InvalidInput(repr(operator), "not an operator name")
         return cls(operator=operator, day=day)
 
@@ -93,7 +93,7 @@ class Shift(Aggregate):
                 self.subject, "the heartbeat test step needs the confirmation screenshot attached"
             )
         path, sha256, size = attachment if attachment else (None, None, None)
-        if sha256 is not None and not SHA256_HEX.match(sha256):
+        if sha256 is not None and not SHA256_HEX.fullmatch(sha256):
             raise InvalidInput(self.subject, "attachment digest must be sha256 hex")
         self._log_step(
             step=step,

@@ -47,7 +47,11 @@ class TokenRuleError(DomainError):
 
 
 def validate_token_id(token_id: str) -> str:
-    if not isinstance(token_id, str) or not TOKEN_ID.match(token_id):
+    if not isinstance(token_id, str) or not TOKEN_ID.fullmatch(token_id):
+        if isinstance(token_id, str) and ("olt_" in token_id or len(token_id) > 40):
+            # a whole token pasted where its id belongs: never echo its secret
+            raise InvalidInput("token id", "this looks like a whole token, not its id: give "
+                               "only the 16 hex digits after olt_ (roster token list)")
         raise InvalidInput(repr(token_id), "not a token id (16 hex digits)")
     return token_id
 
@@ -98,7 +102,7 @@ class ApiToken(Aggregate):
     def issue(cls, *, token_id: str, holder: str, account: Account, scopes: list[str],
               expires_at: datetime, digest: str, actor: str, reason: str) -> ApiToken:
         validate_token_id(token_id)
-        if not DIGEST.match(digest):
+        if not DIGEST.fullmatch(digest):
             raise InvalidInput(token_id, "a token's digest is sha256:<64 hex>")
         if account not in ("person", "service"):
             raise InvalidInput(token_id, "a token's account is 'person' or 'service'")

@@ -147,6 +147,11 @@ def micros(iso: str) -> int:
 def micros_of(moment: datetime) -> int:
     if moment.tzinfo is None:
         raise InvalidQuery(f"{moment.isoformat()} has no time zone")
+    try:  # 9999-12-31T23:59:59-14:00 is a valid time whose UTC is in year 10000
+        moment = moment.astimezone(UTC)
+    except OverflowError:
+        raise InvalidQuery(
+            f"{moment.isoformat()} is out of range (years 1 to 9999 in UTC)") from None
     return (moment - _EPOCH) // _MICRO
 
 

@@ -43,7 +43,7 @@ class PostgresViewStore(RelationalViewStore):
         connect_timeout: int = 5,
         listen_channel: str | None = None,
     ) -> None:
-        if not SCHEMA_NAME.match(schema):
+        if not SCHEMA_NAME.fullmatch(schema):
             raise ViewStoreError(f"view store: {schema!r} is not a plain schema name")
         self.schema = schema
         self.listen_channel = listen_channel
@@ -129,7 +129,7 @@ class PostgresViewStore(RelationalViewStore):
         """PostgreSQL's part of an integrity check: every row of the events table
         read whole (its stored bytes too); what a damaged page made unreadable,
         one line (none: every row read)."""
-        if not SCHEMA_NAME.match(table):
+        if not SCHEMA_NAME.fullmatch(table):
             raise ViewStoreError(f"view store: {table!r} is not a plain table name")
         try:
             self.conn.execute(

@@ -33,7 +33,7 @@ FLAG_CHANGES = _VIEWS["flags"].table(flags.TABLE)
 
 
 def ticket_subject(key: str) -> str:
-    if not isinstance(key, str) or not TICKET_KEY.match(key):
+    if not isinstance(key, str) or not TICKET_KEY.fullmatch(key):
         raise InvalidQuery(f"{key!r} is not a ticket key (e.g. CHG-2041)")
     return str(ticket_id(key))
 
@@ -156,7 +156,7 @@ class ViewReader:
         return [incident_record(row, ends) for row in rows]
 
     def flag_history(self, name: str) -> list[dict[str, Any]]:
-        if not isinstance(name, str) or not FLAG_NAME.match(name):
+        if not isinstance(name, str) or not FLAG_NAME.fullmatch(name):
             raise InvalidQuery(f"{name!r} is not a flag name (lowercase, e.g. live.enabled)")
         rows = self.store.select(FLAG_CHANGES, [("flag", "=", name)], order_by=("flag", "position"))
         result = []

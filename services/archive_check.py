@@ -111,7 +111,7 @@ def _open_target(
 def is_ticket_key(target: str) -> bool:
     """TARGET names a ticket when it is written as a key and no file of that
     name is here: an existing path is always the file (./CHG-1 too)."""
-    return bool(TICKET_KEY.match(target)) and not Path(target).exists()
+    return bool(TICKET_KEY.fullmatch(target)) and not Path(target).exists()
 
 
 def verify_target(
@@ -169,7 +169,7 @@ def verify_target(
     # Online, the desk's own key stands in when none is given.
     trusted = read_trust(public_key, trust)
     anchors = list(trusted.logs)
-    if not anchors and TICKET_KEY.match(target):
+    if not anchors and TICKET_KEY.fullmatch(target):
         anchors = own_verifiers(services, None, None, notify)
     integrity = list(findings)
     if anchors and not report.limited:

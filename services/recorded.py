@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from opsledger.archiver.secrets import hits as secret_hits
 from opsledger.archiver.secrets.scanner import Span, scan_text, shown_name
-from opsledger.services.errors import Refused
+from opsledger.services.errors import InvalidRequest, Refused
 
 COMMITMENT = "hmac-sha256:"
 Commit = Callable[[bytes], str]
@@ -45,6 +46,18 @@ class Hit:
         return f"{self.field}: {self.kind} ({self.fingerprint})"
 
 
+class UnkeepableText(InvalidRequest):
+    """A string holds a NUL or an unpaired surrogate: not UTF-8 a record can keep
+    (PostgreSQL's text refuses NUL, so a view could never catch up past it)."""
+
+    def __init__(self, action: str, field: str) -> None:
+        super().__init__(f"{action}: {field}: a NUL character or bytes that are not UTF-8, "
+                         "which the record cannot keep; nothing recorded")
+
+
+_UNKEEPABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 class SecretInRecord(Refused):
     """A string the command would record holds a secret; nothing was recorded."""
 
@@ -59,6 +72,11 @@ class SecretInRecord(Refused):
         self.hits = hits
 
 
+class _Unkeepable(Exception):
+    def __init__(self, field: str) -> None:
+        self.field = field
+
+
 def _engine() -> secret_hits.HitFinder:
     """The standard library's trigger pass: a command's strings are a few
     hundred bytes, where compiling Hyperscan's database (tens of ms, once per
@@ -67,6 +85,8 @@ def _engine() -> secret_hits.HitFinder:
 
 
 def _spans(field: str, text: str) -> tuple[list[Span], list[Hit]]:
+    if _UNKEEPABLE.search(text):
+        raise _Unkeepable(field)
     scanner = scan_text(field, [text.encode("utf-8", "surrogatepass")], engine=_engine())
     return list(scanner.spans), [Hit(field, f.kind, f.fingerprint) for f in scanner.findings]
 
@@ -140,7 +160,10 @@ def screen_arguments(action: str, args: dict[str, Any], *, redact: bool,
     """The arguments to sign and record, and the commitments to what was
     redacted ({field: "hmac-sha256:<hex>"}); refuses with `SecretInRecord`."""
     walk = _Walk(redact, commit)
-    screened = {name: walk.value(name, value) for name, value in args.items()}
+    try:
+        screened = {name: walk.value(name, value) for name, value in args.items()}
+    except _Unkeepable as e:
+        raise UnkeepableText(action, e.field) from None
     if walk.hits:
         raise SecretInRecord(action, walk.hits)
     return screened, walk.commitments

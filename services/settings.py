@@ -190,7 +190,7 @@ def postgres_env(url: str) -> dict[str, str]:
     }
     schema = parse_qs(parsed.query).get("schema", [""])[0]
     if schema:
-        if not re.match(r"^[a-z_][a-z0-9_]{0,62}$", schema):
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", schema):
             raise SettingsError("OPSLEDGER_DATABASE_URL: schema must be a plain lowercase name")
         env["POSTGRES_SCHEMA"] = schema
     return env

@@ -140,7 +140,7 @@ class TokenAuthority:
     def token(self, presented: str, *, via: str = "token", now: datetime | None = None) -> Caller:
         """The caller a bearer token stands for; Unauthenticated unless it is
         known, matches, has not expired and is not revoked."""
-        found = TOKEN.match(presented or "")
+        found = TOKEN.fullmatch(presented or "")
         if not found:
             raise Unauthenticated("not an opsledger API token (olt_<id>_<secret>)")
         try:

@@ -13,6 +13,7 @@ from opsledger.domain.cosignature import count_cosignatures
 from opsledger.services.errors import InvalidRequest
 from opsledger.services.ledger import parse_verifier
 
+MAX_TRUST_BYTES = 1 << 20  # a few keys and a quorum; never read without end (/dev/zero)
 SYNTAX = "expected 'log KEY', 'log KEY until-tree N', 'witness KEY' or 'quorum N'"
 
 
@@ -38,7 +39,12 @@ def read_trust(public_key: str | None, trust: Path | None) -> Trust:
     quorum = None
     if trust is not None:
         try:
-            text = trust.read_text(encoding="utf-8")
+            with trust.open("rb") as f:
+                raw = f.read(MAX_TRUST_BYTES + 1)
+            if len(raw) > MAX_TRUST_BYTES:
+                raise InvalidRequest(f"--trust {trust}: over the cap of {MAX_TRUST_BYTES} bytes "
+                                     "for a trust file")
+            text = raw.decode("utf-8")
         except (OSError, UnicodeDecodeError) as e:
             raise InvalidRequest(f"--trust {trust}: {getattr(e, 'strerror', None) or e}") from None
         for number, line in enumerate(text.splitlines(), 1):
@@ -49,13 +55,13 @@ def read_trust(public_key: str | None, trust: Path | None) -> Trust:
             if words[0] == "log" and len(words) == 4 and words[2] == "until-tree":
                 if not words[3].isdigit():
                     raise InvalidRequest(f"{where}: until-tree N, N a whole number")
-                logs.append(replace(parse_verifier(words[1]), until_tree=int(words[3])))
+                logs.append(replace(_log_key(where, words[1]), until_tree=int(words[3])))
                 continue
             if len(words) != 2 or words[0] not in ("log", "witness", "quorum"):
                 raise InvalidRequest(f"{where}: {SYNTAX}")
             kind, value = words
             if kind == "log":
-                logs.append(parse_verifier(value))
+                logs.append(_log_key(where, value))
             elif kind == "witness":
                 try:
                     verifier = Ed25519Verifier.from_witness_key(value)
@@ -66,11 +72,21 @@ def read_trust(public_key: str | None, trust: Path | None) -> Trust:
                 raise InvalidRequest(f"{where}: one 'quorum N' line, N a whole number")
             else:
                 quorum = int(value)
+        if not logs:
+            raise InvalidRequest(f"--trust {trust}: names no log key ('log KEY' lines), so "
+                                 "it would trust nothing; give one, or --public-key")
     if quorum is None:
         quorum = 1 if witnesses else 0
     if quorum > len(witnesses):
         raise InvalidRequest(f"--trust {trust}: quorum {quorum} with {len(witnesses)} witness key(s)")
     return Trust(tuple(logs), tuple(witnesses.values()), quorum)
+
+
+def _log_key(where: str, value: str) -> Ed25519Verifier:
+    try:
+        return parse_verifier(value)
+    except InvalidRequest as e:  # its words name --public-key, not this line
+        raise InvalidRequest(f"{where}: {str(e).removeprefix('--public-key').lstrip(': ')}") from None
 
 
 def note_quorum_findings(label: str, note: bytes, trust: Trust) -> list[str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from opsledger.domain.runbook import Severity
 from opsledger.services import archive_check, incidents, ledger, queries, roster
@@ -27,6 +27,7 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
                          (503, "A store is unavailable"))
 }
 Reader = Annotated[Principal, Depends(needs("read"))]
+POSITION_MAX = 2**63 - 1  # a store's positions and versions are 64-bit integers
 Actor = Annotated[Principal, Depends(needs("act", reading_role=False))]
 
 health = APIRouter(tags=["health"])
@@ -69,7 +70,7 @@ def list_tickets(request: Request, _: Reader, status: str | None = None,
 
 @router.get("/tickets/{key}", response_model=models.Ticket, tags=["tickets"])
 def show_ticket(request: Request, key: str, _: Reader, as_of: datetime | None = None,
-                at_position: Annotated[int | None, Query(ge=0)] = None) -> Any:
+                at_position: Annotated[int | None, Query(ge=0, le=POSITION_MAX)] = None) -> Any:
     """Ticket KEY as it stands, or as it stood at `as_of` (UTC) or `at_position`."""
     if as_of is not None and as_of.tzinfo is None:
         return problems.problem(422, "as_of: give a time zone (Z or +00:00)")
@@ -134,14 +135,15 @@ def latest_checkpoint(request: Request, _: Reader) -> Any:
 
 
 @router.get("/ledger/proofs/{position}", response_model=models.InclusionProof, tags=["ledger"])
-def inclusion_proof(request: Request, position: int, _: Reader) -> Any:
+def inclusion_proof(request: Request, position: Annotated[int, Path(le=POSITION_MAX)],
+                    _: Reader) -> Any:
     """The inclusion proof of the event at log POSITION (what `ledger proof` prints)."""
     return call(request, ledger.prove_inclusion, position)
 
 
 @router.get("/roster", response_model=models.Roster, tags=["roster"])
 def roster_show(request: Request, _: Reader,
-                at_version: Annotated[int | None, Query(ge=1)] = None) -> Any:
+                at_version: Annotated[int | None, Query(ge=1, le=POSITION_MAX)] = None) -> Any:
     """Who holds which role, now or at a past roster version."""
     return call(request, roster.roster_holdings, at_version)
 

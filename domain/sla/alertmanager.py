@@ -15,9 +15,10 @@ from typing import Any, Literal
 from opsledger.domain.sla.chunks import Payload
 from opsledger.domain.sla.errors import ExportError
 from opsledger.domain.sla.payload import iter_json
-from opsledger.domain.sla.series import Labels
+from opsledger.domain.sla.series import Labels, unkeepable
 
 _ZERO_TIME = "0001-01-01T00:00:00Z"
+_UNKEEPABLE_TEXT = "holds a NUL character or an unpaired surrogate, which no record can keep"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,9 @@ def _alert(raw: Any, where: str, source: str) -> Alert:
 def _string_map(raw: Any, where: str, source: str) -> Labels:
     if type(raw) is not dict or not all(type(k) is str and type(v) is str for k, v in raw.items()):
         raise ExportError(source, where, "expected an object of strings")
+    bad = unkeepable(raw.items())
+    if bad is not None:
+        raise ExportError(source, f"{where}.{bad}", _UNKEEPABLE_TEXT)
     return tuple(sorted(raw.items()))
 
 

@@ -42,10 +42,10 @@ def redaction_findings(
     validate_text(key, "file name", file)
     if (original_hmac is None) == (original_sha256 is None):
         raise InvalidInput(key, "a redaction names its original by one digest: hmac or sha256")
-    if original_hmac is not None and not HMAC_SHA256.match(original_hmac):
+    if original_hmac is not None and not HMAC_SHA256.fullmatch(original_hmac):
         raise InvalidInput(key, "a redaction's original_hmac is hmac-sha256:<64 hex>")
-    if not SHA256_HEX.match(redacted_sha256) or (
-            original_sha256 is not None and not SHA256_HEX.match(original_sha256)):
+    if not SHA256_HEX.fullmatch(redacted_sha256) or (
+            original_sha256 is not None and not SHA256_HEX.fullmatch(original_sha256)):
         raise InvalidInput(key, "a redaction needs the sha256 hex of the files it names")
     if original_sha256 == redacted_sha256:
         raise InvalidInput(key, f"{file}: a redacted copy must differ from its original")
@@ -134,7 +134,7 @@ def payload_files(key: str, files: list[dict[str, Any]]) -> list[dict[str, Any]]
         path, size, sha = f.get("path"), f.get("size"), f.get("sha256")
         if (not isinstance(path, str) or not path or path.startswith("/") or path in seen
                 or not isinstance(size, int) or size < 0
-                or not isinstance(sha, str) or not SHA256_HEX.match(sha)):
+                or not isinstance(sha, str) or not SHA256_HEX.fullmatch(sha)):
             raise InvalidInput(key, f"not a payload file entry: {f!r:.200}")
         seen.add(path)
         out.append({"path": path, "size": size, "sha256": sha})

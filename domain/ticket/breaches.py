@@ -70,8 +70,8 @@ def snapshot(
     found = {k: fields.get(k) for k in SNAPSHOT_FIELDS}
     since, until = _moment(found["since"]), _moment(found["until"])
     size, step = found["size"], found["step_seconds"]
-    if (not isinstance(found["file"], str) or not _SNAPSHOT_FILE.match(found["file"])
-            or not isinstance(found["sha256"], str) or not SHA256_HEX.match(found["sha256"])
+    if (not isinstance(found["file"], str) or not _SNAPSHOT_FILE.fullmatch(found["file"])
+            or not isinstance(found["sha256"], str) or not SHA256_HEX.fullmatch(found["sha256"])
             or not isinstance(size, int) or size < 0 or since is None or until is None
             or until < since or not isinstance(step, int | float) or step <= 0
             or not isinstance(found["queries"], dict)):

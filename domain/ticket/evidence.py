@@ -73,7 +73,7 @@ def require_attachable(
         raise WrongRole(
             key, f"evidence for {spec.name!r} is attached by the {owners}, not the {role.title}"
         )
-    if not SHA256_HEX.match(sha256) or size < 0:
+    if not SHA256_HEX.fullmatch(sha256) or size < 0:
         raise InvalidInput(key, "evidence needs a sha256 hex digest and a size")
     validate_text(key, "evidence path", path)
     if spec.all_owners_required:

@@ -24,7 +24,7 @@ def ticket_id(key: str) -> UUID:
 
 
 def validate_key(key: str) -> str:
-    if not isinstance(key, str) or not TICKET_KEY.match(key):
+    if not isinstance(key, str) or not TICKET_KEY.fullmatch(key):
         raise InvalidInput(
             repr(key), "not a ticket key (expected letters, a dash and a number, e.g. CHG-2041)"
         )
@@ -64,9 +64,9 @@ def opening(key: str, *, strategy: str, artifact_digest: str, title: str) -> dic
     """What a ticket opens with, once each is valid: its key, a strategy id,
     the artifact's digest and a one-line title."""
     validate_key(key)
-    if not STRATEGY_ID.match(strategy):
+    if not STRATEGY_ID.fullmatch(strategy):
         raise InvalidInput(key, f"strategy id {strategy!r} is not valid")
-    if not DIGEST.match(artifact_digest):
+    if not DIGEST.fullmatch(artifact_digest):
         raise InvalidInput(key, "artifact digest must look like sha256:<64 lowercase hex digits>")
     validate_text(key, "title", title, limit=200)
     return {"key": key, "title": title, "strategy": strategy, "artifact_digest": artifact_digest}

@@ -142,3 +142,28 @@ def test_who_may_send_and_a_server_that_cannot_sign(desk, monkeypatch):
         r = http.post(URL, json=notification(), headers=bearer(token))
         assert r.status_code == 503 and "--identity KEY serve" in r.json()["detail"]
     assert breaches(desk) == []
+
+
+def test_text_the_record_cannot_keep_is_refused_and_the_views_stay_readable(desk, tmp_path):
+    """A NUL (PostgreSQL's text refuses it: the incidents view could never catch
+    up again) or an unpaired surrogate (not UTF-8 at all) in a label, an export
+    or an argument is invalid input: 422 or exit 2, nothing recorded."""
+    token = issue(desk, SENDER, "alerts", service=True)
+    reader = issue(desk, "bob.risk", "read")
+    with served(desk, raise_server_exceptions=False) as http:
+        for bad in ("X\u0000", "X\ud800"):
+            body = json.dumps(notification(alertname=bad)).encode()
+            r = http.post(URL, content=body, headers={**bearer(token),
+                                                      "content-type": "application/json"})
+            assert r.status_code == 422, r.text
+            assert r.headers["content-type"] == "application/problem+json"
+        assert http.get("/api/v1/incidents", headers=bearer(reader)).json() == []
+    export = tmp_path / "export.json"
+    export.write_text('{"status":"success","data":{"resultType":"matrix","result":[{"metric":'
+                      '{"__name__":"metrics.execution.latency","x":"a\\ud800"},"values":'
+                      '[[1795443900,"500"],[1795443960,"500"]]}]}}')
+    r = ol(desk, "dana.ops", "sla", "evaluate", KEY, str(export))
+    assert r.code == 2 and len(r.error_lines) == 1 and "x" in r.err, r.err
+    r = ol(desk, "dana.ops", "flag", "set", "live.enabled", "true", "--reason", "bad \udcff byte")
+    assert r.code == 2 and len(r.error_lines) == 1 and "reason" in r.err, r.err
+    assert breaches(desk) == []

@@ -215,3 +215,40 @@ def test_requests_are_logged_and_counted_without_the_credential(desk, caplog):
         in metrics
     assert "opsledger_http_request_duration_seconds_bucket" in metrics
     assert re.search(r'opsledger_projection_lag_events\{view="tickets"\} \d', metrics)
+
+
+def test_out_of_range_numbers_and_times_get_a_problem_never_a_500(desk):
+    """Times whose UTC falls outside years 1-9999 and positions past a 64-bit
+    integer are invalid input (422; exit 2 on the command line), not a crash."""
+    token = issue(desk, "bob.risk", "read")
+    with client(desk, raise_server_exceptions=False) as http:
+        h = bearer(token)
+        for query in ("as_of=9999-12-31T23:59:59-14:00", "as_of=0001-01-01T00:00:00%2B14:00",
+                      "at_position=99999999999999999999999"):
+            assert_problem(http.get(f"/api/v1/tickets/CHG-2041?{query}", headers=h), 422)
+        assert_problem(http.get("/api/v1/ledger/proofs/99999999999999999999999", headers=h), 422)
+        assert_problem(http.get("/api/v1/roster?at_version=99999999999999999999", headers=h),
+                       422)
+    r = ol(desk, ADMIN, "ticket", "show", "CHG-2041", "--as-of", "9999-12-31T23:59:59-14:00")
+    assert r.code == 2 and len(r.error_lines) == 1 and "out of range" in r.err, r.err
+
+
+def test_a_name_with_a_trailing_line_break_is_no_name(desk):
+    """`^...$` matches before a final newline: 'mallory\\n' is not a person, a
+    flag or a ticket, and nothing is recorded under such a name."""
+    r = ol(desk, ADMIN, "roster", "grant", "mallory\n", "auditor", "--reason", "x")
+    assert r.code == 2 and "not a person's name" in r.err, r.err
+    shown = ol(desk, ADMIN, "roster", "show", "--json")
+    assert "mallory" not in shown.out
+    token = issue(desk, "bob.risk", "read")
+    with client(desk, raise_server_exceptions=False) as http:
+        assert_problem(http.get("/api/v1/flags/live.enabled%0A/history",
+                                headers=bearer(token)), 422)
+
+
+def test_revoking_by_the_whole_token_never_echoes_its_secret(desk):
+    token = issue(desk, "bob.risk", "read")
+    for given in (token, " " + token, token + "x"):
+        r = ol(desk, ADMIN, "roster", "token", "revoke", given)
+        assert r.code == 2 and len(r.error_lines) == 1, r.err
+        assert token.split("_", 2)[2][:8] not in r.err + r.out, r.err

@@ -151,3 +151,22 @@ def test_archive_verify_bounds_a_log_key_by_its_until_tree(desk):
     trust.write_text(f"log {key} until-tree many\n")
     bad = invoke(["archive", "verify", str(archive), "--trust", str(trust)], {})
     assert bad.code == 2 and len(bad.error_lines) == 1 and "until-tree N" in bad.err
+
+
+def test_a_trust_file_that_trusts_nothing_or_is_endless_is_refused(desk):
+    """An empty (or comment-only) trust file names no log key: it must not pass as
+    trusting the desk's own; a trust file is read only up to its cap (/dev/zero
+    ended the process out of memory); a bad `log` value names its line."""
+    env = desk["env"]
+    (archive,) = (desk["home"] / "archives").glob("*.tar.zst")
+    trust = desk["tmp"] / "trust"
+    for text in ("", "# nothing here\n\n"):
+        trust.write_text(text)
+        for argv in (["ledger", "verify"], ["archive", "verify", str(archive)]):
+            r = invoke([*argv, "--trust", str(trust)], env)
+            assert r.code == 2 and len(r.error_lines) == 1 and "no log key" in r.err, r.err
+    r = invoke(["ledger", "verify", "--trust", "/dev/zero"], env)
+    assert r.code == 2 and len(r.error_lines) == 1 and "cap" in r.err, r.err
+    trust.write_text("log garbage\n")
+    r = invoke(["ledger", "verify", "--trust", str(trust)], env)
+    assert r.code == 2 and f"--trust {trust} line 1" in r.err, r.err

@@ -101,3 +101,42 @@ def test_not_a_url_is_refused_before_any_request():
 def test_the_recorded_url_carries_no_credentials():
     assert public_url("https://me:secret@prom.example:9090/prom/?x=1#f") == (
         "https://prom.example:9090/prom")
+
+
+def test_a_server_that_trickles_its_answer_is_cut_off_by_one_deadline():
+    """A byte every 0.1 s never trips a per-read timeout: the whole answer has one."""
+
+    class Trickle(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.end_headers()
+            try:
+                for _ in range(200):
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                    time.sleep(0.1)
+            except OSError:
+                pass
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    began = time.monotonic()
+    try:
+        with pytest.raises(PrometheusUnreachable, match="within 1 s"):
+            query_range(f"http://127.0.0.1:{server.server_address[1]}", "up", START, END, 15,
+                        timeout=1)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert time.monotonic() - began < 5
+
+
+def test_a_url_with_credentials_or_a_bad_port_is_refused_without_echoing_them():
+    for url in ("htp://me:s3cr3t@prom:9090", "http://me:s3cr3t@prom:99999"):
+        with pytest.raises(PrometheusAnswerError) as refused:
+            query_range(url, "up", START, END, 15)
+        assert "s3cr3t" not in str(refused.value)
