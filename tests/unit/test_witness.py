@@ -138,7 +138,7 @@ def test_a_trust_file_requires_a_quorum_and_names_who_cosigned(keys, tmp_path):
     (finding,) = quorum_findings({"opsledger/checkpoint.txt": (one + other.to_line()).encode()},
                                  policy)
     assert "invalid: risk.example/w2+" in finding
-    trust.write_text(f"witness {w1.verifier_key}\nquorum 2\n")
+    trust.write_text(f"log {log.verifier_key}\nwitness {w1.verifier_key}\nquorum 2\n")
     with pytest.raises(InvalidRequest, match="quorum 2 with 1 witness"):
         read_trust(None, trust)
     trust.write_text(f"witness {log.verifier_key}\n")
