@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from opsledger.archiver.secrets import hits as secret_hits
 from opsledger.archiver.secrets.scanner import Span, scan_text, shown_name
+from opsledger.domain.text import UNKEEPABLE
 from opsledger.services.errors import InvalidRequest, Refused
 
 COMMITMENT = "hmac-sha256:"
@@ -47,15 +47,11 @@ class Hit:
 
 
 class UnkeepableText(InvalidRequest):
-    """A string holds a NUL or an unpaired surrogate: not UTF-8 a record can keep
-    (PostgreSQL's text refuses NUL, so a view could never catch up past it)."""
+    """A string holds a NUL or an unpaired surrogate (domain.text.UNKEEPABLE)."""
 
     def __init__(self, action: str, field: str) -> None:
         super().__init__(f"{action}: {field}: a NUL character or bytes that are not UTF-8, "
                          "which the record cannot keep; nothing recorded")
-
-
-_UNKEEPABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class SecretInRecord(Refused):
@@ -85,7 +81,7 @@ def _engine() -> secret_hits.HitFinder:
 
 
 def _spans(field: str, text: str) -> tuple[list[Span], list[Hit]]:
-    if _UNKEEPABLE.search(text):
+    if UNKEEPABLE.search(text):
         raise _Unkeepable(field)
     scanner = scan_text(field, [text.encode("utf-8", "surrogatepass")], engine=_engine())
     return list(scanner.spans), [Hit(field, f.kind, f.fingerprint) for f in scanner.findings]

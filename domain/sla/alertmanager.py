@@ -16,9 +16,9 @@ from opsledger.domain.sla.chunks import Payload
 from opsledger.domain.sla.errors import ExportError
 from opsledger.domain.sla.payload import iter_json
 from opsledger.domain.sla.series import Labels, unkeepable
+from opsledger.domain.text import UNKEEPABLE_WHY
 
 _ZERO_TIME = "0001-01-01T00:00:00Z"
-_UNKEEPABLE_TEXT = "holds a NUL character or an unpaired surrogate, which no record can keep"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +94,7 @@ def _string_map(raw: Any, where: str, source: str) -> Labels:
         raise ExportError(source, where, "expected an object of strings")
     bad = unkeepable(raw.items())
     if bad is not None:
-        raise ExportError(source, f"{where}.{bad}", _UNKEEPABLE_TEXT)
+        raise ExportError(source, f"{where}.{bad}", UNKEEPABLE_WHY)
     return tuple(sorted(raw.items()))
 
 

@@ -23,6 +23,7 @@ from opsledger.domain.sla.chunks import Payload, Progress, TextChunks
 from opsledger.domain.sla.errors import ExportError
 from opsledger.domain.sla.scanner import Scanner
 from opsledger.domain.sla.series import Labels, Series, unkeepable
+from opsledger.domain.text import UNKEEPABLE_WHY
 
 # datetime can represent Unix times from 1970 up to the end of year 9999.
 _MIN_TS = 0.0
@@ -180,8 +181,7 @@ def _labels(raw: Any, where: str, source: str, hint: str | None) -> tuple[Labels
         raise ExportError(source, f"{where}.metric", "expected an object of string labels")
     bad = unkeepable(raw.items())
     if bad is not None:
-        raise ExportError(source, f"{where}.metric.{bad}", "holds a NUL character or an "
-                          "unpaired surrogate, which no record can keep")
+        raise ExportError(source, f"{where}.metric.{bad}", UNKEEPABLE_WHY)
     labels: Labels = tuple(sorted((k, v) for k, v in raw.items() if k != "__name__"))
     return labels, raw.get("__name__", hint)
 

@@ -8,21 +8,21 @@ floats will do.
 from __future__ import annotations
 
 import math
-import re
 from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from operator import lt
 
+from opsledger.domain.text import UNKEEPABLE
+
 Labels = tuple[tuple[str, str], ...]
-_UNKEEPABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def unkeepable(pairs: Iterable[tuple[str, str]]) -> str | None:
     """The first name whose name or value holds a NUL or an unpaired surrogate:
-    text no record can keep (PostgreSQL refuses NUL; a surrogate is not UTF-8)."""
+    text no record can keep (domain.text)."""
     for name, value in pairs:
-        if _UNKEEPABLE.search(name) or _UNKEEPABLE.search(value):
+        if UNKEEPABLE.search(name) or UNKEEPABLE.search(value):
             return ascii(name)[1:-1]
     return None
 
