@@ -69,19 +69,20 @@ def caught_up(services: Services, progress: LedgerProgress | None = None) -> Led
     return ledger
 
 
-def parse_verifier(value: str) -> Ed25519Verifier:
-    """--public-key: the verifier key itself, or a file holding it."""
+def parse_verifier(value: str, *, where: str = "--public-key") -> Ed25519Verifier:
+    """A verifier key itself, or a file holding it; `where` it was given names
+    it in an error (the option, or a trust file's line)."""
     text = value
     path = Path(value)
     if "+" not in value or path.is_file():
         try:
             text = path.read_text()
         except (OSError, UnicodeDecodeError) as e:
-            raise InvalidRequest(f"--public-key {value}: {getattr(e, 'strerror', None) or e}") from None
+            raise InvalidRequest(f"{where} {value}: {getattr(e, 'strerror', None) or e}") from None
     try:
         return Ed25519Verifier.from_verifier_key(text)
     except SigningKeyError as e:
-        raise InvalidRequest(f"--public-key: {e}") from None
+        raise InvalidRequest(f"{where}: {e}") from None
 
 
 def hexes(hashes: Sequence[bytes]) -> list[str]:

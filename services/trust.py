@@ -55,13 +55,13 @@ def read_trust(public_key: str | None, trust: Path | None) -> Trust:
             if words[0] == "log" and len(words) == 4 and words[2] == "until-tree":
                 if not words[3].isdigit():
                     raise InvalidRequest(f"{where}: until-tree N, N a whole number")
-                logs.append(replace(_log_key(where, words[1]), until_tree=int(words[3])))
+                logs.append(replace(parse_verifier(words[1], where=where), until_tree=int(words[3])))
                 continue
             if len(words) != 2 or words[0] not in ("log", "witness", "quorum"):
                 raise InvalidRequest(f"{where}: {SYNTAX}")
             kind, value = words
             if kind == "log":
-                logs.append(_log_key(where, value))
+                logs.append(parse_verifier(value, where=where))
             elif kind == "witness":
                 try:
                     verifier = Ed25519Verifier.from_witness_key(value)
@@ -80,13 +80,6 @@ def read_trust(public_key: str | None, trust: Path | None) -> Trust:
     if quorum > len(witnesses):
         raise InvalidRequest(f"--trust {trust}: quorum {quorum} with {len(witnesses)} witness key(s)")
     return Trust(tuple(logs), tuple(witnesses.values()), quorum)
-
-
-def _log_key(where: str, value: str) -> Ed25519Verifier:
-    try:
-        return parse_verifier(value)
-    except InvalidRequest as e:  # its words name --public-key, not this line
-        raise InvalidRequest(f"{where}: {str(e).removeprefix('--public-key').lstrip(': ')}") from None
 
 
 def note_quorum_findings(label: str, note: bytes, trust: Trust) -> list[str]:
