@@ -31,24 +31,25 @@ class OutOfSpace(Incomplete):
 
 def out_of_space(services: Services | None, error: BaseException) -> OutOfSpace | None:
     """An `OutOfSpace` for `error` when it (or what caused it) is a full disk."""
-    folders = [services.settings.home] if services is not None else []
+    home = services.settings.home if services is not None else None
     for cause in _chain(error):
         if isinstance(cause, OSError) and cause.errno in _NO_SPACE:
-            where = Path(cause.filename).parent if cause.filename else None
-            return _said(where or (folders[0] if folders else None))
+            return _said(Path(cause.filename).parent if cause.filename else home)
         if isinstance(cause, sqlite3.Error):
             name = getattr(cause, "sqlite_errorname", "") or ""
             if name == "SQLITE_FULL" or "disk is full" in str(cause):
-                return _said(folders[0] if folders else None)
+                return _said(home)
+            # "disk I/O error" is a full disk only when the store's disk is nearly full
             if name.startswith("SQLITE_IOERR") or "disk I/O error" in str(cause):
-                low = [f for f in folders if _free(f) is not None and _free(f) < LOW]
-                if low:
-                    return _said(low[0])
+                free = _free(home) if home is not None else None
+                if free is not None and free < LOW:
+                    return _said(home, free)
     return None
 
 
-def _said(folder: Path | None) -> OutOfSpace:
-    free = _free(folder) if folder is not None else None
+def _said(folder: Path | None, free: int | None = None) -> OutOfSpace:
+    if free is None and folder is not None:
+        free = _free(folder)
     where = f"the disk holding {folder}" if folder is not None else "the disk"
     left = f" ({_size(free)} free)" if free is not None else ""
     return OutOfSpace(f"no space left on {where}{left}: nothing was written, and nothing "
