@@ -62,13 +62,17 @@ def breach_charts(
     charts: dict[str, dict[str, Any]] = {}
     for ticket in tickets:
         own = [b for b in breaches if b["ticket"] == ticket]
+        unread = None  # why the archive's snapshot could not be read, if it could not
         if ticket in dirs:
             snapshots = _on_disk(snapshot_files(dirs[ticket]))
         else:
             document = reader.ticket(ticket)
             folder = default_session_dir(document["session_date"], ticket)
-            snapshots = _on_disk(snapshot_files(folder)) or _archived(services, document)
+            snapshots = _on_disk(snapshot_files(folder))
+            if not snapshots:
+                snapshots, unread = _archived(services, document)
         series, problem = _read(snapshots, {b["metric"] for b in own})
+        problem = problem or unread
         for breach in own:
             charts[breach["breach_id"]] = breach_series(breach, series, policy=policy,
                                                         sources=[n for n, _ in snapshots],
@@ -83,13 +87,14 @@ def _on_disk(files: Sequence[Path]) -> list[Snapshot]:
     return [(f.name, f.read_bytes) for f in files]
 
 
-def _archived(services: Services, ticket: Mapping[str, Any]) -> list[Snapshot]:
-    """The metrics snapshots sealed in the ticket's latest archive: read from
+def _archived(services: Services, ticket: Mapping[str, Any]) -> tuple[list[Snapshot], str | None]:
+    """The metrics snapshots sealed in the ticket's latest archive, read from
     the store under the verifier's caps (only for a chart: the archive's own
-    verification is `archive verify`)."""
+    verification is `archive verify`); and why they could not be, if so. An
+    archive that is gone, or holds none, is no snapshot (the chart says so)."""
     archives = ticket.get("archives") or []
     if not archives:
-        return []
+        return [], None
     latest = archives[-1]
     key = (latest["location"], latest["archive_sha256"])  # a sealed archive never changes
     found = _ARCHIVED.get(key)
@@ -100,12 +105,13 @@ def _archived(services: Services, ticket: Mapping[str, Any]) -> list[Snapshot]:
                 read = read_members(stream, _SNAPSHOT_MEMBER.fullmatch, max_bytes=MAX_SNAPSHOT,
                                     enough=lambda _found, rel: rel == "bag-info.txt")
         except (StoreError, SettingsError, OSError):
-            return []
-        name = latest["location"].rstrip("/").rpartition("/")[2]
+            return [], None
+        if read.problem is not None and not read.found:
+            return [], f"the metrics snapshot in {name} could not be read: {read.problem}"
         found = [(f"{rel.removeprefix('data/')} in {name}", data)
                  for rel, data in sorted(read.found.items())]
         _ARCHIVED.put(key, found)
-    return [(source, lambda data=data: data) for source, data in found]
+    return [(source, lambda data=data: data) for source, data in found], None
 
 
 class _Recent:
@@ -115,6 +121,7 @@ class _Recent:
     def __init__(self, budget: int) -> None:
         self.budget = budget
         self.entries: OrderedDict[tuple[str, str], list[tuple[str, bytes]]] = OrderedDict()
+        self.size = 0  # bytes held in all
         self.lock = threading.Lock()
 
     def get(self, key: tuple[str, str]) -> list[tuple[str, bytes]] | None:
@@ -124,13 +131,20 @@ class _Recent:
             return self.entries.get(key)
 
     def put(self, key: tuple[str, str], found: list[tuple[str, bytes]]) -> None:
-        size = sum(len(data) for _, data in found)
+        size = _bytes(found)
         if size > self.budget:
             return
         with self.lock:
+            if key in self.entries:
+                self.size -= _bytes(self.entries.pop(key))
             self.entries[key] = found
-            while sum(len(d) for v in self.entries.values() for _, d in v) > self.budget:
-                self.entries.popitem(last=False)
+            self.size += size
+            while self.size > self.budget:
+                self.size -= _bytes(self.entries.popitem(last=False)[1])
+
+
+def _bytes(found: list[tuple[str, bytes]]) -> int:
+    return sum(len(data) for _, data in found)
 
 
 _ARCHIVED = _Recent(64 << 20)

@@ -65,3 +65,13 @@ def test_without_the_archive_the_chart_says_what_it_lacks(demo, services, tmp_pa
         moved.rename(demo.archive)
     assert charts and all(c["points"] == [] for c in charts.values())
     assert all("no metrics snapshot" in c["note"] for c in charts.values())
+
+
+def test_a_snapshot_over_the_cap_is_said_not_silently_missing(demo, services, tmp_path,
+                                                              monkeypatch):
+    monkeypatch.setattr(breach_chart, "_ARCHIVED", breach_chart._Recent(1 << 20))
+    monkeypatch.setattr(breach_chart, "MAX_SNAPSHOT", 16)  # every snapshot is over it
+    charts = charts_from(tmp_path, services)
+    assert charts and all(c["points"] == [] for c in charts.values())
+    assert all(f"the metrics snapshot in {demo.archive.name} could not be read" in c["note"]
+               and "over the 16 read" in c["note"] for c in charts.values())
