@@ -22,13 +22,9 @@ PUBLISHED = re.compile(r"checkpoint-(0|[1-9][0-9]*)\.txt")
 MAX_NOTE = 64 << 10
 
 
-def publish(services: Services, destination: str | None, checkpoint: StoredCheckpoint) -> str:
+def publish_to(store: ArchiveStore, checkpoint: StoredCheckpoint) -> str:
     """Writes the checkpoint as `checkpoint-<size>.txt`, create-only: the same
     bytes again are kept, another note of that size is refused."""
-    return publish_to(services.archive_store(destination), checkpoint)
-
-
-def publish_to(store: ArchiveStore, checkpoint: StoredCheckpoint) -> str:
     data = checkpoint.note.encode("utf-8")
     put = store.put_archive(
         f"checkpoint-{checkpoint.size}.txt",

@@ -28,7 +28,7 @@ from opsledger.archiver.verify.tlog_proof import check_tlog_proof
 from opsledger.domain.runbook import ACTION_AUTHORITY
 from opsledger.projections.ledger import LedgerBehind, LedgerInputError, LedgerStateError
 from opsledger.projections.ledger_log import Ledger, StoredCheckpoint, StoredEvent
-from opsledger.services.checkpoints import publish, publish_checkpoint, published_note
+from opsledger.services.checkpoints import publish_checkpoint, publish_to, published_note
 from opsledger.services.errors import Incomplete, InvalidRequest, Refused
 from opsledger.services.keys import has_signer, signer
 from opsledger.services.witnesses import request_cosignatures
@@ -161,8 +161,8 @@ def sign_checkpoint(
     location = None
     if store is not None and cosigning is not None:
         location = publish_checkpoint(store, signed, notify)
-    elif destination:
-        location = publish(services, destination, signed)
+    elif store is not None:
+        location = publish_to(store, signed)
     document: dict[str, Any] = {
         "origin": key.name,
         "tree_size": signed.size,
