@@ -10,6 +10,7 @@ import os
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -41,8 +42,9 @@ def require_postgres() -> None:
     pytest.skip(f"PostgreSQL unreachable: {problem}")
 
 
-@pytest.fixture
-def pg_schema() -> Iterator[str]:
+@contextmanager
+def fresh_schema() -> Iterator[str]:
+    """A new, empty PostgreSQL schema, dropped with everything in it afterwards."""
     require_postgres()
     import psycopg
 
@@ -54,6 +56,12 @@ def pg_schema() -> Iterator[str]:
     finally:
         with psycopg.connect(PG_DSN, autocommit=True) as conn:
             conn.execute(f'drop schema if exists "{schema}" cascade')
+
+
+@pytest.fixture
+def pg_schema() -> Iterator[str]:
+    with fresh_schema() as schema:
+        yield schema
 
 
 def sqlite_env(path: Path) -> dict[str, str]:

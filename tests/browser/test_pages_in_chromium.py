@@ -10,14 +10,13 @@ import os
 import signal
 import socket
 import subprocess
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
 from browserkit import full_page_screenshot, requested_urls, screenshot_dir, severe_console_entries
-from conftest import PG_DSN, PG_URL, require_postgres
+from conftest import PG_URL, fresh_schema
 from demo_session import DemoSession, opsledger_command, run_demo
 
 KEY = "CHG-2041"
@@ -57,17 +56,8 @@ def database(request: pytest.FixtureRequest) -> Iterator[str | None]:
     if request.param == "sqlite":
         yield None
         return
-    require_postgres()
-    import psycopg
-
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(PG_DSN, autocommit=True) as conn:
-        conn.execute(f'create schema "{schema}"')
-    try:
+    with fresh_schema() as schema:
         yield f"{PG_URL}?schema={schema}"
-    finally:
-        with psycopg.connect(PG_DSN, autocommit=True) as conn:
-            conn.execute(f'drop schema if exists "{schema}" cascade')
 
 
 @pytest.fixture(scope="module")
